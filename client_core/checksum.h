@@ -1,0 +1,31 @@
+// TigerBeetle's 128-bit checksum (PROTOCOL.md §4): the AEGIS-128L tag of an empty message with
+// the input as associated data, under an all-zero key and nonce.
+//
+// Two implementations give the same result: one on AES-NI, selected at run time when the CPU
+// has it, and a portable one for every other CPU. Both are exposed so tests can prove them equal.
+//
+//   tb::u128 body_checksum = tb::Checksum(body);
+//   tb::ChecksumStream stream; stream.Add(part_1); stream.Add(part_2); stream.Finish();
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "client_core/u128.h"
+
+namespace tb {
+
+// Checksum of `input` using the fastest implementation this CPU supports.
+u128 Checksum(std::span<const uint8_t> input);
+
+// Checksum of the empty input, which every header-only message carries as `checksum_body`.
+inline constexpr u128 kChecksumOfEmpty = MakeU128(0x49f174618255402dULL, 0xe6e7e3c40d60cc83ULL);
+
+enum class ChecksumImplementation : uint8_t { kPortable, kAesNi };
+
+// True when this CPU has the AES-NI and SSE4.1 instructions the fast path uses.
+bool ChecksumAesNiAvailable();
+// Checksum with a chosen implementation; kAesNi asserts ChecksumAesNiAvailable().
+u128 ChecksumWith(ChecksumImplementation implementation, std::span<const uint8_t> input);
+
+}  // namespace tb

@@ -1,0 +1,48 @@
+# Helpers that give every target of ours the same warnings and test registration.
+
+set(TB_WARNINGS -Wall -Wextra -Werror -Werror=unused-result -Wno-unused-parameter)
+if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  # Checks ABSL_GUARDED_BY and friends; only clang understands the annotations.
+  list(APPEND TB_WARNINGS -Wthread-safety)
+endif()
+
+# tb_library(NAME SOURCES ... DEPS ...)
+function(tb_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
+  target_compile_options(${name} PRIVATE ${TB_WARNINGS})
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# tb_executable(NAME SOURCES ... DEPS ...)
+function(tb_executable name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
+  target_compile_options(${name} PRIVATE ${TB_WARNINGS})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+endfunction()
+
+# tb_test(NAME SOURCES ... DEPS ... [LABELS ...]): a GoogleTest binary registered with ctest.
+# Tests are discovered when ctest runs, so building does not execute every test binary.
+function(tb_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  tb_executable(${name} SOURCES ${ARG_SOURCES} DEPS ${ARG_DEPS} GTest::gmock GTest::gtest_main)
+  target_compile_definitions(${name} PRIVATE
+    TB_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    TB_SHARED_DIR="${PROJECT_SOURCE_DIR}/../shared")
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
+    PROPERTIES LABELS "unit;${ARG_LABELS}")
+endfunction()
+
+# tb_fuzzer(NAME SOURCES ... DEPS ...): a libFuzzer target, built only with TBPROXY_FUZZ=ON.
+function(tb_fuzzer name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  if(NOT TBPROXY_FUZZ)
+    return()
+  endif()
+  tb_executable(${name} SOURCES ${ARG_SOURCES} DEPS ${ARG_DEPS})
+  target_compile_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+endfunction()

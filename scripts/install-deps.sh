@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what tbproxy needs to build, run and test, from Debian bookworm packages (and the npm
+# registry for the Node-based test clients). Idempotent: packages already present are skipped,
+# and apt is not touched at all when nothing is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  # Build tools.
+  cmake ninja-build clang ccache pkg-config
+  # Libraries (why each is there: README "Dependencies").
+  libabsl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  libasio-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # Test peers: real gRPC client, real Prometheus, the official Node client's runtime, linters.
+  python3 python3-grpcio python3-protobuf python3-grpc-tools python3-yaml yamllint
+  prometheus nodejs npm openssl curl
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_prefix=()
+  [ "$(id -u)" -eq 0 ] || sudo_prefix=(sudo)
+  "${sudo_prefix[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_prefix[@]}" apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}"
+else
+  echo "install-deps: all Debian packages present"
+fi
+
+# Node packages for the end-to-end tests (the official TigerBeetle client, grpc-js), pinned by
+# tests/node/package-lock.json. Skipped when already installed at the locked versions.
+if [ -f tests/node/package-lock.json ]; then
+  if [ ! -f tests/node/node_modules/.package-lock.json ] ||
+     ! cmp -s <(sed -n '/"packages"/,$p' tests/node/package-lock.json) \
+               <(sed -n '/"packages"/,$p' tests/node/node_modules/.package-lock.json); then
+    (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi
