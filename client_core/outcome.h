@@ -29,7 +29,7 @@ inline absl::Status WithOutcome(absl::Status status, Outcome outcome) {
 }
 
 inline std::optional<Outcome> GetOutcome(const absl::Status& status) {
-  std::optional<absl::Cord> payload = status.GetPayload(kOutcomePayloadUrl);
+  auto payload = status.GetPayload(kOutcomePayloadUrl);  // absl::optional in this Abseil build.
   if (!payload.has_value()) return std::nullopt;
   return *payload == "not_applied" ? Outcome::kNotApplied : Outcome::kUnknown;
 }
