@@ -1,0 +1,43 @@
+// Hooks through which a SessionPool reports what happens to its sessions (for metrics and logs).
+//
+// Every method has an empty default, so an observer overrides only what it measures. All calls
+// come from the pool's I/O thread and must return quickly without blocking and without calling
+// back into the pool.
+//
+//   class Metrics : public tb::pool::PoolObserver {
+//     void OnRoundTrip(uint8_t operation, absl::Duration rtt) override { histogram.Observe(rtt); }
+//   };
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "client_core/header.h"
+#include "client_core/u128.h"
+
+namespace tb::pool {
+
+class PoolObserver {
+ public:
+  virtual ~PoolObserver() = default;
+
+  // A session's register request committed: it now serves messages.
+  virtual void OnSessionRegistered(u128 client, uint64_t session, uint32_t batch_size_limit) {}
+  // The cluster evicted a session (PROTOCOL.md §6.5).
+  virtual void OnSessionEvicted(u128 client, EvictionReason reason) {}
+  // A new session (new client id) was started to take the place of a lost one.
+  virtual void OnSessionReplaced(u128 old_client, u128 new_client) {}
+  // A session learned a higher view (the cluster's primary may have changed).
+  virtual void OnViewChange(u128 client, uint32_t view) {}
+  // A session's request (or register) timed out and was re-sent, byte-identical; attempts >= 1.
+  virtual void OnRequestResent(u128 client, uint32_t attempts) {}
+  // One message was answered: time from its first transmission to its reply.
+  virtual void OnRoundTrip(uint8_t operation, absl::Duration round_trip) {}
+  // A keep-warm request was sent by an otherwise idle session.
+  virtual void OnKeepWarm(u128 client) {}
+  // The pool stopped for good (release refused by the cluster, or drained).
+  virtual void OnPoolFailed(const absl::Status& status) {}
+};
+
+}  // namespace tb::pool

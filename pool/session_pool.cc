@@ -1,0 +1,376 @@
+#include "pool/session_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <utility>
+#include <vector>
+
+#include <asio.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client_core/assert.h"
+#include "client_core/outcome.h"
+#include "client_core/release.h"
+#include "client_core/session.h"
+#include "pool/internal/pooled_session.h"
+
+namespace tb::pool {
+namespace internal {
+namespace {
+
+PoolObserver* NoOpObserver() {
+  static PoolObserver* const observer = new PoolObserver();
+  return observer;
+}
+
+// Whole ticks covering `duration` (rounded up).
+uint64_t DurationTicks(absl::Duration duration, absl::Duration tick) {
+  if (duration <= absl::ZeroDuration()) return 0;
+  return static_cast<uint64_t>(absl::Ceil(duration, tick) / tick);
+}
+
+bool IsReleaseEviction(EvictionReason reason) {
+  return reason == EvictionReason::kClientReleaseTooLow ||
+         reason == EvictionReason::kClientReleaseTooHigh;
+}
+
+}  // namespace
+
+// Runs the sessions of one SessionPool on the I/O thread. Shared with the handlers it posts, which
+// hold it weakly, so a handler that runs after the pool is gone does nothing.
+class PoolCore final : public PooledSessionOwner, public std::enable_shared_from_this<PoolCore> {
+ public:
+  PoolCore(asio::io_context& io_context, SessionPoolOptions options, MessageSource* source,
+           PoolObserver* observer)
+      : io_context_(io_context),
+        options_(std::move(options)),
+        source_(source),
+        observer_(observer != nullptr ? observer : NoOpObserver()),
+        timer_(io_context),
+        slots_(options_.sessions) {}
+
+  ~PoolCore() override { Shutdown(absl::UnavailableError("session pool destroyed")); }
+
+  void SetBatchSizeLimitCallback(absl::AnyInvocable<void(uint32_t)> callback) {
+    batch_size_limit_callback_ = std::move(callback);
+  }
+
+  // Runs `function` on the I/O thread if the core still exists then.
+  template <typename Function>
+  void Post(Function function) {
+    asio::post(io_context_, [weak = weak_from_this(), function = std::move(function)]() mutable {
+      if (std::shared_ptr<PoolCore> core = weak.lock()) function(*core);
+    });
+  }
+
+  void Wake() {
+    if (wake_posted_.exchange(true)) return;
+    Post([](PoolCore& core) {
+      core.wake_posted_ = false;
+      core.OnWake();
+    });
+  }
+
+  void OnStart();
+  void OnDrain(absl::Duration timeout, absl::AnyInvocable<void()> on_drained);
+  void Shutdown(const absl::Status& reason);
+
+  bool ready() const { return registered_count_.load() > 0 && !stopped_.load(); }
+  uint32_t registered_count() const { return registered_count_.load(); }
+  absl::Status status() const {
+    absl::MutexLock lock(&status_mutex_);
+    return status_;
+  }
+
+  // PooledSessionOwner.
+  void OnSessionRegistered(PooledSession* session) override;
+  void OnSessionEvicted(PooledSession* session, EvictionReason reason) override;
+
+ private:
+  // Pool life cycle, on the I/O thread.
+  enum class State : uint8_t {
+    kCreated,   // Start() not yet run.
+    kRunning,   // Sessions register, pull and are replaced when evicted.
+    kDraining,  // No new messages; waiting for replies in flight.
+    kStopped,   // Drained, failed or destroyed: no sessions, no timer.
+  };
+
+  // One place in the pool: the session occupying it, or when the next one starts.
+  struct Slot {
+    std::unique_ptr<PooledSession> session;
+    uint64_t start_at_tick = 0;  // When `session` is null: tick at which a replacement starts.
+    uint32_t failures = 0;       // Sessions lost in a row without committing anything.
+    u128 previous_client = 0;    // The client id this slot held last (0: none).
+  };
+
+  void OnWake();
+  void ScheduleTick();
+  void OnTick();
+  void StartSession(Slot& slot);
+  void HandleEviction(PooledSession* session, EvictionReason reason);
+  void CheckDrain();
+  void FinishDrain();
+  void Stop(const absl::Status& status, const absl::Status& in_flight_failure);
+  void FailQueuedMessages(const absl::Status& status);
+  void UpdateRegistered();
+  uint32_t LiveSessionCount() const;
+
+  asio::io_context& io_context_;
+  const SessionPoolOptions options_;
+  MessageSource* const source_;
+  PoolObserver* const observer_;
+  asio::steady_timer timer_;
+  std::vector<Slot> slots_;
+  absl::AnyInvocable<void(uint32_t)> batch_size_limit_callback_;
+
+  State state_ = State::kCreated;
+  uint64_t tick_ = 0;
+  uint32_t batch_size_limit_reported_ = 0;
+  uint64_t drain_deadline_tick_ = 0;
+  absl::AnyInvocable<void()> on_drained_;
+
+  std::atomic<bool> wake_posted_{false};
+  std::atomic<uint32_t> registered_count_{0};
+  std::atomic<bool> stopped_{false};
+  mutable absl::Mutex status_mutex_;
+  absl::Status status_ ABSL_GUARDED_BY(status_mutex_);
+};
+
+void PoolCore::OnStart() {
+  TB_ASSERT(state_ == State::kCreated, "Start() called twice");
+  state_ = State::kRunning;
+  for (Slot& slot : slots_) {
+    StartSession(slot);
+    if (state_ != State::kRunning) return;
+  }
+  ScheduleTick();
+}
+
+void PoolCore::StartSession(Slot& slot) {
+  TB_ASSERT(slot.session == nullptr);
+  TB_ASSERT(LiveSessionCount() < options_.session_budget);
+  PooledSession::Config config{
+      .session = {.cluster = options_.cluster},
+      .transport = {.cluster = options_.cluster, .addresses = options_.replica_addresses},
+      .keep_warm_ticks =
+          std::max<uint64_t>(1, DurationTicks(options_.keep_warm_interval, options_.tick_interval)),
+      .source = source_,
+      .observer = observer_,
+      .clock = SystemMonotonicClock(),
+  };
+  absl::StatusOr<std::unique_ptr<PooledSession>> session =
+      PooledSession::Create(&io_context_, std::move(config), this);
+  if (!session.ok()) {
+    // The options were validated, so this is the environment refusing (e.g. no resources).
+    Stop(absl::UnavailableError(absl::StrCat("cannot open a session: ", session.status().message())),
+         absl::UnavailableError("session pool failed"));
+    return;
+  }
+  slot.session = std::move(*session);
+  if (slot.previous_client != 0) {
+    observer_->OnSessionReplaced(slot.previous_client, slot.session->client_id());
+  }
+  slot.session->Start();
+}
+
+void PoolCore::ScheduleTick() {
+  timer_.expires_after(absl::ToChronoNanoseconds(options_.tick_interval));
+  timer_.async_wait([weak = weak_from_this()](const std::error_code& error) {
+    if (error) return;
+    if (std::shared_ptr<PoolCore> core = weak.lock()) core->OnTick();
+  });
+}
+
+void PoolCore::OnTick() {
+  if (state_ == State::kStopped) return;
+  tick_++;
+  for (Slot& slot : slots_) {
+    if (slot.session != nullptr) {
+      slot.session->Tick();
+    } else if (state_ == State::kRunning && tick_ >= slot.start_at_tick) {
+      StartSession(slot);
+    }
+    if (state_ == State::kStopped) return;
+  }
+  if (state_ == State::kDraining) CheckDrain();
+  if (state_ != State::kStopped) ScheduleTick();
+}
+
+void PoolCore::OnWake() {
+  if (state_ == State::kStopped) {
+    // Nothing will ever carry these: fail them rather than leave their callers waiting.
+    FailQueuedMessages(absl::UnavailableError(absl::StrCat("session pool stopped: ",
+                                                           status().message())));
+    return;
+  }
+  if (state_ != State::kRunning) return;
+  for (Slot& slot : slots_) {
+    if (slot.session != nullptr) slot.session->Pull();
+  }
+}
+
+void PoolCore::OnSessionRegistered(PooledSession* session) {
+  UpdateRegistered();
+  if (state_ == State::kRunning) session->Pull();
+}
+
+void PoolCore::OnSessionEvicted(PooledSession* session, EvictionReason reason) {
+  // Called from inside the session's own message handling: replace it from a fresh handler.
+  Post([session, reason](PoolCore& core) { core.HandleEviction(session, reason); });
+}
+
+void PoolCore::HandleEviction(PooledSession* session, EvictionReason reason) {
+  auto slot = std::find_if(slots_.begin(), slots_.end(),
+                           [session](const Slot& slot) { return slot.session.get() == session; });
+  if (slot == slots_.end()) return;  // Already closed by a drain or a failure.
+  if (IsReleaseEviction(reason)) {
+    // Every new session would announce the same release and be refused the same way.
+    const absl::Status status = absl::FailedPreconditionError(
+        absl::StrCat("the cluster refused client release ", ReleaseToString(kReleaseClient), ": ",
+                     EvictionReasonName(reason)));
+    Stop(status, absl::UnavailableError(status.message()));
+    return;
+  }
+  if (slot->session->commit_count() > 0) slot->failures = 0;
+  slot->failures = std::min<uint32_t>(slot->failures + 1, 32);
+  slot->previous_client = slot->session->client_id();
+  slot->session->Close(absl::UnavailableError("session evicted"));
+  slot->session.reset();
+  // Backoff doubles with each session lost before it committed anything, so a cluster that
+  // evicts every new session is not flooded with registrations.
+  absl::Duration backoff = options_.replacement_backoff_min;
+  for (uint32_t i = 1; i < slot->failures && backoff < options_.replacement_backoff_max; i++) {
+    backoff *= 2;
+  }
+  backoff = std::min(backoff, options_.replacement_backoff_max);
+  slot->start_at_tick = tick_ + DurationTicks(backoff, options_.tick_interval);
+  UpdateRegistered();
+}
+
+void PoolCore::OnDrain(absl::Duration timeout, absl::AnyInvocable<void()> on_drained) {
+  TB_ASSERT(on_drained_ == nullptr, "Drain() called twice");
+  on_drained_ = std::move(on_drained);
+  if (state_ == State::kCreated || state_ == State::kStopped) {
+    FinishDrain();
+    return;
+  }
+  state_ = State::kDraining;
+  for (Slot& slot : slots_) {
+    if (slot.session != nullptr) slot.session->set_pulling(false);
+  }
+  drain_deadline_tick_ = tick_ + DurationTicks(timeout, options_.tick_interval);
+  CheckDrain();
+}
+
+void PoolCore::CheckDrain() {
+  TB_ASSERT(state_ == State::kDraining);
+  const bool in_flight = std::any_of(slots_.begin(), slots_.end(), [](const Slot& slot) {
+    return slot.session != nullptr && slot.session->message_in_flight();
+  });
+  if (in_flight && tick_ < drain_deadline_tick_) return;
+  FinishDrain();
+}
+
+void PoolCore::FinishDrain() {
+  if (state_ != State::kStopped) {
+    Stop(absl::UnavailableError("session pool drained"),
+         absl::UnavailableError("session pool drained before the reply arrived"));
+  }
+  if (on_drained_ != nullptr) std::move(on_drained_)();
+}
+
+void PoolCore::Shutdown(const absl::Status& reason) {
+  if (state_ == State::kStopped) return;
+  Stop(reason, reason);
+}
+
+// Ends the pool for good: closes every session (its message in flight fails with
+// `in_flight_failure`, outcome unknown) and fails the messages still queued in the source.
+void PoolCore::Stop(const absl::Status& status, const absl::Status& in_flight_failure) {
+  TB_ASSERT(!status.ok());
+  TB_ASSERT(state_ != State::kStopped);
+  const bool failed = state_ != State::kDraining;
+  state_ = State::kStopped;
+  {
+    absl::MutexLock lock(&status_mutex_);
+    status_ = status;
+  }
+  stopped_ = true;
+  timer_.cancel();
+  for (Slot& slot : slots_) {
+    if (slot.session == nullptr) continue;
+    slot.session->Close(in_flight_failure);
+    slot.session.reset();
+  }
+  UpdateRegistered();
+  if (failed) observer_->OnPoolFailed(status);
+  FailQueuedMessages(absl::UnavailableError(absl::StrCat("session pool stopped: ", status.message())));
+}
+
+void PoolCore::FailQueuedMessages(const absl::Status& status) {
+  // The source holds a bounded number of messages, so this loop ends.
+  while (std::optional<OutgoingMessage> message = source_->TakeMessage(kBatchSizeLimitMax)) {
+    std::move(message->on_done)(WithOutcome(status, Outcome::kNotApplied));
+  }
+}
+
+void PoolCore::UpdateRegistered() {
+  uint32_t count = 0;
+  uint32_t limit = 0;
+  for (const Slot& slot : slots_) {
+    if (slot.session == nullptr || !slot.session->registered()) continue;
+    count++;
+    const uint32_t session_limit = slot.session->batch_size_limit();
+    limit = limit == 0 ? session_limit : std::min(limit, session_limit);
+  }
+  registered_count_ = count;
+  if (count == 0 || limit == batch_size_limit_reported_) return;
+  batch_size_limit_reported_ = limit;
+  if (batch_size_limit_callback_ != nullptr) batch_size_limit_callback_(limit);
+}
+
+uint32_t PoolCore::LiveSessionCount() const {
+  return static_cast<uint32_t>(std::count_if(slots_.begin(), slots_.end(), [](const Slot& slot) {
+    return slot.session != nullptr;
+  }));
+}
+
+}  // namespace internal
+
+absl::StatusOr<std::unique_ptr<SessionPool>> SessionPool::Create(asio::io_context& io_context,
+                                                                SessionPoolOptions options,
+                                                                MessageSource* source,
+                                                                PoolObserver* observer) {
+  TB_ASSERT(source != nullptr);
+  absl::Status status = ValidateSessionPoolOptions(options);
+  if (!status.ok()) return status;
+  return std::unique_ptr<SessionPool>(new SessionPool(std::make_shared<internal::PoolCore>(
+      io_context, std::move(options), source, observer)));
+}
+
+SessionPool::SessionPool(std::shared_ptr<internal::PoolCore> core) : core_(std::move(core)) {}
+
+SessionPool::~SessionPool() = default;
+
+void SessionPool::SetBatchSizeLimitCallback(absl::AnyInvocable<void(uint32_t)> callback) {
+  core_->SetBatchSizeLimitCallback(std::move(callback));
+}
+
+void SessionPool::Start() {
+  core_->Post([](internal::PoolCore& core) { core.OnStart(); });
+}
+
+void SessionPool::Wake() { core_->Wake(); }
+
+void SessionPool::Drain(absl::Duration timeout, absl::AnyInvocable<void()> on_drained) {
+  core_->Post([timeout, on_drained = std::move(on_drained)](internal::PoolCore& core) mutable {
+    core.OnDrain(timeout, std::move(on_drained));
+  });
+}
+
+bool SessionPool::ready() const { return core_->ready(); }
+uint32_t SessionPool::registered_session_count() const { return core_->registered_count(); }
+absl::Status SessionPool::status() const { return core_->status(); }
+
+}  // namespace tb::pool

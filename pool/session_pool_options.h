@@ -1,0 +1,54 @@
+// Settings of a SessionPool and their validation.
+//
+// Every field has a bound; ValidateSessionPoolOptions() checks them all at start-up and names the
+// first bad field in its Status, so a bad flag is reported before any connection is opened.
+//
+//   TB_ASSIGN_OR_RETURN(auto replicas, tb::ParseAddresses("127.0.0.1:3000"));
+//   tb::pool::SessionPoolOptions options{.replica_addresses = replicas};
+//   TB_RETURN_IF_ERROR(tb::pool::ValidateSessionPoolOptions(options));
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "client_core/constants.h"
+#include "client_core/tcp_transport.h"
+#include "client_core/u128.h"
+
+namespace tb::pool {
+
+// The cluster's session table holds kClientsMaxDefault (64) sessions shared by every client of
+// the cluster; the pool must leave room for the others, so its budget stays strictly below it.
+inline constexpr uint32_t kSessionBudgetMax = kClientsMaxDefault - 1;
+
+struct SessionPoolOptions {
+  u128 cluster = 0;
+  // Every replica, in the cluster's own --addresses order (PROTOCOL.md §2.2).
+  std::vector<ReplicaAddress> replica_addresses;
+  // Sessions kept registered at once: one request in flight each.
+  uint32_t sessions = 4;
+  // Cluster session slots (client ids) the pool may hold at once, replacements included; it stays
+  // below the cluster's 64 so other clients keep room. sessions <= session_budget < 64.
+  uint32_t session_budget = 8;
+  // Period of Session::Tick() (TigerBeetle's client tick is 10 ms).
+  absl::Duration tick_interval = absl::Milliseconds(kTickMs);
+  // An idle session that committed nothing for this long sends a cheap committing request, so it
+  // is never the least recently committed session the cluster evicts first (PROTOCOL.md §9.3).
+  absl::Duration keep_warm_interval = absl::Seconds(5);
+  // Delay before replacing a lost session: doubles from min to max while replacements keep failing.
+  absl::Duration replacement_backoff_min = absl::Milliseconds(100);
+  absl::Duration replacement_backoff_max = absl::Seconds(10);
+};
+
+// Bounds on the durations (a tick of at most one second keeps retries and keep-warm timely).
+inline constexpr absl::Duration kTickIntervalMax = absl::Seconds(1);
+inline constexpr absl::Duration kKeepWarmIntervalMax = absl::Minutes(10);
+
+// kInvalidArgument naming the field: no or too many replica addresses (> kReplicaCountMax), an
+// empty host or port 0, sessions == 0, sessions > session_budget, session_budget >= 64, a
+// duration out of range.
+absl::Status ValidateSessionPoolOptions(const SessionPoolOptions& options);
+
+}  // namespace tb::pool
