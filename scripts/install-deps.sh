@@ -13,6 +13,8 @@ packages=(
   libasio-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   # JSON reader for the state-machine conformance test (devcluster/conformance_test.cc).
   nlohmann-json3-dev
+  # HTTP listener for /metrics, /healthz and /readyz (proxy/metrics_http.cc).
+  libcivetweb-dev
   # Test peers: real gRPC client, real Prometheus, the official Node client's runtime, linters.
   python3 python3-grpcio python3-protobuf python3-grpc-tools python3-yaml yamllint
   prometheus nodejs npm openssl curl
