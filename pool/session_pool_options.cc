@@ -27,7 +27,7 @@ absl::Status ValidateSessionPoolOptions(const SessionPoolOptions& options) {
   for (const ReplicaAddress& address : options.replica_addresses) {
     if (address.host.empty() || address.port == 0) {
       return absl::InvalidArgumentError(absl::StrCat("replica_addresses: bad address '",
-                                                     ReplicaAddressToString(address), "'"));
+                                                     address.host, ":", address.port, "'"));
     }
   }
   if (options.sessions == 0) {
