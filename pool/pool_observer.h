@@ -34,9 +34,10 @@ class PoolObserver {
   virtual void OnRequestResent(u128 client, uint32_t attempts) {}
   // One message was answered: time from its first transmission to its reply.
   virtual void OnRoundTrip(uint8_t operation, absl::Duration round_trip) {}
-  // A keep-warm request was sent by an otherwise idle session.
+  // A keep-warm request of an otherwise idle session committed.
   virtual void OnKeepWarm(u128 client) {}
-  // The pool stopped for good (release refused by the cluster, or drained).
+  // The pool stopped for good because of an error (e.g. the cluster refused the release); not
+  // called for Drain().
   virtual void OnPoolFailed(const absl::Status& status) {}
 };
 

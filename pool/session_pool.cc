@@ -111,7 +111,9 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
   void HandleEviction(PooledSession* session, EvictionReason reason);
   void CheckDrain();
   void FinishDrain();
-  void Stop(const absl::Status& status, const absl::Status& in_flight_failure);
+  // How the pool stops, for the observer.
+  enum class StopKind : uint8_t { kFailed, kDrained, kDestroyed };
+  void Stop(StopKind kind, const absl::Status& status, const absl::Status& in_flight_failure);
   void FailQueuedMessages(const absl::Status& status);
   void UpdateRegistered();
   uint32_t LiveSessionCount() const;
@@ -163,7 +165,8 @@ void PoolCore::StartSession(Slot& slot) {
       PooledSession::Create(&io_context_, std::move(config), this);
   if (!session.ok()) {
     // The options were validated, so this is the environment refusing (e.g. no resources).
-    Stop(absl::UnavailableError(absl::StrCat("cannot open a session: ", session.status().message())),
+    Stop(StopKind::kFailed,
+         absl::UnavailableError(absl::StrCat("cannot open a session: ", session.status().message())),
          absl::UnavailableError("session pool failed"));
     return;
   }
@@ -211,7 +214,10 @@ void PoolCore::OnWake() {
 }
 
 void PoolCore::OnSessionRegistered(PooledSession* session) {
+  // Counts first, so an observer that sees the registration also sees ready().
   UpdateRegistered();
+  observer_->OnSessionRegistered(session->client_id(), session->session_number(),
+                                 session->batch_size_limit());
   if (state_ == State::kRunning) session->Pull();
 }
 
@@ -223,13 +229,15 @@ void PoolCore::OnSessionEvicted(PooledSession* session, EvictionReason reason) {
 void PoolCore::HandleEviction(PooledSession* session, EvictionReason reason) {
   auto slot = std::find_if(slots_.begin(), slots_.end(),
                            [session](const Slot& slot) { return slot.session.get() == session; });
-  if (slot == slots_.end()) return;  // Already closed by a drain or a failure.
+  // Not found: already closed by a drain or a failure. Not evicted: the address now belongs to
+  // a replacement, and this report was about its predecessor.
+  if (slot == slots_.end() || !slot->session->evicted()) return;
   if (IsReleaseEviction(reason)) {
     // Every new session would announce the same release and be refused the same way.
     const absl::Status status = absl::FailedPreconditionError(
         absl::StrCat("the cluster refused client release ", ReleaseToString(kReleaseClient), ": ",
                      EvictionReasonName(reason)));
-    Stop(status, absl::UnavailableError(status.message()));
+    Stop(StopKind::kFailed, status, absl::UnavailableError(status.message()));
     return;
   }
   if (slot->session->commit_count() > 0) slot->failures = 0;
@@ -274,7 +282,7 @@ void PoolCore::CheckDrain() {
 
 void PoolCore::FinishDrain() {
   if (state_ != State::kStopped) {
-    Stop(absl::UnavailableError("session pool drained"),
+    Stop(StopKind::kDrained, absl::UnavailableError("session pool drained"),
          absl::UnavailableError("session pool drained before the reply arrived"));
   }
   if (on_drained_ != nullptr) std::move(on_drained_)();
@@ -282,15 +290,15 @@ void PoolCore::FinishDrain() {
 
 void PoolCore::Shutdown(const absl::Status& reason) {
   if (state_ == State::kStopped) return;
-  Stop(reason, reason);
+  Stop(StopKind::kDestroyed, reason, reason);
 }
 
 // Ends the pool for good: closes every session (its message in flight fails with
 // `in_flight_failure`, outcome unknown) and fails the messages still queued in the source.
-void PoolCore::Stop(const absl::Status& status, const absl::Status& in_flight_failure) {
+void PoolCore::Stop(StopKind kind, const absl::Status& status,
+                    const absl::Status& in_flight_failure) {
   TB_ASSERT(!status.ok());
   TB_ASSERT(state_ != State::kStopped);
-  const bool failed = state_ != State::kDraining;
   state_ = State::kStopped;
   {
     absl::MutexLock lock(&status_mutex_);
@@ -304,7 +312,7 @@ void PoolCore::Stop(const absl::Status& status, const absl::Status& in_flight_fa
     slot.session.reset();
   }
   UpdateRegistered();
-  if (failed) observer_->OnPoolFailed(status);
+  if (kind == StopKind::kFailed) observer_->OnPoolFailed(status);
   FailQueuedMessages(absl::UnavailableError(absl::StrCat("session pool stopped: ", status.message())));
 }
 

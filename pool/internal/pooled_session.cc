@@ -134,13 +134,13 @@ void PooledSession::SendKeepWarm() {
   TB_ASSERT(status.ok(), "keep-warm request refused");
   // Count it as a commit attempt now so a slow reply does not trigger a second one per tick.
   last_commit_tick_ = ticks_;
-  config_.observer->OnKeepWarm(session_->client_id());
 }
 
 void PooledSession::OnKeepWarmDone(absl::StatusOr<SessionReply> reply) {
   if (!reply.ok()) return;  // Eviction or Close(): the owner hears of it separately.
   last_commit_tick_ = ticks_;
   commit_count_++;
+  config_.observer->OnKeepWarm(session_->client_id());
   Pull();
 }
 
@@ -155,11 +155,12 @@ void PooledSession::Close(absl::Status reason) {
 
 void PooledSession::OnRegistered(uint64_t session, uint32_t batch_size_limit) {
   last_commit_tick_ = ticks_;
-  config_.observer->OnSessionRegistered(session_->client_id(), session, batch_size_limit);
   owner_->OnSessionRegistered(this);
 }
 
 void PooledSession::OnEvicted(EvictionReason reason) {
+  if (eviction_reported_) return;  // A second eviction message for the same session.
+  eviction_reported_ = true;
   config_.observer->OnSessionEvicted(session_->client_id(), reason);
   owner_->OnSessionEvicted(this, reason);
 }

@@ -88,6 +88,7 @@ class PooledSession final : public SessionObserver {
   bool registered() const { return session_->ready(); }
   bool evicted() const { return session_->state() == Session::State::kEvicted; }
   uint32_t batch_size_limit() const { return session_->batch_size_limit(); }
+  uint64_t session_number() const { return session_->session_number(); }
   // A message from the source (not a keep-warm or the register) is waiting for its reply.
   bool message_in_flight() const { return message_in_flight_; }
   // Requests (messages and keep-warms) this session got a reply for.
@@ -113,6 +114,7 @@ class PooledSession final : public SessionObserver {
   bool pulling_ = true;
   bool pulling_now_ = false;  // Guards Pull() against re-entry from a message's on_done.
   bool closed_ = false;
+  bool eviction_reported_ = false;
   bool message_in_flight_ = false;
   MessageCallback message_done_;  // The on_done of the message in flight.
   uint64_t ticks_ = 0;
