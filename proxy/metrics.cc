@@ -6,6 +6,7 @@
 
 #include "absl/strings/ascii.h"
 #include "client_core/assert.h"
+#include "client_core/header.h"
 #include "client_core/operation.h"
 #include "client_core/types.h"
 #include "prometheus/counter.h"
@@ -13,6 +14,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
 
 namespace tb::proxy {
 namespace {
@@ -53,18 +55,11 @@ const std::vector<double>& FillBuckets() {
   return *buckets;
 }
 
-// The eviction reasons of PROTOCOL.md §6.5, by wire value; index 0 stands for anything invalid.
-constexpr std::array<const char*, 9> kEvictionReasonNames = {
-    "unknown",
-    "no_session",
-    "client_release_too_low",
-    "client_release_too_high",
-    "invalid_request_operation",
-    "invalid_request_body",
-    "invalid_request_body_size",
-    "session_too_low",
-    "session_release_mismatch",
-};
+// Eviction reasons 1..8 by wire value (PROTOCOL.md §6.5); slot 0 stands for anything invalid.
+std::string EvictionLabel(size_t index) {
+  if (index == 0 || index > kEvictionReasonMax) return "unknown";
+  return EvictionReasonName(static_cast<EvictionReason>(index));
+}
 
 std::string OutcomeName(absl::StatusCode code) {
   return absl::AsciiStrToLower(absl::StatusCodeToString(code));
@@ -82,18 +77,6 @@ std::string StatusName(uint8_t operation, uint32_t status) {
 }
 
 }  // namespace
-
-absl::string_view RefusalReasonName(RefusalReason reason) {
-  switch (reason) {
-    case RefusalReason::kQueuedEventsFull: return "queued_events_full";
-    case RefusalReason::kQueuedBytesFull: return "queued_bytes_full";
-    case RefusalReason::kCallersFull: return "callers_full";
-    case RefusalReason::kInvalidRequest: return "invalid_request";
-    case RefusalReason::kShuttingDown: return "shutting_down";
-    case RefusalReason::kUnavailable: return "unavailable";
-  }
-  return "unknown";
-}
 
 struct Metrics::Families {
   Family<Counter>& requests;
@@ -187,17 +170,17 @@ Metrics::Metrics(const MetricsOptions& options)
                        .Name("tbproxy_refusals_total")
                        .Help("Calls refused before they were queued, by reason.")
                        .Register(registry);
-  for (size_t index = 0; index < kRefusalReasonCount; index++) {
-    const auto reason = static_cast<RefusalReason>(index);
-    refusals_[index] = &refusals.Add({{"reason", std::string(RefusalReasonName(reason))}});
+  for (size_t index = 0; index < refusals_.size(); index++) {
+    refusals_[index] = &refusals.Add({{"reason", RefusalReasonName(static_cast<RefusalReason>(index))}});
   }
 
   auto& evictions = prometheus::BuildCounter()
                         .Name("tbproxy_session_evictions_total")
                         .Help("Sessions evicted by the cluster, by eviction reason.")
                         .Register(registry);
-  for (size_t index = 0; index < kEvictionReasonNames.size(); index++) {
-    evictions_[index] = &evictions.Add({{"reason", kEvictionReasonNames[index]}});
+  static_assert(kEvictionReasonMax + 1 == std::tuple_size_v<decltype(evictions_)>);
+  for (size_t index = 0; index < evictions_.size(); index++) {
+    evictions_[index] = &evictions.Add({{"reason", EvictionLabel(index)}});
   }
 
   auto gauge = [&registry](const char* name, const char* help) {
@@ -215,15 +198,17 @@ Metrics::Metrics(const MetricsOptions& options)
   session_budget_ = gauge("tbproxy_session_budget",
                           "Cluster session slots this proxy may occupy (of clients_max 64).");
   view_ = gauge("tbproxy_cluster_view", "Highest cluster view seen by any session.");
-  sessions_lost_ = counter("tbproxy_sessions_lost_total",
-                           "Sessions given up without an eviction (protocol or connection).");
   sessions_replaced_ =
-      counter("tbproxy_session_replacements_total", "New sessions started to replace lost ones.");
+      counter("tbproxy_session_replacements_total",
+              "New sessions started to replace lost ones (evicted, or failed connection).");
   resends_ = counter("tbproxy_request_resends_total",
                      "Requests that timed out and were re-sent with the same bytes.");
   view_changes_ = counter("tbproxy_view_changes_total", "Higher cluster views seen by a session.");
   keep_warm_ = counter("tbproxy_keep_warm_requests_total",
                        "Requests sent by idle sessions to stay recently used.");
+  late_results_dropped_ =
+      counter("tbproxy_late_results_dropped_total",
+              "Results that arrived after their caller was told the deadline passed.");
   pool_failures_ = counter("tbproxy_pool_failures_total", "Times the session pool stopped for good.");
 
   prometheus::BuildGauge()
@@ -235,6 +220,18 @@ Metrics::Metrics(const MetricsOptions& options)
 }
 
 Metrics::~Metrics() = default;
+
+std::string Metrics::Exposition() {
+  absl::MutexLock lock(&scrape_mutex_);
+  for (auto& hook : scrape_hooks_) hook(*this);
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+void Metrics::AddScrapeHook(absl::AnyInvocable<void(Metrics&)> hook) {
+  TB_ASSERT(hook != nullptr);
+  absl::MutexLock lock(&scrape_mutex_);
+  scrape_hooks_.push_back(std::move(hook));
+}
 
 Metrics::OperationSeries& Metrics::SeriesFor(uint8_t operation) {
   for (size_t index = 0; index < kForwardableOperations.size(); index++) {
@@ -281,9 +278,7 @@ void Metrics::RecordMessage(const MessageStats& stats) {
   OperationSeries& series = SeriesFor(stats.operation);
   series.message_events->Observe(stats.event_count);
   series.message_batches->Observe(stats.batch_count);
-  if (stats.batch_size_limit > 0) {
-    series.message_fill->Observe(static_cast<double>(stats.body_size) / stats.batch_size_limit);
-  }
+  series.message_fill->Observe(stats.limit_fill);
   series.queue_wait->Observe(absl::ToDoubleSeconds(stats.queue_wait));
 }
 
@@ -298,6 +293,10 @@ void Metrics::RecordRefusal(RefusalReason reason) {
   refusals_[index]->Increment();
 }
 
+void Metrics::RecordLateResultsDropped(uint8_t operation, uint32_t caller_count) {
+  late_results_dropped_->Increment(caller_count);
+}
+
 void Metrics::RecordRoundTrip(uint8_t operation, absl::Duration round_trip) {
   SeriesFor(operation).round_trip->Observe(absl::ToDoubleSeconds(round_trip));
 }
@@ -307,10 +306,8 @@ void Metrics::SetSessionsRegistered(uint32_t sessions) { sessions_registered_->S
 void Metrics::SetSessionBudget(uint32_t sessions) { session_budget_->Set(sessions); }
 
 void Metrics::RecordEviction(uint8_t reason) {
-  evictions_[reason < kEvictionReasonNames.size() ? reason : 0]->Increment();
+  evictions_[reason <= kEvictionReasonMax ? reason : 0]->Increment();
 }
-
-void Metrics::RecordSessionLost() { sessions_lost_->Increment(); }
 
 void Metrics::RecordSessionReplaced() { sessions_replaced_->Increment(); }
 

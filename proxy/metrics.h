@@ -7,7 +7,9 @@
 //
 //   tb::proxy::Metrics metrics({.version = "0.1.0"});
 //   metrics.RecordRequest(146, absl::StatusCode::kOk, /*event_count=*/10);
-//   tb::proxy::MetricsHttpServer server(...);  // serves metrics.registry() (metrics_http.h)
+//   std::string text = metrics.Exposition();  // what GET /metrics serves (metrics_http.h)
+//
+// The adapters in metrics_observers.h feed it from the coalescer, the pool and the front end.
 //
 // All methods are thread-safe and never block for long (prometheus-cpp uses atomics and short
 // critical sections), so they may be called from gRPC handlers and the pool's I/O thread alike.
@@ -17,10 +19,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
-#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "proxy/coalescer_options.h"
 
 namespace prometheus {
 class Counter;
@@ -38,28 +44,6 @@ struct MetricsOptions {
   std::string tigerbeetle_release = "0.17";  // The wire release it speaks.
 };
 
-// Why a request was refused before it was queued (tbproxy_refusals_total{reason}).
-enum class RefusalReason : uint8_t {
-  kQueuedEventsFull,   // The queue holds its maximum number of events.
-  kQueuedBytesFull,    // The queue holds its maximum number of bytes.
-  kCallersFull,        // Too many callers wait at once.
-  kInvalidRequest,     // The request breaks a rule (size, count, operation).
-  kShuttingDown,       // Intake is closed while the proxy drains.
-  kUnavailable,        // No session can carry it (cluster unreachable).
-};
-inline constexpr size_t kRefusalReasonCount = 6;
-absl::string_view RefusalReasonName(RefusalReason reason);
-
-// The shape of one message handed to a session (observed once per message).
-struct MessageStats {
-  uint8_t operation = 0;
-  uint32_t event_count = 0;
-  uint32_t batch_count = 0;
-  uint32_t body_size = 0;          // Bytes of the request body.
-  uint32_t batch_size_limit = 0;   // The session's limit the body had to fit; 0 = unknown.
-  absl::Duration queue_wait;       // From its oldest batch's arrival to being taken by a session.
-};
-
 class Metrics {
  public:
   explicit Metrics(const MetricsOptions& options);
@@ -67,8 +51,12 @@ class Metrics {
   Metrics(const Metrics&) = delete;
   Metrics& operator=(const Metrics&) = delete;
 
-  // The registry to expose (MetricsHttpServer) or to collect from in tests.
-  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+  // Runs every scrape hook, then renders the registry in the Prometheus text format (0.0.4).
+  // Thread-safe; scrapes are serialised.
+  std::string Exposition();
+  // `hook` runs at the start of every Exposition(), to sample gauges whose owner has the value
+  // (queue depth, registered sessions). It must be thread-safe and must not block for long.
+  void AddScrapeHook(absl::AnyInvocable<void(Metrics&)> hook);
 
   // ---- Front end -------------------------------------------------------------------------
   // One finished call: its operation, final status code and number of events it carried.
@@ -86,6 +74,8 @@ class Metrics {
   void RecordMessage(const MessageStats& stats);
   void SetQueued(uint64_t events, uint64_t bytes);
   void RecordRefusal(RefusalReason reason);
+  // Results that arrived for callers already told kDeadlineExceeded.
+  void RecordLateResultsDropped(uint8_t operation, uint32_t caller_count);
 
   // ---- Session pool ------------------------------------------------------------------------
   void RecordRoundTrip(uint8_t operation, absl::Duration round_trip);
@@ -93,8 +83,9 @@ class Metrics {
   void SetSessionBudget(uint32_t sessions);  // Configured cluster slots this proxy may use.
   // `reason` is the wire value (1..8, PROTOCOL.md §6.5); others count as "unknown".
   void RecordEviction(uint8_t reason);
-  void RecordSessionLost();      // Given up without an eviction (tbproxy_sessions_lost_total).
-  void RecordSessionReplaced();  // A new session took a lost one's place.
+  // A new session took the place of one the pool lost (evicted, or given up on a connection or
+  // protocol error).
+  void RecordSessionReplaced();
   // A request timed out and was re-sent with the same bytes (tbproxy_request_resends_total).
   void RecordResend();
   void RecordViewChange(uint32_t view);
@@ -108,18 +99,22 @@ class Metrics {
   // The series of `operation`, or of the "other" operation for anything not forwardable.
   OperationSeries& SeriesFor(uint8_t operation);
 
+  absl::Mutex scrape_mutex_;
+  std::vector<absl::AnyInvocable<void(Metrics&)>> scrape_hooks_ ABSL_GUARDED_BY(scrape_mutex_);
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<Families> families_;
   // Index 0..8: operations 137, 140..147; index 9: anything else ("unknown").
   std::array<std::unique_ptr<OperationSeries>, 10> operations_;
-  std::array<prometheus::Counter*, kRefusalReasonCount> refusals_{};
+  // By RefusalReason (coalescer_options.h), whose last value is kClosed.
+  static constexpr size_t kRefusalReasonSlots = static_cast<size_t>(RefusalReason::kClosed) + 1;
+  std::array<prometheus::Counter*, kRefusalReasonSlots> refusals_{};
+  prometheus::Counter* late_results_dropped_ = nullptr;
   prometheus::Gauge* grpc_calls_in_flight_ = nullptr;
   prometheus::Gauge* queued_events_ = nullptr;
   prometheus::Gauge* queued_bytes_ = nullptr;
   prometheus::Gauge* sessions_registered_ = nullptr;
   prometheus::Gauge* session_budget_ = nullptr;
   std::array<prometheus::Counter*, 9> evictions_{};  // Index: reason 1..8; 0 = unknown.
-  prometheus::Counter* sessions_lost_ = nullptr;
   prometheus::Counter* sessions_replaced_ = nullptr;
   prometheus::Counter* resends_ = nullptr;
   prometheus::Counter* view_changes_ = nullptr;

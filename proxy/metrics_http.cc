@@ -10,8 +10,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client_core/assert.h"
-#include "prometheus/registry.h"
-#include "prometheus/text_serializer.h"
 
 namespace tb::proxy {
 namespace {
@@ -70,14 +68,12 @@ int SendText(mg_connection* connection, int status, const std::string& body) {
 
 }  // namespace
 
-MetricsHttpServer::MetricsHttpServer(std::shared_ptr<prometheus::Registry> registry,
-                                     Readiness readiness)
-    : registry_(std::move(registry)), readiness_(std::move(readiness)) {}
+MetricsHttpServer::MetricsHttpServer(Exposition exposition, Readiness readiness)
+    : exposition_(std::move(exposition)), readiness_(std::move(readiness)) {}
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
-    const MetricsHttpOptions& options, std::shared_ptr<prometheus::Registry> registry,
-    Readiness readiness) {
-  TB_ASSERT(registry != nullptr);
+    const MetricsHttpOptions& options, Exposition exposition, Readiness readiness) {
+  TB_ASSERT(exposition != nullptr);
   TB_ASSERT(readiness != nullptr);
   if (absl::Status status = ValidateAddress(options.address); !status.ok()) return status;
   if (options.threads == 0 || options.threads > kMetricsHttpThreadsMax) {
@@ -85,7 +81,7 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
         absl::StrCat("metrics threads must be 1..", kMetricsHttpThreadsMax));
   }
   std::unique_ptr<MetricsHttpServer> server(
-      new MetricsHttpServer(std::move(registry), std::move(readiness)));
+      new MetricsHttpServer(std::move(exposition), std::move(readiness)));
 
   const std::string threads = std::to_string(options.threads);
   const char* civetweb_options[] = {"listening_ports", options.address.c_str(),
@@ -124,7 +120,7 @@ MetricsHttpServer::~MetricsHttpServer() {
 int MetricsHttpServer::HandleMetrics(mg_connection* connection, void* server) {
   auto* self = static_cast<MetricsHttpServer*>(server);
   if (!IsReadMethod(connection)) return SendText(connection, 405, "");
-  const std::string body = prometheus::TextSerializer().Serialize(self->registry_->Collect());
+  const std::string body = self->exposition_();
   return Send(connection, 200, "text/plain; version=0.0.4; charset=utf-8", body);
 }
 

@@ -1,11 +1,12 @@
 // The operations HTTP listener: Prometheus scrapes and orchestrator probes, apart from gRPC.
 //
-//   GET /metrics  the registry in the Prometheus text format (version 0.0.4).
+//   GET /metrics  what `exposition()` returns (Metrics::Exposition: Prometheus text 0.0.4).
 //   GET /healthz  200 "ok" while the process serves (liveness).
 //   GET /readyz   200 "ready" while `readiness()` returns true, else 503 "not ready".
 //
 //   auto server = tb::proxy::MetricsHttpServer::Start(
-//       {.address = "0.0.0.0:9464"}, metrics.registry(), [&] { return pool.registered() > 0; });
+//       {.address = "0.0.0.0:9464"}, [&metrics] { return metrics.Exposition(); },
+//       [&pool] { return pool.ready(); });
 //   if (!server.ok()) return server.status();
 //
 // It uses civetweb directly (the library prometheus-cpp's own Exposer is built on) because the
@@ -23,10 +24,6 @@
 struct mg_context;
 struct mg_connection;
 
-namespace prometheus {
-class Registry;
-}  // namespace prometheus
-
 namespace tb::proxy {
 
 struct MetricsHttpOptions {
@@ -40,14 +37,14 @@ inline constexpr uint32_t kMetricsHttpThreadsMax = 16;
 
 class MetricsHttpServer {
  public:
-  // Must be thread-safe, fast and non-blocking: it runs on every /readyz probe.
-  using Readiness = absl::AnyInvocable<bool() const>;
+  // Both must be thread-safe and must not block for long: they run on civetweb's threads.
+  using Exposition = absl::AnyInvocable<std::string()>;
+  using Readiness = absl::AnyInvocable<bool()>;
 
   // kInvalidArgument for a malformed address or a thread count outside 1..16; kUnavailable when
   // the port cannot be bound.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
-      const MetricsHttpOptions& options, std::shared_ptr<prometheus::Registry> registry,
-      Readiness readiness);
+      const MetricsHttpOptions& options, Exposition exposition, Readiness readiness);
 
   // Stops listening and waits for requests being served to finish.
   ~MetricsHttpServer();
@@ -58,14 +55,14 @@ class MetricsHttpServer {
   uint16_t port() const { return port_; }
 
  private:
-  MetricsHttpServer(std::shared_ptr<prometheus::Registry> registry, Readiness readiness);
+  MetricsHttpServer(Exposition exposition, Readiness readiness);
 
   static int HandleMetrics(mg_connection* connection, void* server);
   static int HandleHealth(mg_connection* connection, void* server);
   static int HandleReady(mg_connection* connection, void* server);
 
-  const std::shared_ptr<prometheus::Registry> registry_;
-  const Readiness readiness_;
+  Exposition exposition_;
+  Readiness readiness_;
   mg_context* context_ = nullptr;
   uint16_t port_ = 0;
 };

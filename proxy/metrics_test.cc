@@ -14,12 +14,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/metrics_http.h"
+#include "proxy/metrics_test_util.h"
 
 namespace tb::proxy {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+using testing::Sample;
 
 struct HttpResponse {
   int status = 0;
@@ -58,21 +60,10 @@ HttpResponse Request(uint16_t port, const std::string& method, const std::string
   return response;
 }
 
-// The value of the sample line `series` (name and labels exactly as exposed), or -1.
-double Sample(const std::string& exposition, const std::string& series) {
-  for (absl::string_view line : absl::StrSplit(exposition, '\n')) {
-    if (absl::StartsWith(line, series + " ")) {
-      double value = 0;
-      if (absl::SimpleAtod(line.substr(series.size() + 1), &value)) return value;
-    }
-  }
-  return -1;
-}
-
 class MetricsHttpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto server = MetricsHttpServer::Start({.address = "127.0.0.1:0"}, metrics_.registry(),
+    auto server = MetricsHttpServer::Start({.address = "127.0.0.1:0"}, [this] { return metrics_.Exposition(); },
                                            [this] { return ready_.load(); });
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -131,7 +122,7 @@ TEST_F(MetricsHttpTest, ObservesMessageShapeAndWait) {
                           .event_count = 4000,
                           .batch_count = 3,
                           .body_size = 512000,
-                          .batch_size_limit = 1024000,
+                          .limit_fill = 0.45,
                           .queue_wait = absl::Milliseconds(3)});
   const std::string text = Scrape();
   EXPECT_EQ(Sample(text, R"(tbproxy_message_events_sum{operation="create_transfers"})"), 4000);
@@ -178,18 +169,37 @@ TEST_F(MetricsHttpTest, ReportsQueueSessionsAndRefusals) {
   metrics_.AddGrpcCallsInFlight(+1);
   metrics_.AddGrpcCallsInFlight(+1);
   metrics_.AddGrpcCallsInFlight(-1);
-  metrics_.RecordRefusal(RefusalReason::kQueuedBytesFull);
-  metrics_.RecordRefusal(RefusalReason::kQueuedBytesFull);
-  metrics_.RecordRefusal(RefusalReason::kShuttingDown);
+  metrics_.RecordRefusal(RefusalReason::kQueuedBytes);
+  metrics_.RecordRefusal(RefusalReason::kQueuedBytes);
+  metrics_.RecordRefusal(RefusalReason::kClosed);
+  metrics_.RecordLateResultsDropped(147, 3);
   const std::string text = Scrape();
   EXPECT_EQ(Sample(text, "tbproxy_queued_events"), 1200);
   EXPECT_EQ(Sample(text, "tbproxy_queued_bytes"), 153600);
   EXPECT_EQ(Sample(text, "tbproxy_sessions_registered"), 3);
   EXPECT_EQ(Sample(text, "tbproxy_session_budget"), 8);
   EXPECT_EQ(Sample(text, "tbproxy_grpc_calls_in_flight"), 1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="queued_bytes_full"})"), 2);
-  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="shutting_down"})"), 1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="callers_full"})"), 0);
+  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="queued_bytes_max"})"), 2);
+  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="closed"})"), 1);
+  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="callers_max"})"), 0);
+  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="invalid_input"})"), 0);
+  EXPECT_EQ(Sample(text, "tbproxy_late_results_dropped_total"), 3);
+}
+
+TEST_F(MetricsHttpTest, ScrapeHooksSampleGaugesOnEveryScrape) {
+  uint64_t queued_events = 10;
+  metrics_.AddScrapeHook([&queued_events](Metrics& metrics) {
+    metrics.SetQueued(queued_events, queued_events * 128);
+    metrics.SetSessionsRegistered(2);
+  });
+  std::string text = Scrape();
+  EXPECT_EQ(Sample(text, "tbproxy_queued_events"), 10);
+  EXPECT_EQ(Sample(text, "tbproxy_queued_bytes"), 1280);
+  EXPECT_EQ(Sample(text, "tbproxy_sessions_registered"), 2);
+  queued_events = 0;
+  text = Scrape();
+  EXPECT_EQ(Sample(text, "tbproxy_queued_events"), 0);
+  EXPECT_EQ(Sample(text, "tbproxy_queued_bytes"), 0);
 }
 
 TEST_F(MetricsHttpTest, CountsEvictionsResendsAndViewChanges) {
@@ -198,7 +208,6 @@ TEST_F(MetricsHttpTest, CountsEvictionsResendsAndViewChanges) {
   metrics_.RecordEviction(7);
   metrics_.RecordEviction(0);
   metrics_.RecordEviction(200);
-  metrics_.RecordSessionLost();
   metrics_.RecordSessionReplaced();
   metrics_.RecordResend();
   metrics_.RecordResend();
@@ -211,7 +220,6 @@ TEST_F(MetricsHttpTest, CountsEvictionsResendsAndViewChanges) {
   EXPECT_EQ(Sample(text, R"(tbproxy_session_evictions_total{reason="session_too_low"})"), 2);
   EXPECT_EQ(Sample(text, R"(tbproxy_session_evictions_total{reason="unknown"})"), 2);
   EXPECT_EQ(Sample(text, R"(tbproxy_session_evictions_total{reason="invalid_request_body"})"), 0);
-  EXPECT_EQ(Sample(text, "tbproxy_sessions_lost_total"), 1);
   EXPECT_EQ(Sample(text, "tbproxy_session_replacements_total"), 1);
   EXPECT_EQ(Sample(text, "tbproxy_request_resends_total"), 2);
   EXPECT_EQ(Sample(text, "tbproxy_view_changes_total"), 2);
@@ -271,23 +279,23 @@ TEST(MetricsHttpServer, RefusesMalformedAddresses) {
   Metrics metrics({});
   for (const char* address : {"", "9464", ":9464", "localhost:9464", "127.0.0.1:", "127.0.0.1:x",
                               "127.0.0.1:65536", "[::1]:9464"}) {
-    auto server = MetricsHttpServer::Start({.address = address}, metrics.registry(),
+    auto server = MetricsHttpServer::Start({.address = address}, [&metrics] { return metrics.Exposition(); },
                                            [] { return true; });
     EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument) << address;
   }
   auto server = MetricsHttpServer::Start({.address = "127.0.0.1:0", .threads = 0},
-                                         metrics.registry(), [] { return true; });
+                                         [&metrics] { return metrics.Exposition(); }, [] { return true; });
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(MetricsHttpServer, ReportsAPortInUseAsUnavailable) {
   Metrics metrics({});
-  auto first = MetricsHttpServer::Start({.address = "127.0.0.1:0"}, metrics.registry(),
+  auto first = MetricsHttpServer::Start({.address = "127.0.0.1:0"}, [&metrics] { return metrics.Exposition(); },
                                         [] { return true; });
   ASSERT_TRUE(first.ok()) << first.status();
   auto second =
       MetricsHttpServer::Start({.address = absl::StrCat("127.0.0.1:", (*first)->port())},
-                               metrics.registry(), [] { return true; });
+                               [&metrics] { return metrics.Exposition(); }, [] { return true; });
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   // The first one still serves.
   EXPECT_EQ(Request((*first)->port(), "GET", "/healthz").status, 200);
