@@ -69,7 +69,7 @@ class ConnectionRegistry {
   };
   absl::flat_hash_map<ConnectionId, Entry> connections_;
   // Per replica: the connection registered for each client id.
-  std::vector<absl::flat_hash_map<u128, ConnectionId, U128Hash>> registered_;
+  std::vector<absl::flat_hash_map<u128, ConnectionId, ClientIdHash>> registered_;
 };
 
 }  // namespace tb::devcluster

@@ -40,7 +40,7 @@ struct Session {
   MessageBytes reply;         // The last reply, re-sent to duplicates.
 };
 
-struct U128Hash {
+struct ClientIdHash {
   size_t operator()(u128 value) const {
     return absl::Hash<std::pair<uint64_t, uint64_t>>{}({U128High(value), U128Low(value)});
   }
@@ -64,7 +64,7 @@ class SessionTable {
 
  private:
   uint32_t capacity_;
-  absl::flat_hash_map<u128, Session, U128Hash> sessions_;
+  absl::flat_hash_map<u128, Session, ClientIdHash> sessions_;
 };
 
 }  // namespace tb::devcluster
