@@ -1,6 +1,7 @@
 #include "client_core/session.h"
 
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -111,6 +112,13 @@ class SessionHarness {
     for (uint32_t i = 0; i < count; i++) session.Tick();
   }
 
+  // A result slot that outlives the session (whose destructor fails what is still in flight).
+  std::optional<absl::StatusOr<SessionReply>>& NewResult() { return results_.emplace_back(); }
+
+ private:
+  std::deque<std::optional<absl::StatusOr<SessionReply>>> results_;
+
+ public:
   FakeClock clock;
   FakeTransport transport;
   RecordingObserver observer;
@@ -163,6 +171,7 @@ TEST(Session, RegisterRequestMatchesDeterministicVector) {
 
 TEST(Session, DeterministicVectorChainRegisterReplyThenCreateAccounts) {
   // PROTOCOL.md §15.4: the register reply's context becomes the parent of request #1.
+  std::optional<absl::StatusOr<SessionReply>> result;  // Outlives the session.
   FakeClock clock;
   FakeTransport transport(1);
   Session session({.cluster = 0,
@@ -178,7 +187,6 @@ TEST(Session, DeterministicVectorChainRegisterReplyThenCreateAccounts) {
   ASSERT_TRUE(session.ready());
   EXPECT_EQ(session.session_number(), 1u);
 
-  std::optional<absl::StatusOr<SessionReply>> result;
   ASSERT_TRUE(session
                   .SendRequest(146, OneAccountBody(1),
                                [&](absl::StatusOr<SessionReply> reply) {
@@ -327,7 +335,7 @@ TEST(Session, ChainParentIsPreviousReplyContext) {
   const ReplyHeader register_reply =
       HeaderAs<ReplyHeader>(*DecodeHeader(std::span(register_bytes).first(256), kCluster));
 
-  std::optional<absl::StatusOr<SessionReply>> first;
+  auto& first = h.NewResult();
   h.Send(&first, 1);
   const RequestHeader request_1 = HeaderAs<RequestHeader>(h.LastRequest().header());
   EXPECT_EQ(request_1.request, 1u);
@@ -339,7 +347,7 @@ TEST(Session, ChainParentIsPreviousReplyContext) {
   EXPECT_EQ((*first)->request, 1u);
   EXPECT_EQ((*first)->body, std::vector<uint8_t>(reply_1.begin() + 256, reply_1.end()));
 
-  std::optional<absl::StatusOr<SessionReply>> second;
+  auto& second = h.NewResult();
   h.Send(&second, 2);
   const RequestHeader request_2 = HeaderAs<RequestHeader>(h.LastRequest().header());
   EXPECT_EQ(request_2.request, 2u);
@@ -354,7 +362,7 @@ TEST(Session, PreviousRequestLatencyIsReportedInMicroseconds) {
   h.session.Register();
   h.clock.now_ns += 2'500'000;  // 2.5 ms register round trip.
   h.Deliver(0, MakeReply(h.LastRequest(), RegisterResultBody(kLimit)));
-  std::optional<absl::StatusOr<SessionReply>> result;
+  auto& result = h.NewResult();
   h.Send(&result);
   EXPECT_EQ(HeaderAs<RequestHeader>(h.LastRequest().header()).previous_request_latency, 2500u);
   h.clock.now_ns += uint64_t{10'000} * 1'000'000'000;  // Saturates the u32 of microseconds.
@@ -368,7 +376,7 @@ TEST(Session, PreviousRequestLatencyIsReportedInMicroseconds) {
 TEST(Session, CallbackMaySendTheNextRequest) {
   SessionHarness h;
   h.RegisterAndReply();
-  std::optional<absl::StatusOr<SessionReply>> second;
+  auto& second = h.NewResult();
   bool first_done = false;
   ASSERT_TRUE(h.session
                   .SendRequest(kCreateAccounts, OneAccountBody(1),
@@ -425,7 +433,7 @@ TEST(Session, RefusesInvalidBodies) {
 TEST(Session, RefusesASecondRequestWhileOneIsInFlight) {
   SessionHarness h;
   h.RegisterAndReply();
-  std::optional<absl::StatusOr<SessionReply>> first;
+  auto& first = h.NewResult();
   h.Send(&first);
   EXPECT_EQ(h.session.SendRequest(kCreateAccounts, OneAccountBody(2), [](auto) {}).code(),
             absl::StatusCode::kFailedPrecondition);
@@ -436,7 +444,7 @@ TEST(Session, RefusesASecondRequestWhileOneIsInFlight) {
 TEST(Session, ResendsIdenticalBytesWithGrowingBackoff) {
   SessionHarness h(1, /*seed=*/7);
   h.RegisterAndReply();
-  std::optional<absl::StatusOr<SessionReply>> result;
+  auto& result = h.NewResult();
   h.Send(&result);
   const std::vector<uint8_t> original = *h.LastRequest().bytes;
   const size_t requests_before = h.transport.Sent(Command::kRequest).size();
@@ -518,7 +526,7 @@ TEST(Session, RttIsTheMedianOfPongSamples) {
   EXPECT_EQ(h.session.rtt_ticks(), 10u);
 
   // The first retry still waits 600 ms; later ones 2·rtt + 1 + jitter.
-  std::optional<absl::StatusOr<SessionReply>> result;
+  auto& result = h.NewResult();
   h.Send(&result);
   h.Ticks(kRequestTimeoutTicksInitial);
   const size_t before = h.transport.Sent(Command::kRequest).size();
@@ -537,7 +545,7 @@ TEST(Session, RttIsTheMedianOfPongSamples) {
 TEST(Session, EachTransmissionGoesToPrimaryAndOneRandomBackup) {
   SessionHarness h(3, /*seed=*/3);
   h.RegisterAndReply(/*op=*/5, /*view=*/1);
-  std::optional<absl::StatusOr<SessionReply>> result;
+  auto& result = h.NewResult();
   h.transport.sent.clear();
   h.Send(&result);
   std::set<uint32_t> backups;
@@ -556,7 +564,7 @@ TEST(Session, EachTransmissionGoesToPrimaryAndOneRandomBackup) {
 TEST(Session, ViewFromPongRetargetsTheNextRetryNotAnImmediateResend) {
   SessionHarness h(3);
   h.RegisterAndReply(/*op=*/5, /*view=*/0);
-  std::optional<absl::StatusOr<SessionReply>> result;
+  auto& result = h.NewResult();
   h.Send(&result);
   EXPECT_EQ(h.transport.Sent(Command::kRequest).rbegin()[1].replica, 0u);  // Primary of view 0.
   const size_t before = h.transport.Sent(Command::kRequest).size();
@@ -578,7 +586,7 @@ TEST(Session, ViewFromPongRetargetsTheNextRetryNotAnImmediateResend) {
 TEST(Session, ViewFromReplyTargetsTheNewPrimaryAndIsCarriedInNewRequests) {
   SessionHarness h(3);
   h.RegisterAndReply(/*op=*/5, /*view=*/0);
-  std::optional<absl::StatusOr<SessionReply>> result;
+  auto& result = h.NewResult();
   h.Send(&result);
   h.Deliver(2, MakeReply(h.LastRequest(), CreateResultBody(1), {.view = 2}));
   ASSERT_TRUE(result.has_value() && result->ok());
@@ -606,7 +614,7 @@ TEST(Session, DuplicateAndStaleRepliesAreIgnored) {
   h.Deliver(0, reply_1);
   h.Deliver(1, reply_1);  // Backup's copy.
   EXPECT_EQ(calls, 1);
-  std::optional<absl::StatusOr<SessionReply>> second;
+  auto& second = h.NewResult();
   h.Send(&second, 2);
   h.Deliver(2, reply_1);  // Stale: request 1 while 2 is in flight.
   h.Deliver(0, MakeReply(h.transport.Sent(Command::kRequest)[0], RegisterResultBody(kLimit)));
@@ -620,7 +628,7 @@ TEST(Session, DuplicateAndStaleRepliesAreIgnored) {
 TEST(Session, ReplyWithWrongRequestChecksumIsDropped) {
   SessionHarness h;
   h.RegisterAndReply();
-  std::optional<absl::StatusOr<SessionReply>> result;
+  auto& result = h.NewResult();
   h.Send(&result);
   std::vector<uint8_t> reply = MakeReply(h.LastRequest(), CreateResultBody(1));
   ReplyHeader header;
@@ -640,7 +648,7 @@ TEST(Session, ReplyWithWrongRequestChecksumIsDropped) {
 TEST(Session, ReplyAheadOfTheRequestInFlightIsDropped) {
   SessionHarness h;
   h.RegisterAndReply();
-  std::optional<absl::StatusOr<SessionReply>> result;
+  auto& result = h.NewResult();
   h.Send(&result);
   std::vector<uint8_t> reply = MakeReply(h.LastRequest(), CreateResultBody(1));
   ReplyHeader header;
@@ -656,7 +664,7 @@ TEST(Session, ReplyAheadOfTheRequestInFlightIsDropped) {
 TEST(Session, ReplyWithAnotherReleaseOrClientIsDropped) {
   SessionHarness h;
   h.RegisterAndReply();
-  std::optional<absl::StatusOr<SessionReply>> result;
+  auto& result = h.NewResult();
   h.Send(&result);
   h.Deliver(0, MakeReply(h.LastRequest(), CreateResultBody(1), {.release = kReleaseServer}));
   std::vector<uint8_t> reply = MakeReply(h.LastRequest(), CreateResultBody(1));
@@ -706,7 +714,7 @@ TEST_P(SessionEviction, FailsTheRequestInFlightWithATypedErrorAndEndsTheSession)
   const EvictionReason reason = static_cast<EvictionReason>(GetParam());
   SessionHarness h;
   h.RegisterAndReply();
-  std::optional<absl::StatusOr<SessionReply>> result;
+  auto& result = h.NewResult();
   h.Send(&result);
   h.Deliver(0, MakeEviction(kCluster, kClient, reason, 0));
   ASSERT_TRUE(result.has_value());
@@ -744,7 +752,7 @@ INSTANTIATE_TEST_SUITE_P(AllReasons, SessionEviction, ::testing::Range<uint8_t>(
 TEST(Session, NoSessionAfterARetryHasUnknownOutcome) {
   SessionHarness h;
   h.RegisterAndReply();
-  std::optional<absl::StatusOr<SessionReply>> result;
+  auto& result = h.NewResult();
   h.Send(&result);
   h.Ticks(kRequestTimeoutTicksInitial);
   h.Deliver(0, MakeEviction(kCluster, kClient, EvictionReason::kNoSession, 0));
@@ -791,7 +799,7 @@ TEST(Session, EvictionStatusRoundTripsEveryReason) {
 TEST(Session, CloseFailsTheRequestInFlightWithUnknownOutcome) {
   SessionHarness h;
   h.RegisterAndReply();
-  std::optional<absl::StatusOr<SessionReply>> result;
+  auto& result = h.NewResult();
   h.Send(&result);
   h.session.Close(absl::UnavailableError("shutting down"));
   ASSERT_TRUE(result.has_value());
