@@ -12,6 +12,11 @@
 // throughout and Tick(timestamp() + advance) for clock steps, this is exactly the deterministic
 // clock of shared/conformance/README.md.
 //
+// Memory: about 330 bytes per transfer (the record with the account snapshots of its event,
+// its id index entry and two per-account index entries), 180 per account and 180 per expiry,
+// all in contiguous vectors and flat hash maps; reserve capacity in the options to avoid
+// regrowth. Conformance: devcluster/conformance_test.cc runs all 52 shared cases.
+//
 // Single-threaded: all methods must be called from one thread (or under the caller's lock).
 #pragma once
 
