@@ -62,7 +62,9 @@ void Coalescer::RunWake() {
 }
 
 bool Coalescer::SetBatchSizeLimit(uint32_t batch_size_limit) {
-  if (batch_size_limit == 0 || batch_size_limit > kBatchSizeLimitMax) return false;
+  if (batch_size_limit < kBatchSizeLimitMin || batch_size_limit > kBatchSizeLimitMax) {
+    return false;
+  }
   absl::MutexLock lock(&mutex_);
   batch_size_limit_ = batch_size_limit;
   return true;

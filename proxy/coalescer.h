@@ -66,14 +66,16 @@ class Coalescer final : public Submitter, public pool::MessageSource {
 
   void SetWake(WakeCallback wake);
   // The batch_size_limit new calls are validated against (the pool sets it when a session
-  // registers). Values outside (0, kBatchSizeLimitMax] are ignored and return false.
+  // registers). Values outside [kBatchSizeLimitMin, kBatchSizeLimitMax] are ignored and
+  // return false.
   bool SetBatchSizeLimit(uint32_t batch_size_limit);
   uint32_t batch_size_limit() const;
 
   // Submitter.
   void Submit(SubmitRequest request, SubmitOptions options, SubmitCallback callback) override;
 
-  // MessageSource. Expires deadlines first (as ExpireDeadlines(clock())).
+  // MessageSource. Expires deadlines first (as ExpireDeadlines(clock())). Returns nullopt for
+  // a limit outside [kBatchSizeLimitMin, kBatchSizeLimitMax].
   std::optional<pool::OutgoingMessage> TakeMessage(uint32_t batch_size_limit) override;
 
   // Answers callers whose deadline is at or before `now`: queued ones leave the queue

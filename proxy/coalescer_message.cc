@@ -50,15 +50,24 @@ Coalescer::MessagePlan Coalescer::PlanMessageLocked(const OperationInfo& info,
   absl::flat_hash_set<uint64_t> too_large;
   const std::deque<uint64_t>& queue = queues_[static_cast<uint8_t>(info.operation) -
                                               kStateMachineOperationMin];
+  // Calls passed over (held back by their key, or too large for what is left) cost a scan
+  // each; past this many the message goes as it is, so one TakeMessage stays cheap however
+  // long the queue grows. The calls passed over lead a later message.
+  constexpr uint32_t kPassedOverMax = 4096;
+  uint32_t passed_over = 0;
   for (uint64_t id : queue) {
     if (packer.full()) break;
+    if (passed_over > kPassedOverMax && !plan.call_ids.empty()) break;
     const PendingCall& call = calls_.at(id);
     uint32_t earlier = 0;
     if (call.ordering_key != 0) {
       auto found = carried.find(call.ordering_key);
       if (found != carried.end()) earlier = found->second;
     }
-    if (!ordering_keys_.IsNext(call.ordering_key, id, earlier)) continue;
+    if (!ordering_keys_.IsNext(call.ordering_key, id, earlier)) {
+      passed_over++;
+      continue;
+    }
     // Submit validated against the limit of its moment; this session's limit may be smaller.
     if (!ValidateBatch(info, call.events, batch_size_limit).ok()) {
       too_large.insert(id);
@@ -66,7 +75,10 @@ Coalescer::MessagePlan Coalescer::PlanMessageLocked(const OperationInfo& info,
     }
     // A batch that does not fit any more stays queued at its place (it leads the next
     // message); smaller ones behind it may still fill this one.
-    if (!packer.TryAdd(call.event_count, call.expected_results)) continue;
+    if (!packer.TryAdd(call.event_count, call.expected_results)) {
+      passed_over++;
+      continue;
+    }
     plan.call_ids.push_back(id);
     plan.event_count += call.event_count;
     plan.oldest_submitted_at = std::min(plan.oldest_submitted_at, call.submitted_at);
@@ -150,7 +162,11 @@ pool::OutgoingMessage Coalescer::CommitLocked(const MessagePlan& plan, uint32_t 
 }
 
 std::optional<pool::OutgoingMessage> Coalescer::TakeMessage(uint32_t batch_size_limit) {
-  if (batch_size_limit == 0 || batch_size_limit > kBatchSizeLimitMax) return std::nullopt;
+  // Below kBatchSizeLimitMin no cluster can be configured (--limit-request >= 4096), and the
+  // limit formulas assume at least one trailer fits.
+  if (batch_size_limit < kBatchSizeLimitMin || batch_size_limit > kBatchSizeLimitMax) {
+    return std::nullopt;
+  }
   const absl::Time now = Now();
   Completions completions;
   std::optional<pool::OutgoingMessage> message;

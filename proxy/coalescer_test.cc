@@ -242,6 +242,7 @@ TEST_F(CoalescerTest, RefusesInvalidInputAlone) {
 TEST_F(CoalescerTest, ValidatesAgainstTheLimitTheSessionsAnnounced) {
   ASSERT_TRUE(coalescer_->SetBatchSizeLimit(kBatchSizeLimitMin));
   EXPECT_FALSE(coalescer_->SetBatchSizeLimit(0));
+  EXPECT_FALSE(coalescer_->SetBatchSizeLimit(kBatchSizeLimitMin - 1));
   EXPECT_FALSE(coalescer_->SetBatchSizeLimit(kBatchSizeLimitMax + 1));
   EXPECT_EQ(coalescer_->batch_size_limit(), kBatchSizeLimitMin);
   Answer fits, too_many;
@@ -572,6 +573,8 @@ TEST_F(CoalescerTest, RefusesATakeWithAnImpossibleLimit) {
   Answer a;
   Submit(kCreateAccounts, Accounts(1), &a);
   EXPECT_FALSE(Take(0).has_value());
+  EXPECT_FALSE(Take(100).has_value());
+  EXPECT_EQ(a.count(), 0);
   EXPECT_FALSE(Take(kBatchSizeLimitMax + 1).has_value());
   EXPECT_TRUE(Take().has_value());
 }

@@ -7,7 +7,7 @@ namespace tb::proxy {
 
 MessagePacker::MessagePacker(const OperationInfo& info, uint32_t batch_size_limit)
     : info_(info), batch_size_limit_(batch_size_limit) {
-  TB_ASSERT(batch_size_limit > 0 && batch_size_limit <= kBatchSizeLimitMax);
+  TB_ASSERT(batch_size_limit >= kBatchSizeLimitMin && batch_size_limit <= kBatchSizeLimitMax);
   TB_ASSERT(info.event_size > 0 && info.result_size > 0);
   event_max_ = EventMax(info, batch_size_limit);
 }

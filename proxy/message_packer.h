@@ -13,7 +13,7 @@ namespace tb::proxy {
 
 class MessagePacker {
  public:
-  // `batch_size_limit` is in (0, kBatchSizeLimitMax] (asserted).
+  // `batch_size_limit` is in [kBatchSizeLimitMin, kBatchSizeLimitMax] (asserted).
   MessagePacker(const OperationInfo& info, uint32_t batch_size_limit);
 
   // Whether a batch of `event_count` events expecting `expected_results` results fits this
