@@ -28,4 +28,25 @@ bool ChecksumAesNiAvailable();
 // Checksum with a chosen implementation; kAesNi asserts ChecksumAesNiAvailable().
 u128 ChecksumWith(ChecksumImplementation implementation, std::span<const uint8_t> input);
 
+// Checksum of input that arrives in pieces: Add() them in order, then Finish(). The result equals
+// Checksum() of their concatenation. Whole 32-byte blocks are hashed straight from each piece;
+// at most 31 bytes are held back between calls. Not thread-safe; one Finish() per stream.
+class ChecksumStream {
+ public:
+  ChecksumStream();
+  // With a chosen implementation; kAesNi asserts ChecksumAesNiAvailable().
+  explicit ChecksumStream(ChecksumImplementation implementation);
+
+  void Add(std::span<const uint8_t> bytes);
+  u128 Finish();
+
+ private:
+  alignas(16) uint8_t state_[128];
+  uint8_t pending_[32];
+  uint32_t pending_size_ = 0;
+  uint64_t total_size_ = 0;
+  bool aesni_;
+  bool finished_ = false;
+};
+
 }  // namespace tb

@@ -69,11 +69,10 @@ struct State {
   }
 }
 
-[[gnu::always_inline]] inline __m128i Finish(State& state, size_t associated_data_size,
-                                             size_t message_size) {
-  const __m128i lengths =
-      _mm_set_epi64x(static_cast<long long>(static_cast<uint64_t>(message_size) * 8),
-                     static_cast<long long>(static_cast<uint64_t>(associated_data_size) * 8));
+[[gnu::always_inline]] inline __m128i Finish(State& state, uint64_t associated_data_size,
+                                             uint64_t message_size) {
+  const __m128i lengths = _mm_set_epi64x(static_cast<long long>(message_size * 8),
+                                         static_cast<long long>(associated_data_size * 8));
   const __m128i final_block = _mm_xor_si128(state.s2, lengths);
   for (int i = 0; i < 7; i++) Update(state, final_block, final_block);
   __m128i tag = _mm_xor_si128(state.s0, state.s1);
@@ -84,7 +83,35 @@ struct State {
   return _mm_xor_si128(tag, state.s6);
 }
 
+// ChecksumStream keeps the state between calls as 8 × 16 bytes.
+[[gnu::always_inline]] inline State LoadState(const uint8_t* raw) {
+  return State{Load(raw),      Load(raw + 16), Load(raw + 32), Load(raw + 48),
+               Load(raw + 64), Load(raw + 80), Load(raw + 96), Load(raw + 112)};
+}
+
+[[gnu::always_inline]] inline void StoreState(const State& state, uint8_t* raw) {
+  const __m128i blocks[8] = {state.s0, state.s1, state.s2, state.s3,
+                             state.s4, state.s5, state.s6, state.s7};
+  for (int i = 0; i < 8; i++) _mm_storeu_si128(reinterpret_cast<__m128i*>(raw + 16 * i), blocks[i]);
+}
+
 }  // namespace
+
+void ChecksumAbsorbAesNi(uint8_t* state, const uint8_t* data, size_t size) {
+  State loaded = LoadState(state);
+  Absorb(loaded, data, size);
+  StoreState(loaded, state);
+}
+
+u128 ChecksumFinishAesNi(uint8_t* state, const uint8_t* tail, size_t tail_size,
+                         uint64_t total_size) {
+  State loaded = LoadState(state);
+  Absorb(loaded, tail, tail_size);
+  const __m128i tag = Finish(loaded, total_size, 0);
+  u128 checksum;
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&checksum), tag);
+  return checksum;
+}
 
 u128 ChecksumAesNi(const uint8_t* data, size_t size) {
   const __m128i zero = _mm_setzero_si128();

@@ -141,6 +141,14 @@ class AegisState {
     for (int i = 0; i < 10; i++) Update(nonce, key);
   }
 
+  // The state as 8 × 16 bytes, the layout ChecksumStream keeps between calls.
+  void Store(uint8_t* raw) const { std::memcpy(raw, blocks_, sizeof(blocks_)); }
+  static AegisState FromRaw(const uint8_t* raw) {
+    AegisState state;
+    std::memcpy(state.blocks_, raw, sizeof(state.blocks_));
+    return state;
+  }
+
   void Update(const Block& message_0, const Block& message_1) {
     const Block last = blocks_[7];
     for (int i = 7; i >= 1; i--) blocks_[i] = AesRound(blocks_[i - 1], blocks_[i]);
@@ -180,10 +188,10 @@ class AegisState {
     }
   }
 
-  Block Finish(size_t associated_data_size, size_t message_size) {
+  Block Finish(uint64_t associated_data_size, uint64_t message_size) {
     uint8_t lengths[16];
-    const uint64_t associated_data_bits = static_cast<uint64_t>(associated_data_size) * 8;
-    const uint64_t message_bits = static_cast<uint64_t>(message_size) * 8;
+    const uint64_t associated_data_bits = associated_data_size * 8;
+    const uint64_t message_bits = message_size * 8;
     std::memcpy(lengths, &associated_data_bits, 8);
     std::memcpy(lengths + 8, &message_bits, 8);
     const Block final_block = Xor(blocks_[2], LoadBlock(lengths));
@@ -194,6 +202,8 @@ class AegisState {
   }
 
  private:
+  AegisState() = default;
+
   Block blocks_[8];
 };
 
@@ -207,6 +217,28 @@ void AegisEncryptPortable(const AegisInput& input, uint8_t* ciphertext, AegisBlo
   state.Encrypt(input.message, input.message_size, ciphertext);
   const Block tag_block = state.Finish(input.associated_data_size, input.message_size);
   std::memcpy(tag->data(), tag_block.words, 16);
+}
+
+static_assert(sizeof(Block) * 8 == kAegisStateSize);
+
+void ChecksumInitPortable(uint8_t* state) { AegisState(AegisBlock{}, AegisBlock{}).Store(state); }
+
+void ChecksumAbsorbPortable(uint8_t* state, const uint8_t* data, size_t size) {
+  TB_ASSERT(size % 32 == 0);
+  AegisState aegis = AegisState::FromRaw(state);
+  aegis.Absorb(data, size);
+  aegis.Store(state);
+}
+
+u128 ChecksumFinishPortable(uint8_t* state, const uint8_t* tail, size_t tail_size,
+                            uint64_t total_size) {
+  TB_ASSERT(tail_size < 32);
+  AegisState aegis = AegisState::FromRaw(state);
+  aegis.Absorb(tail, tail_size);
+  const Block tag = aegis.Finish(total_size, 0);
+  u128 checksum;
+  std::memcpy(&checksum, tag.words, sizeof(checksum));
+  return checksum;
 }
 
 u128 ChecksumPortable(const uint8_t* data, size_t size) {

@@ -226,3 +226,60 @@ TEST(AegisAead, ImplementationsAgreeOnSeededRandomKeysAndMessages) {
 
 }  // namespace
 }  // namespace tb
+
+namespace tb {
+namespace {
+
+TEST(ChecksumStream, EqualsOneShotChecksumForEverySplit) {
+  const uint32_t seed = 8;
+  std::mt19937 random(seed);
+  std::vector<uint8_t> input(1000);
+  for (uint8_t& byte : input) byte = static_cast<uint8_t>(random());
+  for (size_t length : {size_t{0}, size_t{1}, size_t{31}, size_t{32}, size_t{33}, size_t{64},
+                        size_t{100}, size_t{1000}}) {
+    const std::span<const uint8_t> whole(input.data(), length);
+    const u128 expected = ChecksumWith(ChecksumImplementation::kPortable, whole);
+    // Two pieces at every split point, with each implementation.
+    for (size_t split = 0; split <= length; split++) {
+      for (ChecksumImplementation implementation : Implementations()) {
+        ChecksumStream stream(implementation);
+        stream.Add(whole.first(split));
+        stream.Add(whole.subspan(split));
+        ASSERT_EQ(stream.Finish(), expected) << "length " << length << " split " << split;
+      }
+      ChecksumStream stream;
+      stream.Add(whole.first(split));
+      stream.Add(whole.subspan(split));
+      ASSERT_EQ(stream.Finish(), expected) << "length " << length << " split " << split;
+    }
+    // Many random pieces, including empty ones.
+    for (int round = 0; round < 20; round++) {
+      ChecksumStream stream;
+      size_t offset = 0;
+      while (offset < length) {
+        const size_t piece = std::min<size_t>(length - offset, random() % 70);
+        stream.Add(whole.subspan(offset, piece));
+        offset += piece;
+      }
+      ASSERT_EQ(stream.Finish(), expected) << "seed " << seed << " length " << length;
+    }
+  }
+}
+
+TEST(ChecksumStream, EmptyStreamIsTheChecksumOfEmpty) {
+  for (ChecksumImplementation implementation : Implementations()) {
+    ChecksumStream stream(implementation);
+    EXPECT_EQ(stream.Finish(), kChecksumOfEmpty);
+  }
+}
+
+TEST(ChecksumStream, HeaderRangeInPiecesMatchesTheProtocolVector) {
+  // 256 zero bytes in pieces of 16 (PROTOCOL.md §4.4: the register request body).
+  const std::vector<uint8_t> zeros(16, 0);
+  ChecksumStream stream;
+  for (int i = 0; i < 16; i++) stream.Add(zeros);
+  EXPECT_EQ(U128ToHex(stream.Finish()), "0x3c61ffe89684eb2dbffcd4ddf3821b65");
+}
+
+}  // namespace
+}  // namespace tb

@@ -31,9 +31,10 @@ absl::Status CheckWholeEvents(const OperationInfo& info, std::span<const uint8_t
   return absl::OkStatus();
 }
 
-// Event count of one batch (or of a whole non-multi-batch body): at most EventMax(L), and
-// exactly one filter for query-like operations.
-absl::Status CheckEventCount(const OperationInfo& info, uint64_t event_count,
+// Event count of one batch (or of a whole non-multi-batch body): at most `event_max`
+// (EventMax(L), computed once per body by the caller), and exactly one filter for query-like
+// operations.
+absl::Status CheckEventCount(const OperationInfo& info, uint64_t event_count, uint32_t event_max,
                              uint32_t batch_size_limit) {
   if (info.shape == ResultShape::kQuery) {
     if (event_count != 1) {
@@ -42,7 +43,6 @@ absl::Status CheckEventCount(const OperationInfo& info, uint64_t event_count,
     }
     return absl::OkStatus();
   }
-  const uint32_t event_max = EventMax(info, batch_size_limit);
   if (event_count > event_max) {
     return absl::InvalidArgumentError(absl::StrCat(info.name, ": ", event_count,
                                                    " events in one batch, at most ", event_max,
@@ -59,9 +59,11 @@ absl::Status ValidateMultiBatchBody(const OperationInfo& info, std::span<const u
     return absl::InvalidArgumentError(
         absl::StrCat(info.name, ": ", batches.status().message()));
   }
+  const uint32_t event_max = EventMax(info, batch_size_limit);
   uint64_t reply_size = TrailerSize(info.result_size, static_cast<uint32_t>(batches->size()));
   for (std::span<const uint8_t> batch : *batches) {
-    TB_RETURN_IF_ERROR(CheckEventCount(info, batch.size() / info.event_size, batch_size_limit));
+    TB_RETURN_IF_ERROR(
+        CheckEventCount(info, batch.size() / info.event_size, event_max, batch_size_limit));
     reply_size += static_cast<uint64_t>(ExpectedResultCount(info, batch)) * info.result_size;
   }
   if (reply_size > kMessageBodySizeMax) {
@@ -88,7 +90,8 @@ absl::Status ValidateRequestBody(const OperationInfo& info, std::span<const uint
   // Not multi-batch (129..137): the whole body is one batch, without a trailer. A count within
   // EventMax also keeps the reply within the body maximum (EventMax ≤ B / R).
   TB_RETURN_IF_ERROR(CheckWholeEvents(info, body));
-  return CheckEventCount(info, body.size() / info.event_size, batch_size_limit);
+  return CheckEventCount(info, body.size() / info.event_size, EventMax(info, batch_size_limit),
+                         batch_size_limit);
 }
 
 absl::Status ValidateBatch(const OperationInfo& info, std::span<const uint8_t> events,
@@ -100,7 +103,8 @@ absl::Status ValidateBatch(const OperationInfo& info, std::span<const uint8_t> e
                      " carries no events and is never forwarded"));
   }
   TB_RETURN_IF_ERROR(CheckWholeEvents(info, events));
-  TB_RETURN_IF_ERROR(CheckEventCount(info, events.size() / info.event_size, batch_size_limit));
+  TB_RETURN_IF_ERROR(CheckEventCount(info, events.size() / info.event_size,
+                                     EventMax(info, batch_size_limit), batch_size_limit));
   if (info.shape == ResultShape::kQuery) {
     uint32_t limit = 0;
     std::memcpy(&limit, events.data() + info.limit_offset, sizeof(limit));

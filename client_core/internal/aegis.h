@@ -29,6 +29,18 @@ struct AegisInput {
   size_t message_size = 0;
 };
 
+// The checksum in three steps over an explicit state (8 blocks of 16 bytes), for ChecksumStream:
+// Init, Absorb whole 32-byte blocks (size % 32 == 0), then Finish with the last partial block
+// (tail_size < 32) and the total input size. Both implementations share the state layout.
+inline constexpr size_t kAegisStateSize = 128;
+void ChecksumInitPortable(uint8_t* state);
+void ChecksumAbsorbPortable(uint8_t* state, const uint8_t* data, size_t size);
+u128 ChecksumFinishPortable(uint8_t* state, const uint8_t* tail, size_t tail_size,
+                            uint64_t total_size);
+void ChecksumAbsorbAesNi(uint8_t* state, const uint8_t* data, size_t size);
+u128 ChecksumFinishAesNi(uint8_t* state, const uint8_t* tail, size_t tail_size,
+                         uint64_t total_size);
+
 u128 ChecksumPortable(const uint8_t* data, size_t size);
 void AegisEncryptPortable(const AegisInput& input, uint8_t* ciphertext, AegisBlock* tag);
 
