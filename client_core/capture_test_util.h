@@ -1,20 +1,17 @@
 // Test helper: the byte-exact messages captured from a real TigerBeetle 0.17.9 cluster
 // (shared/spec/captures/real-0.17.9, see its README). Tests only; needs TB_SHARED_DIR, which
-// tb_test() defines.
-//
-// The capture files are JSON written by one generator with a fixed layout, so instead of a JSON
-// library this reads the few fields it needs by key: every message object has "direction",
-// then "header_hex", and after it "body_hex" (hex or null) and, for replies, "context_ok".
+// tb_test() defines, and nlohmann_json (Debian's nlohmann-json3-dev) on the test's link line.
 //
 //   for (const tb::capture::CapturedMessage& message : tb::capture::LoadCapturedMessages()) …
 #pragma once
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -42,49 +39,23 @@ inline std::vector<uint8_t> BytesFromHex(const std::string& hex) {
 
 namespace internal {
 
-// The JSON value after `"key":` at or after `from`, as raw text: a string's contents without
-// quotes, or a bare literal (null, true, false, a number). npos when the key is absent.
-inline std::optional<std::string> ValueAfter(const std::string& text, const std::string& key,
-                                             size_t from, size_t until) {
-  const std::string needle = "\"" + key + "\":";
-  const size_t found = text.find(needle, from);
-  if (found == std::string::npos || found >= until) return std::nullopt;
-  size_t position = found + needle.size();
-  while (position < text.size() && text[position] == ' ') position++;
-  if (position < text.size() && text[position] == '"') {
-    const size_t end = text.find('"', position + 1);
-    if (end == std::string::npos) return std::nullopt;
-    return text.substr(position + 1, end - position - 1);
-  }
-  size_t end = position;
-  while (end < text.size() && text[end] != ',' && text[end] != '\n' && text[end] != '}') end++;
-  return text.substr(position, end - position);
-}
-
 inline void AppendMessagesOfFile(const std::filesystem::path& path, const std::string& name,
                                  std::vector<CapturedMessage>* messages) {
   std::ifstream stream(path);
-  std::stringstream buffer;
-  buffer << stream.rdbuf();
-  const std::string text = buffer.str();
-  const std::string marker = "\"header_hex\":";
-  std::vector<size_t> starts;
-  for (size_t at = text.find(marker); at != std::string::npos; at = text.find(marker, at + 1)) {
-    starts.push_back(at);
-  }
-  for (size_t i = 0; i < starts.size(); i++) {
-    const size_t until = i + 1 < starts.size() ? starts[i + 1] : text.size();
+  const nlohmann::json document = nlohmann::json::parse(stream, nullptr, /*allow_exceptions=*/false);
+  if (!document.is_object() || !document.contains("messages")) return;
+  for (const nlohmann::json& item : document["messages"]) {
     CapturedMessage message;
     message.file = name;
-    const size_t direction_at = text.rfind("\"direction\":", starts[i]);
-    if (direction_at != std::string::npos) {
-      message.direction = ValueAfter(text, "direction", direction_at, starts[i]).value_or("");
+    message.direction = item.value("direction", "");
+    message.header = BytesFromHex(item.value("header_hex", ""));
+    if (item.contains("body_hex") && item["body_hex"].is_string()) {
+      message.body = BytesFromHex(item["body_hex"].get<std::string>());
     }
-    message.header = BytesFromHex(ValueAfter(text, "header_hex", starts[i], until).value_or(""));
-    const std::optional<std::string> body = ValueAfter(text, "body_hex", starts[i], until);
-    if (body.has_value() && *body != "null") message.body = BytesFromHex(*body);
-    const std::optional<std::string> context_ok = ValueAfter(text, "context_ok", starts[i], until);
-    if (context_ok.has_value()) message.context_ok = *context_ok == "true";
+    if (item.contains("header") && item["header"].contains("context_ok") &&
+        item["header"]["context_ok"].is_boolean()) {
+      message.context_ok = item["header"]["context_ok"].get<bool>();
+    }
     messages->push_back(std::move(message));
   }
 }
