@@ -207,6 +207,10 @@ void PoolCore::OnWake() {
                                                            status().message())));
     return;
   }
+  if (state_ == State::kDraining) {
+    FailQueuedMessages(absl::UnavailableError("session pool draining"));
+    return;
+  }
   if (state_ != State::kRunning) return;
   for (Slot& slot : slots_) {
     if (slot.session != nullptr) slot.session->Pull();
@@ -268,6 +272,8 @@ void PoolCore::OnDrain(absl::Duration timeout, absl::AnyInvocable<void()> on_dra
     if (slot.session != nullptr) slot.session->set_pulling(false);
   }
   drain_deadline_tick_ = tick_ + DurationTicks(timeout, options_.tick_interval);
+  // No session will take them any more: their callers learn it now, not at the end of the drain.
+  FailQueuedMessages(absl::UnavailableError("session pool draining"));
   CheckDrain();
 }
 

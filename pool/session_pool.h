@@ -65,9 +65,10 @@ class SessionPool {
   // cheap when nothing is idle.
   void Wake();
 
-  // Stops pulling new messages, waits for the replies to messages in flight (at most `timeout`;
-  // then they fail with kUnavailable, outcome unknown), then closes every connection and calls
-  // `on_drained` on the I/O thread. Any thread; call once.
+  // Stops pulling new messages (those still in the source, and any queued later, fail at once
+  // with kUnavailable, outcome not_applied), waits for the replies to messages in flight (at most
+  // `timeout`; then they fail with kUnavailable, outcome unknown), then closes every connection
+  // and calls `on_drained` on the I/O thread. Any thread; call once.
   void Drain(absl::Duration timeout, absl::AnyInvocable<void()> on_drained);
 
   // True while at least one session is registered and the pool has not failed. Any thread.

@@ -1,0 +1,436 @@
+#include "pool/session_pool.h"
+
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "client_core/header.h"
+#include "client_core/multi_batch.h"
+#include "client_core/outcome.h"
+#include "client_core/release.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "pool/session_pool_test_cluster.h"
+#include "pool/session_pool_test_util.h"
+
+namespace tb::pool {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::IoThread;
+using testing::Record;
+using testing::RecordingObserver;
+using testing::TestCluster;
+using testing::TestClusterOptions;
+using testing::TestSource;
+
+constexpr uint8_t kLookupAccounts = 140;
+constexpr uint32_t kAccountSize = 128;
+
+// lookup_accounts of one id: one batch holding one 16-byte id.
+std::vector<uint8_t> LookupBody(uint64_t id) {
+  uint8_t bytes[16] = {};
+  std::memcpy(bytes, &id, sizeof(id));
+  const std::span<const uint8_t> batch(bytes, sizeof(bytes));
+  return EncodeMultiBatch(16, std::span<const std::span<const uint8_t>>(&batch, 1));
+}
+
+class SessionPoolTest : public ::testing::Test {
+ protected:
+  void TearDown() override { StopAll(); }
+
+  // Stops the I/O thread, then destroys the pools (allowed once the io_context no longer runs).
+  void StopAll() {
+    io_.Stop();
+    pools_.clear();
+  }
+
+  SessionPoolOptions Options(const TestCluster& cluster, uint32_t sessions) {
+    return SessionPoolOptions{
+        .cluster = cluster.cluster(),
+        .replica_addresses = cluster.addresses(),
+        .sessions = sessions,
+        .session_budget = sessions,
+        .keep_warm_interval = absl::Minutes(10),
+        .replacement_backoff_min = absl::Milliseconds(10),
+        .replacement_backoff_max = absl::Milliseconds(100),
+    };
+  }
+
+  SessionPool* StartPool(SessionPoolOptions options, Record* record, TestSource* source,
+                         RecordingObserver* observer) {
+    absl::StatusOr<std::unique_ptr<SessionPool>> pool =
+        SessionPool::Create(io_.io_context(), std::move(options), source, observer);
+    EXPECT_TRUE(pool.ok()) << pool.status();
+    if (!pool.ok()) return nullptr;
+    SessionPool* raw = pool->get();
+    raw->SetBatchSizeLimitCallback([record](uint32_t limit) {
+      absl::MutexLock lock(&record->mutex);
+      record->batch_size_limits.push_back(limit);
+    });
+    raw->Start();
+    pools_.push_back(std::move(*pool));
+    return raw;
+  }
+
+  SessionPool* StartPool(SessionPoolOptions options) {
+    return StartPool(std::move(options), &record_, &source_, &observer_);
+  }
+
+  // Pushes messages numbered [first, first + count), wakes the pool, waits for all their results.
+  bool SendAndWait(SessionPool* pool, uint32_t first, uint32_t count) {
+    for (uint32_t number = first; number < first + count; number++) {
+      source_.Push(number, kLookupAccounts, LookupBody(number + 1));
+    }
+    pool->Wake();
+    return record_.WaitUntil([first, count](Record& record) {
+      for (uint32_t number = first; number < first + count; number++) {
+        if (!record.results.contains(number)) return false;
+      }
+      return true;
+    });
+  }
+
+  // Registers one other client (a one-session pool on its own observer) and closes it, as an
+  // application of the same cluster would: its session keeps a slot in the cluster's table.
+  u128 RegisterOtherClient(const TestCluster& cluster) {
+    auto record = std::make_unique<Record>();
+    auto source = std::make_unique<TestSource>(record.get());
+    auto observer = std::make_unique<RecordingObserver>(record.get());
+    SessionPool* other = StartPool(Options(cluster, 1), record.get(), source.get(), observer.get());
+    EXPECT_TRUE(record->WaitUntil([](Record& r) { return !r.registered.empty(); }));
+    u128 client = 0;
+    {
+      absl::MutexLock lock(&record->mutex);
+      if (!record->registered.empty()) client = record->registered.front();
+    }
+    bool drained = false;
+    absl::Mutex mutex;
+    other->Drain(absl::Seconds(1), [&] {
+      absl::MutexLock lock(&mutex);
+      drained = true;
+    });
+    absl::MutexLock lock(&mutex);
+    EXPECT_TRUE(mutex.AwaitWithTimeout(absl::Condition(&drained), testing::kWaitTimeout));
+    others_.push_back({std::move(record), std::move(source), std::move(observer)});
+    return client;
+  }
+
+  Record record_;
+  TestSource source_{&record_};
+  RecordingObserver observer_{&record_};
+  IoThread io_;
+  std::vector<std::unique_ptr<SessionPool>> pools_;
+  struct Other {
+    std::unique_ptr<Record> record;
+    std::unique_ptr<TestSource> source;
+    std::unique_ptr<RecordingObserver> observer;
+  };
+  std::vector<Other> others_;
+};
+
+TEST_F(SessionPoolTest, CreateRefusesInvalidOptionsNamingTheField) {
+  TestCluster cluster({});
+  SessionPoolOptions options = Options(cluster, 4);
+  options.session_budget = 3;
+  absl::StatusOr<std::unique_ptr<SessionPool>> pool =
+      SessionPool::Create(io_.io_context(), options, &source_, &observer_);
+  ASSERT_FALSE(pool.ok());
+  EXPECT_EQ(pool.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(pool.status().message()), HasSubstr("session_budget"));
+}
+
+TEST_F(SessionPoolTest, RegistersEverySessionWithItsOwnClientIdAndBecomesReady) {
+  TestCluster cluster({.batch_size_limit = 32512});
+  SessionPool* pool = StartPool(Options(cluster, 3));
+  ASSERT_NE(pool, nullptr);
+  EXPECT_FALSE(pool->ready());
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 3; }));
+  EXPECT_TRUE(pool->ready());
+  EXPECT_EQ(pool->registered_session_count(), 3u);
+  EXPECT_TRUE(pool->status().ok());
+  absl::MutexLock lock(&record_.mutex);
+  EXPECT_EQ(std::set<u128>(record_.registered.begin(), record_.registered.end()).size(), 3u);
+  // The coalescer learns the cluster's limit once, when the first session registers.
+  EXPECT_EQ(record_.batch_size_limits, std::vector<uint32_t>{32512});
+}
+
+TEST_F(SessionPoolTest, AnswersEveryMessageWithOneRequestInFlightPerSession) {
+  TestCluster cluster({});
+  SessionPool* pool = StartPool(Options(cluster, 2));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
+  ASSERT_TRUE(SendAndWait(pool, 0, 200));
+  absl::MutexLock lock(&record_.mutex);
+  EXPECT_EQ(record_.duplicate_results, 0u);
+  EXPECT_LE(record_.in_flight_max, 2u);
+  EXPECT_GE(record_.in_flight_max, 1u);
+  EXPECT_EQ(record_.round_trips, 200u);
+  for (const auto& [number, result] : record_.results) {
+    ASSERT_TRUE(result.ok()) << number << ": " << result.status();
+    EXPECT_GT(result->op, 0u);
+    EXPECT_GT(result->timestamp, 0u);
+    absl::StatusOr<MultiBatchView> batches = DecodeMultiBatch(result->body, kAccountSize);
+    ASSERT_TRUE(batches.ok()) << batches.status();
+    EXPECT_EQ(batches->size(), 1u);
+  }
+}
+
+TEST_F(SessionPoolTest, MessagesQueuedBeforeRegistrationAreSentOnceASessionRegisters) {
+  TestCluster cluster({});
+  for (uint32_t number = 0; number < 5; number++) {
+    source_.Push(number, kLookupAccounts, LookupBody(number + 1));
+  }
+  StartPool(Options(cluster, 1));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == 5; }));
+  absl::MutexLock lock(&record_.mutex);
+  for (const auto& [number, result] : record_.results) EXPECT_TRUE(result.ok()) << number;
+}
+
+TEST_F(SessionPoolTest, RefusedMessageFailsAloneAsNotApplied) {
+  TestCluster cluster({});
+  SessionPool* pool = StartPool(Options(cluster, 1));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 1; }));
+  // Operation 128 would crash a real replica: the session refuses it before the wire.
+  source_.Push(0, 128, {});
+  source_.Push(1, kLookupAccounts, LookupBody(1));
+  pool->Wake();
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == 2; }));
+  absl::MutexLock lock(&record_.mutex);
+  const absl::StatusOr<ClusterReply>& refused = record_.results.at(0);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(GetOutcome(refused.status()), Outcome::kNotApplied);
+  EXPECT_TRUE(record_.results.at(1).ok());
+}
+
+TEST_F(SessionPoolTest, EvictedSessionsFailWithAbortedAndAreReplacedByNewClientIds) {
+  TestCluster cluster({.clients_max = 2});
+  SessionPool* pool = StartPool(Options(cluster, 2));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
+  std::set<u128> first_clients;
+  {
+    absl::MutexLock lock(&record_.mutex);
+    first_clients.insert(record_.registered.begin(), record_.registered.end());
+  }
+  // Two other clients register: the table holds two sessions, so both of the pool's go.
+  RegisterOtherClient(cluster);
+  RegisterOtherClient(cluster);
+
+  // Each evicted session learns it from the answer to its next message. Keep sending one message
+  // at a time until both sessions were replaced and registered again.
+  uint32_t number = 0;
+  while (true) {
+    ASSERT_TRUE(SendAndWait(pool, number, 1)) << "message " << number;
+    number++;
+    absl::MutexLock lock(&record_.mutex);
+    if (record_.replaced.size() == 2 && record_.registered.size() == 4) break;
+    ASSERT_LT(number, 200u) << "the pool did not replace its evicted sessions";
+  }
+  ASSERT_TRUE(SendAndWait(pool, number, 20));
+
+  absl::MutexLock lock(&record_.mutex);
+  uint32_t aborted = 0;
+  for (const auto& [n, result] : record_.results) {
+    if (result.ok()) continue;
+    aborted++;
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted) << result.status();
+    EXPECT_THAT(std::string(result.status().message()), HasSubstr("no_session"));
+    EXPECT_TRUE(GetOutcome(result.status()).has_value());
+    EXPECT_LT(n, number) << "a message after recovery failed";
+  }
+  EXPECT_EQ(aborted, 2u);
+  ASSERT_EQ(record_.evicted.size(), 2u);
+  for (const auto& [client, reason] : record_.evicted) {
+    EXPECT_TRUE(first_clients.contains(client));
+    EXPECT_EQ(reason, EvictionReason::kNoSession);
+  }
+  for (const auto& [old_client, new_client] : record_.replaced) {
+    EXPECT_TRUE(first_clients.contains(old_client));
+    EXPECT_FALSE(first_clients.contains(new_client));
+  }
+  EXPECT_EQ(pool->registered_session_count(), 2u);
+}
+
+TEST_F(SessionPoolTest, KeepWarmKeepsSessionsInTheTableWhileOtherClientsChurn) {
+  // Room for the pool's two sessions and one other client: every further registration evicts
+  // the least recently committed session, which must never be one of the pool's.
+  TestCluster cluster({.clients_max = 3});
+  SessionPoolOptions options = Options(cluster, 2);
+  options.keep_warm_interval = absl::Milliseconds(30);
+  SessionPool* pool = StartPool(options);
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
+  std::vector<u128> clients;
+  {
+    absl::MutexLock lock(&record_.mutex);
+    clients = record_.registered;
+  }
+  for (int round = 0; round < 6; round++) {
+    RegisterOtherClient(cluster);
+    // Both pool sessions commit a keep-warm after that registration, so they are younger than
+    // every other client when the next one registers. Two: the first one seen may have committed
+    // just before the registration and only been reported after it.
+    std::map<u128, uint32_t> before;
+    {
+      absl::MutexLock lock(&record_.mutex);
+      before = record_.keep_warm;
+    }
+    ASSERT_TRUE(record_.WaitUntil([&](Record& r) {
+      for (u128 client : clients) {
+        if (r.keep_warm[client] < before[client] + 2) return false;
+      }
+      return true;
+    })) << "round " << round;
+  }
+  // The sessions still work without a single failure.
+  ASSERT_TRUE(SendAndWait(pool, 0, 10));
+  absl::MutexLock lock(&record_.mutex);
+  EXPECT_TRUE(record_.evicted.empty());
+  EXPECT_TRUE(record_.replaced.empty());
+  for (const auto& [number, result] : record_.results) EXPECT_TRUE(result.ok()) << number;
+  EXPECT_EQ(pool->registered_session_count(), 2u);
+}
+
+TEST_F(SessionPoolTest, WithoutKeepWarmChurnEvictsTheIdleSessions) {
+  // The control for the test above: the same churn with keep-warm off costs the pool its
+  // sessions, which it then replaces.
+  TestCluster cluster({.clients_max = 3});
+  SessionPool* pool = StartPool(Options(cluster, 2));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
+  for (int round = 0; round < 3; round++) RegisterOtherClient(cluster);
+  ASSERT_TRUE(SendAndWait(pool, 0, 1));
+  absl::MutexLock lock(&record_.mutex);
+  ASSERT_FALSE(record_.results.at(0).ok());
+  EXPECT_EQ(record_.results.at(0).status().code(), absl::StatusCode::kAborted);
+}
+
+TEST_F(SessionPoolTest, PrimaryChangeUnderLoadLosesNoMessage) {
+  TestCluster cluster({.replica_count = 3});
+  SessionPool* pool = StartPool(Options(cluster, 3));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 3; }));
+  constexpr uint32_t kMessages = 300;
+  for (uint32_t number = 0; number < kMessages; number++) {
+    source_.Push(number, kLookupAccounts, LookupBody(number + 1));
+  }
+  pool->Wake();
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() >= 20; }));
+  const uint32_t view_before = cluster.view();
+  cluster.ChangePrimary();
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == kMessages; }));
+  absl::MutexLock lock(&record_.mutex);
+  for (const auto& [number, result] : record_.results) {
+    EXPECT_TRUE(result.ok()) << number << ": " << result.status();
+  }
+  EXPECT_EQ(record_.duplicate_results, 0u);
+  EXPECT_TRUE(record_.evicted.empty());
+  ASSERT_FALSE(record_.views.empty());
+  EXPECT_GT(*std::max_element(record_.views.begin(), record_.views.end()), view_before);
+}
+
+TEST_F(SessionPoolTest, DrainWaitsForRepliesInFlightAndFailsQueuedMessages) {
+  TestCluster cluster({});
+  SessionPool* pool = StartPool(Options(cluster, 2));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
+  // A stalled cluster keeps the first two messages in flight while the drain starts.
+  cluster.server().Pause();
+  constexpr uint32_t kMessages = 50;
+  for (uint32_t number = 0; number < kMessages; number++) {
+    source_.Push(number, kLookupAccounts, LookupBody(number + 1));
+  }
+  pool->Wake();
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.in_flight == 2; }));
+  pool->Drain(absl::Seconds(60), [this] {
+    absl::MutexLock lock(&record_.mutex);
+    record_.drained = true;
+  });
+  // The queued messages fail at once; the two in flight wait for the cluster.
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == kMessages - 2; }));
+  // A resend shows the stalled cluster dropped a transmission; the drain keeps waiting.
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.resends > 0; }));
+  {
+    absl::MutexLock lock(&record_.mutex);
+    EXPECT_FALSE(record_.drained);
+  }
+  cluster.server().Resume();
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.drained; }));
+  EXPECT_FALSE(pool->ready());
+  EXPECT_EQ(pool->registered_session_count(), 0u);
+  EXPECT_EQ(pool->status().code(), absl::StatusCode::kUnavailable);
+  absl::MutexLock lock(&record_.mutex);
+  EXPECT_EQ(record_.results.size(), kMessages);
+  EXPECT_EQ(record_.duplicate_results, 0u);
+  EXPECT_TRUE(record_.failures.empty());  // A drain is not a failure.
+  uint32_t answered = 0;
+  for (const auto& [number, result] : record_.results) {
+    if (result.ok()) {
+      answered++;
+      continue;
+    }
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable) << number;
+    EXPECT_EQ(GetOutcome(result.status()), Outcome::kNotApplied) << number;
+  }
+  EXPECT_EQ(answered, 2u);
+  EXPECT_EQ(record_.round_trips, 2u);
+}
+
+TEST_F(SessionPoolTest, DrainTimeoutFailsRepliesInFlightAsUnknown) {
+  TestCluster cluster({});
+  SessionPool* pool = StartPool(Options(cluster, 1));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 1; }));
+  cluster.server().Pause();
+  source_.Push(0, kLookupAccounts, LookupBody(1));
+  pool->Wake();
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.in_flight == 1; }));
+  pool->Drain(absl::Milliseconds(50), [this] {
+    absl::MutexLock lock(&record_.mutex);
+    record_.drained = true;
+  });
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.drained; }));
+  absl::MutexLock lock(&record_.mutex);
+  ASSERT_EQ(record_.results.size(), 1u);
+  const absl::StatusOr<ClusterReply>& result = record_.results.at(0);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
+  // It was sent: the cluster may still apply it.
+  EXPECT_EQ(GetOutcome(result.status()), Outcome::kUnknown);
+}
+
+TEST_F(SessionPoolTest, WakeAfterDrainFailsNewMessagesAsNotApplied) {
+  TestCluster cluster({});
+  SessionPool* pool = StartPool(Options(cluster, 1));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 1; }));
+  pool->Drain(absl::Seconds(5), [this] {
+    absl::MutexLock lock(&record_.mutex);
+    record_.drained = true;
+  });
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.drained; }));
+  source_.Push(0, kLookupAccounts, LookupBody(1));
+  pool->Wake();
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == 1; }));
+  absl::MutexLock lock(&record_.mutex);
+  const absl::StatusOr<ClusterReply>& result = record_.results.at(0);
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(GetOutcome(result.status()), Outcome::kNotApplied);
+}
+
+TEST_F(SessionPoolTest, RefusedReleaseFailsThePoolWithoutRetrying) {
+  // A cluster whose oldest accepted client release is above ours evicts every session with
+  // client_release_too_low; a new session would fare no better.
+  TestCluster cluster({.release_client_min = MakeRelease(0, 17, 5)});
+  source_.Push(0, kLookupAccounts, LookupBody(1));
+  SessionPool* pool = StartPool(Options(cluster, 2));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return !r.failures.empty(); }));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == 1; }));
+  EXPECT_FALSE(pool->ready());
+  EXPECT_EQ(pool->status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(pool->status().message()), HasSubstr("client_release_too_low"));
+  absl::MutexLock lock(&record_.mutex);
+  EXPECT_TRUE(record_.replaced.empty());
+  EXPECT_TRUE(record_.registered.empty());
+  ASSERT_FALSE(record_.results.at(0).ok());
+  EXPECT_EQ(GetOutcome(record_.results.at(0).status()), Outcome::kNotApplied);
+}
+
+}  // namespace
+}  // namespace tb::pool
