@@ -5,7 +5,10 @@
 //   tb-devcluster --addresses=127.0.0.1:0            # prints "listening on 127.0.0.1:NNNNN"
 //   tb-devcluster --replica-count=3 --addresses=127.0.0.1:3000   # ports 3000, 3001, 3002
 //   kill -USR1 <pid>                                 # view change: the next replica is primary
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
 #include <csignal>
 #include <functional>
 #include <cstdio>
@@ -55,6 +58,9 @@ ABSL_FLAG(double, reply_drop_probability, 0, "Fault injection: lose replies with
 ABSL_FLAG(double, connection_reset_probability, 0,
           "Fault injection: after handling a message, reset its connection with this chance.");
 ABSL_FLAG(uint64_t, fault_seed, 1, "Seed of the fault injection's random choices.");
+ABSL_FLAG(bool, stop_on_stdin_close, false,
+          "Stop when standard input reaches end of file, so a test harness that dies takes the "
+          "cluster with it.");
 ABSL_FLAG(bool, log_messages, false, "Log every dropped message, closed connection and eviction.");
 
 namespace tb::devcluster {
@@ -216,6 +222,24 @@ int Main(int argc, char** argv) {
     });
   };
   wait_view_signal();
+  asio::posix::stream_descriptor input(io_context);
+  std::array<char, 256> input_buffer;
+  std::function<void()> read_input = [&] {
+    input.async_read_some(asio::buffer(input_buffer), [&](asio::error_code error, size_t) {
+      if (error == asio::error::operation_aborted) return;
+      if (!error) {
+        read_input();
+        return;
+      }
+      std::fprintf(stderr, "tb-devcluster: standard input closed, stopping\n");
+      server.Stop();
+      io_context.stop();
+    });
+  };
+  if (absl::GetFlag(FLAGS_stop_on_stdin_close)) {
+    input.assign(::dup(STDIN_FILENO));
+    read_input();
+  }
   asio::steady_timer tick(io_context);
   if (machine != nullptr) ScheduleTick(tick, *machine);
 

@@ -1,0 +1,227 @@
+// The official TigerBeetle Node client (tigerbeetle-node 0.17.9) against tb-devcluster: every
+// operation, coalesced concurrent calls, an eviction, delayed replies that force retries, and a
+// view change in a three-replica cluster, plus echo mode. Exits non-zero on any mismatch.
+//
+//   node devcluster_interop.js path/to/tb-devcluster
+'use strict';
+const { spawn } = require('child_process');
+const readline = require('readline');
+const tb = require('tigerbeetle-node');
+
+const binary = process.argv[2];
+if (!binary) {
+  console.error('usage: node devcluster_interop.js path/to/tb-devcluster');
+  process.exit(2);
+}
+
+let failures = 0;
+function check(condition, what) {
+  if (condition) {
+    console.log(`ok   ${what}`);
+  } else {
+    failures++;
+    console.error(`FAIL ${what}`);
+  }
+}
+const show = (x) => JSON.stringify(x, (k, v) => (typeof v === 'bigint' ? v.toString() : v));
+
+// Starts tb-devcluster on free ports and resolves with its address list.
+function startCluster(args) {
+  return new Promise((resolve, reject) => {
+    // With its stdin a pipe from this process, the cluster stops when this process dies.
+    const child = spawn(binary, ['--addresses=127.0.0.1:0', '--stop-on-stdin-close', ...args], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`tb-devcluster exited early (${code})`)));
+    const lines = readline.createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      const match = /^listening on (.*)$/.exec(line);
+      if (match) resolve({ child, addresses: match[1].split(',') });
+    });
+  });
+}
+
+function stopCluster(cluster) {
+  return new Promise((resolve) => {
+    cluster.child.removeAllListeners('exit');
+    cluster.child.on('exit', (code, signal) => resolve({ code, signal }));
+    cluster.child.kill('SIGTERM');
+  });
+}
+
+const account = (id, fields = {}) => ({
+  id, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n,
+  user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, ledger: 1, code: 1,
+  flags: 0, timestamp: 0n, ...fields,
+});
+const transfer = (id, debit, credit, amount, fields = {}) => ({
+  id, debit_account_id: debit, credit_account_id: credit, amount, pending_id: 0n,
+  user_data_128: 0n, user_data_64: 0n, user_data_32: 0, timeout: 0, ledger: 1, code: 1,
+  flags: 0, timestamp: 0n, ...fields,
+});
+const accountFilter = (account_id, fields = {}) => ({
+  account_id, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: 0,
+  timestamp_min: 0n, timestamp_max: 0n, limit: 10,
+  flags: tb.AccountFilterFlags.debits | tb.AccountFilterFlags.credits, ...fields,
+});
+const queryFilter = (fields = {}) => ({
+  user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 1, code: 0,
+  timestamp_min: 0n, timestamp_max: 0n, limit: 10, flags: 0, ...fields,
+});
+const statuses = (results) => results.map((r) => r.status);
+const A = tb.CreateAccountStatus;
+const T = tb.CreateTransferStatus;
+
+async function everyOperation() {
+  const cluster = await startCluster([]);
+  const client = tb.createClient({ cluster_id: 0n, replica_addresses: cluster.addresses });
+  try {
+    const created = await client.createAccounts([
+      account(1n, { flags: tb.AccountFlags.history }), account(2n), account(0n),
+      account(4n, { ledger: 0 })]);
+    check(show(statuses(created)) === show([A.created, A.created, A.id_must_not_be_zero,
+      A.ledger_must_not_be_zero]), `create_accounts statuses ${show(statuses(created))}`);
+    check(created[0].timestamp > 0n && created[1].timestamp === created[0].timestamp + 1n,
+      'create_accounts: consecutive timestamps');
+    const again = await client.createAccounts([account(1n, { flags: tb.AccountFlags.history })]);
+    check(again[0].status === A.exists && again[0].timestamp === created[0].timestamp,
+      'create_accounts: exists with the original timestamp');
+
+    const transfers = await client.createTransfers([
+      transfer(10n, 1n, 2n, 10n),
+      transfer(11n, 1n, 2n, 1n, { flags: tb.TransferFlags.linked }),
+      transfer(12n, 1n, 1n, 1n),
+      transfer(13n, 1n, 2n, 5n, { flags: tb.TransferFlags.pending }),
+      transfer(14n, 1n, 2n, 5n, { pending_id: 13n, flags: tb.TransferFlags.post_pending_transfer }),
+      transfer(15n, 1n, 99n, 1n)]);
+    check(show(statuses(transfers)) === show([T.created, T.linked_event_failed,
+      T.accounts_must_be_different, T.created, T.created, T.credit_account_not_found]),
+      `create_transfers statuses ${show(statuses(transfers))}`);
+
+    const accounts = await client.lookupAccounts([1n, 2n, 999n]);
+    check(accounts.length === 2 && accounts[0].id === 1n && accounts[1].id === 2n,
+      'lookup_accounts: found only, in request order');
+    check(accounts[0].debits_posted === 15n && accounts[1].credits_posted === 15n &&
+      accounts[0].debits_pending === 0n, 'lookup_accounts: balances after pending + post');
+    const found = await client.lookupTransfers([10n, 11n, 13n, 14n]);
+    check(show(found.map((t) => t.id)) === show([10n, 13n, 14n]), 'lookup_transfers');
+
+    const history = await client.getAccountTransfers(accountFilter(1n));
+    check(show(history.map((t) => t.id)) === show([10n, 13n, 14n]), 'get_account_transfers');
+    const reversed = await client.getAccountTransfers(accountFilter(1n, {
+      limit: 2, flags: tb.AccountFilterFlags.debits | tb.AccountFilterFlags.reversed }));
+    check(show(reversed.map((t) => t.id)) === show([14n, 13n]), 'get_account_transfers reversed');
+    const balances = await client.getAccountBalances(accountFilter(1n));
+    check(balances.length === 3 && balances[2].debits_posted === 15n,
+      `get_account_balances ${balances.length}`);
+    const queried = await client.queryAccounts(queryFilter());
+    check(show(queried.map((a) => a.id)) === show([1n, 2n]), 'query_accounts');
+    const queriedTransfers = await client.queryTransfers(queryFilter({ flags: tb.QueryFilterFlags.reversed }));
+    check(show(queriedTransfers.map((t) => t.id)) === show([14n, 13n, 10n]), 'query_transfers');
+
+    // Submitted together: the first goes alone, the rest are coalesced per operation.
+    const concurrent = await Promise.all([
+      client.createAccounts([account(20n)]), client.createAccounts([account(21n), account(22n)]),
+      client.createAccounts([]), client.lookupAccounts([20n, 21n]), client.lookupAccounts([1n])]);
+    check(show(concurrent.map((r) => r.length)) === show([1, 2, 0, 2, 1]) &&
+      concurrent[1].every((r) => r.status === A.created), 'concurrent calls (multi-batch)');
+
+    let tooMuch = null;
+    try {
+      await client.createAccounts(Array.from({ length: 8190 }, (_, i) => account(100000n + BigInt(i))));
+    } catch (e) { tooMuch = e.code; }
+    check(tooMuch === 'ERR_TOO_MUCH_DATA', 'more than 8189 events: ERR_TOO_MUCH_DATA');
+  } finally {
+    client.destroy();
+    const exit = await stopCluster(cluster);
+    check(exit.code === 0, `tb-devcluster stops cleanly on SIGTERM (${show(exit)})`);
+  }
+}
+
+async function eviction() {
+  const cluster = await startCluster(['--clients-max=1', '--log-messages']);
+  const first = tb.createClient({ cluster_id: 0n, replica_addresses: cluster.addresses });
+  check((await first.createAccounts([account(1n)]))[0].status === A.created, 'first client');
+  const second = tb.createClient({ cluster_id: 0n, replica_addresses: cluster.addresses });
+  try {
+    check((await second.createAccounts([account(2n)]))[0].status === A.created,
+      'second client (its register evicts the first session)');
+    let code = null;
+    try { await first.lookupAccounts([1n]); } catch (e) { code = e.code; }
+    check(code === 'ERR_CLIENT_EVICTED', `evicted session fails with ${code}`);
+  } finally {
+    // Neither client is destroyed: destroying an evicted client panics the 0.17.9 client
+    // (PROTOCOL.md §8.8); the process exit releases them.
+    await stopCluster(cluster);
+  }
+}
+
+async function delayedReplies() {
+  const cluster = await startCluster(['--reply-delay=700ms']);
+  const client = tb.createClient({ cluster_id: 0n, replica_addresses: cluster.addresses });
+  try {
+    const created = await client.createAccounts([account(1n), account(2n)]);
+    check(show(statuses(created)) === show([A.created, A.created]),
+      'delayed replies: the retried request committed once');
+    const accounts = await client.lookupAccounts([1n, 2n]);
+    check(accounts.length === 2, 'delayed replies: duplicates ignored, session continues');
+  } finally {
+    client.destroy();
+    await stopCluster(cluster);
+  }
+}
+
+async function viewChange() {
+  const cluster = await startCluster(['--replica-count=3']);
+  check(cluster.addresses.length === 3, 'three replicas listen');
+  const client = tb.createClient({ cluster_id: 0n, replica_addresses: cluster.addresses });
+  try {
+    check((await client.createAccounts([account(1n)]))[0].status === A.created, 'view 0');
+    cluster.child.kill('SIGUSR1');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    check((await client.createAccounts([account(2n)]))[0].status === A.created,
+      'after a view change (primary 1)');
+    cluster.child.kill('SIGUSR1');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const accounts = await client.lookupAccounts([1n, 2n]);
+    check(accounts.length === 2, 'after a second view change (primary 2)');
+  } finally {
+    client.destroy();
+    await stopCluster(cluster);
+  }
+}
+
+async function echoMode() {
+  const cluster = await startCluster(['--echo']);
+  const client = tb.createClient({ cluster_id: 0n, replica_addresses: cluster.addresses });
+  try {
+    const created = await client.createAccounts([account(0n), account(1n)]);
+    check(show(statuses(created)) === show([A.created, A.created]), 'echo: creates succeed');
+    check((await client.lookupAccounts([1n])).length === 0, 'echo: lookups find nothing');
+    check((await client.queryTransfers(queryFilter())).length === 0, 'echo: queries are empty');
+  } finally {
+    client.destroy();
+    await stopCluster(cluster);
+  }
+}
+
+const watchdog = setTimeout(() => {
+  console.error('FAIL timed out');
+  process.exit(1);
+}, 120000);
+
+(async () => {
+  for (const scenario of [everyOperation, eviction, delayedReplies, viewChange, echoMode]) {
+    console.log(`-- ${scenario.name}`);
+    try {
+      await scenario();
+    } catch (e) {
+      failures++;
+      console.error(`FAIL ${scenario.name}: ${e.stack || e}`);
+    }
+  }
+  clearTimeout(watchdog);
+  console.log(failures === 0 ? 'all checks passed' : `${failures} check(s) failed`);
+  process.exit(failures === 0 ? 0 : 1);
+})();
