@@ -106,6 +106,12 @@ struct Metrics::OperationSeries {
 
 Metrics::Metrics(const MetricsOptions& options)
     : registry_(std::make_shared<prometheus::Registry>()) {
+  RegisterOperationSeries();
+  RegisterReasonSeries();
+  RegisterScalarSeries(options);
+}
+
+void Metrics::RegisterOperationSeries() {
   prometheus::Registry& registry = *registry_;
   families_ = std::make_unique<Families>(Families{
       .requests = prometheus::BuildCounter()
@@ -165,13 +171,17 @@ Metrics::Metrics(const MetricsOptions& options)
     series->round_trip = &families_->round_trip.Add(labels, LatencyBuckets());
     operations_[index] = std::move(series);
   }
+}
 
+void Metrics::RegisterReasonSeries() {
+  prometheus::Registry& registry = *registry_;
   auto& refusals = prometheus::BuildCounter()
                        .Name("tbproxy_refusals_total")
                        .Help("Calls refused before they were queued, by reason.")
                        .Register(registry);
   for (size_t index = 0; index < refusals_.size(); index++) {
-    refusals_[index] = &refusals.Add({{"reason", RefusalReasonName(static_cast<RefusalReason>(index))}});
+    const auto reason = static_cast<RefusalReason>(index);
+    refusals_[index] = &refusals.Add({{"reason", RefusalReasonName(reason)}});
   }
 
   auto& evictions = prometheus::BuildCounter()
@@ -182,7 +192,10 @@ Metrics::Metrics(const MetricsOptions& options)
   for (size_t index = 0; index < evictions_.size(); index++) {
     evictions_[index] = &evictions.Add({{"reason", EvictionLabel(index)}});
   }
+}
 
+void Metrics::RegisterScalarSeries(const MetricsOptions& options) {
+  prometheus::Registry& registry = *registry_;
   auto gauge = [&registry](const char* name, const char* help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
   };
@@ -209,7 +222,8 @@ Metrics::Metrics(const MetricsOptions& options)
   late_results_dropped_ =
       counter("tbproxy_late_results_dropped_total",
               "Results that arrived after their caller was told the deadline passed.");
-  pool_failures_ = counter("tbproxy_pool_failures_total", "Times the session pool stopped for good.");
+  pool_failures_ =
+      counter("tbproxy_pool_failures_total", "Times the session pool stopped for good.");
 
   prometheus::BuildGauge()
       .Name("tbproxy_build_info")
@@ -248,8 +262,8 @@ void Metrics::RecordRequest(uint8_t operation, absl::StatusCode code, uint32_t e
   Counter* requests = series.requests[index].load(std::memory_order_acquire);
   Counter* events = series.events[index].load(std::memory_order_acquire);
   if (requests == nullptr || events == nullptr) {
-    const prometheus::Labels labels = {{"operation", series.name},
-                                       {"outcome", OutcomeName(static_cast<absl::StatusCode>(index))}};
+    const std::string outcome = OutcomeName(static_cast<absl::StatusCode>(index));
+    const prometheus::Labels labels = {{"operation", series.name}, {"outcome", outcome}};
     requests = &families_->requests.Add(labels);
     events = &families_->events.Add(labels);
     series.requests[index].store(requests, std::memory_order_release);

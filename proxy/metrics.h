@@ -96,7 +96,11 @@ class Metrics {
   struct OperationSeries;  // Pre-created series of one forwardable operation.
   struct Families;         // The families, to add lazily created series.
 
-  // The series of `operation`, or of the "other" operation for anything not forwardable.
+  // Constructor steps: per-operation families and series, per-reason series, the rest.
+  void RegisterOperationSeries();
+  void RegisterReasonSeries();
+  void RegisterScalarSeries(const MetricsOptions& options);
+  // The series of `operation`, or of the "unknown" operation for anything not forwardable.
   OperationSeries& SeriesFor(uint8_t operation);
 
   absl::Mutex scrape_mutex_;

@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -28,9 +30,9 @@ struct HttpResponse {
   std::string body;
 };
 
-// A minimal HTTP/1.0 client: the listener under test is the only peer, on 127.0.0.1.
-HttpResponse Request(uint16_t port, const std::string& method, const std::string& path) {
-  HttpResponse response;
+// Sends `request` to 127.0.0.1:`port`, half-closes, and returns everything the server sent
+// until it closed the connection.
+std::string Exchange(uint16_t port, const std::string& request) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   EXPECT_GE(fd, 0);
   sockaddr_in address{};
@@ -40,14 +42,28 @@ HttpResponse Request(uint16_t port, const std::string& method, const std::string
   if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
     ADD_FAILURE() << "connect to port " << port << " failed";
     close(fd);
-    return response;
+    return "";
   }
-  const std::string request = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  EXPECT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  // The server may answer and close before reading everything (e.g. a request too large).
+  size_t sent = 0;
+  while (sent < request.size()) {
+    const ssize_t n = send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    sent += static_cast<size_t>(n);
+  }
+  shutdown(fd, SHUT_WR);
   std::string raw;
   char buffer[4096];
   for (ssize_t n; (n = recv(fd, buffer, sizeof(buffer), 0)) > 0;) raw.append(buffer, n);
   close(fd);
+  return raw;
+}
+
+// A minimal HTTP/1.0 client: the listener under test is the only peer, on 127.0.0.1.
+HttpResponse Request(uint16_t port, const std::string& method, const std::string& path) {
+  HttpResponse response;
+  const std::string raw =
+      Exchange(port, method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
   // "HTTP/1.1 200 OK\r\n...\r\n\r\nbody"
   const size_t space = raw.find(' ');
   const size_t split = raw.find("\r\n\r\n");
@@ -273,6 +289,48 @@ TEST_F(MetricsHttpTest, RefusesOtherPathsAndMethods) {
   HttpResponse head = Request(server_->port(), "HEAD", "/healthz");
   EXPECT_EQ(head.status, 200);
   EXPECT_EQ(head.body, "");
+}
+
+TEST_F(MetricsHttpTest, SurvivesMalformedRequests) {
+  const std::string garbage[] = {
+      std::string("\x00\x01\x02\xff\r\n\r\n", 8),
+      "GET\r\n\r\n",
+      "GET /metrics HTTP/9.9\r\n\r\n",
+      "GET /" + std::string(100'000, 'a') + " HTTP/1.0\r\n\r\n",
+      "GET /healthz HTTP/1.0\r\n" + std::string(100'000, 'h') + ": x\r\n\r\n",
+      "",
+  };
+  for (const std::string& request : garbage) {
+    const std::string answer = Exchange(server_->port(), request);
+    EXPECT_THAT(answer, Not(HasSubstr(" 200 "))) << request.substr(0, 40);
+  }
+  EXPECT_EQ(Request(server_->port(), "GET", "/healthz").status, 200);
+}
+
+TEST_F(MetricsHttpTest, RecordsFromManyThreadsWhileScraping) {
+  constexpr int kThreads = 4;
+  constexpr int kCalls = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; t++) {
+    threads.emplace_back([this] {
+      for (int i = 0; i < kCalls; i++) {
+        metrics_.RecordRequest(147, absl::StatusCode::kOk, 2);
+        metrics_.RecordResultStatus(147, 0xFFFFFFFF, 2);
+        metrics_.AddGrpcCallsInFlight(+1);
+        metrics_.AddGrpcCallsInFlight(-1);
+      }
+    });
+  }
+  for (int i = 0; i < 5; i++) EXPECT_EQ(Request(server_->port(), "GET", "/metrics").status, 200);
+  for (std::thread& thread : threads) thread.join();
+  const std::string text = Scrape();
+  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="create_transfers",outcome="ok"})"),
+            kThreads * kCalls);
+  EXPECT_EQ(Sample(text, R"(tbproxy_events_total{operation="create_transfers",outcome="ok"})"),
+            2 * kThreads * kCalls);
+  EXPECT_EQ(Sample(text, R"(tbproxy_results_total{operation="create_transfers",status="created"})"),
+            2 * kThreads * kCalls);
+  EXPECT_EQ(Sample(text, "tbproxy_grpc_calls_in_flight"), 0);
 }
 
 TEST(MetricsHttpServer, RefusesMalformedAddresses) {
