@@ -178,6 +178,8 @@ absl::Status ValidateBody(const Header& header, std::span<const uint8_t> body) {
   return absl::OkStatus();
 }
 
+// A non-zero `timestamp` is not a header rule: the replica drops such requests only after its
+// release, size, body and session checks (§9.1 step 15), so it is left to the caller.
 absl::Status ValidateRequest(const RequestHeader& header) {
   TB_RETURN_IF_ERROR(ValidateCommand(header.frame, Command::kRequest));
   if (header.frame.release == 0) return Invalid("request", "release == 0");
@@ -185,7 +187,6 @@ absl::Status ValidateRequest(const RequestHeader& header) {
   if (!IsZero(header.previous_request_latency_padding)) {
     return Invalid("request", "previous_request_latency_padding != 0");
   }
-  if (header.timestamp != 0) return Invalid("request", "timestamp != 0");
   if (!IsZero(header.reserved)) return Invalid("request", "reserved != 0");
   return ValidateRequestOperation(header);
 }
