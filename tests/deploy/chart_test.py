@@ -55,6 +55,15 @@ def schema_errors(value, schema, path="values"):
     return errors
 
 
+def config_settings():
+    """The settings tbproxy reads (proxy/config.cc), as flag names with underscores."""
+    names = re.findall(r"^TB_SETTING_FLAG\((\w+),", (ROOT / "proxy" / "config.cc").read_text(),
+                       re.M)
+    if len(names) < 10:
+        raise AssertionError(f"only {len(names)} settings found in proxy/config.cc")
+    return set(names)
+
+
 def merged_values(*files):
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     for path in files:
@@ -127,12 +136,23 @@ class DefaultRenderingTest(unittest.TestCase):
         pod = only(self.manifests, "Deployment")["spec"]["template"]["spec"]
         self.assertTrue(pod["securityContext"]["runAsNonRoot"])
 
-    def test_flags_carry_the_session_settings(self):
-        flags = only(self.manifests, "ConfigMap")["data"]["tbproxy.flags"].split()
-        self.assertIn("--sessions=4", flags)
-        self.assertIn("--session-budget=8", flags)
-        self.assertIn("--addresses=tigerbeetle-0.tigerbeetle:3000", flags)
-        self.assertFalse(any(flag.startswith("--tls") for flag in flags))
+    def test_config_map_carries_the_session_settings(self):
+        data = only(self.manifests, "ConfigMap")["data"]
+        self.assertEqual(data["TBPROXY_SESSIONS"], "4")
+        self.assertEqual(data["TBPROXY_SESSION_BUDGET"], "8")
+        self.assertEqual(data["TBPROXY_CLUSTER_ADDRESSES"], "tigerbeetle-0.tigerbeetle:3000")
+        self.assertEqual(data["TBPROXY_LISTEN"], "0.0.0.0:50051")
+        self.assertEqual(data["TBPROXY_METRICS_LISTEN"], "0.0.0.0:9464")
+        self.assertFalse(any(key.startswith("TBPROXY_TLS") for key in data))
+        container = only(self.manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(container["envFrom"], [{"configMapRef": {"name": "tbproxy"}}])
+        self.assertNotIn("args", container)
+
+    def test_config_map_names_only_real_settings(self):
+        for manifests in (self.manifests, render(VALUES / "production.yaml")):
+            for key in only(manifests, "ConfigMap")["data"]:
+                self.assertTrue(key.startswith("TBPROXY_"), key)
+                self.assertIn(key[len("TBPROXY_"):].lower(), config_settings())
 
     def test_config_changes_roll_the_pods(self):
         annotations = only(self.manifests, "Deployment")["spec"]["template"]["metadata"][
@@ -153,13 +173,17 @@ class ProductionRenderingTest(unittest.TestCase):
         self.assertEqual(volumes["tls"]["secret"]["secretName"], "tbproxy-tls")
         self.assertEqual(volumes["auth"]["secret"]["secretName"], "tbproxy-tokens")
         self.assertNotIn("Secret", self.manifests)  # The chart never holds key material.
-        flags = only(self.manifests, "ConfigMap")["data"]["tbproxy.flags"].split()
-        self.assertIn("--tls-client-ca=/etc/tbproxy/tls/ca.crt", flags)
-        self.assertIn("--tokens-file=/etc/tbproxy/auth/tokens", flags)
-        self.assertIn("--addresses=10.0.0.1:3000,10.0.0.2:3000,10.0.0.3:3000", flags)
+        data = only(self.manifests, "ConfigMap")["data"]
+        self.assertEqual(data["TBPROXY_TLS_CERT_FILE"], "/etc/tbproxy/tls/tls.crt")
+        self.assertEqual(data["TBPROXY_TLS_CLIENT_CA_FILE"], "/etc/tbproxy/tls/ca.crt")
+        self.assertEqual(data["TBPROXY_TOKEN_FILE"], "/etc/tbproxy/auth/tokens")
+        self.assertEqual(data["TBPROXY_CLUSTER_ADDRESSES"],
+                         "10.0.0.1:3000,10.0.0.2:3000,10.0.0.3:3000")
+        self.assertEqual(data["TBPROXY_CLUSTER_ID"], "0x1234abcd")
         container = pod["containers"][0]
-        self.assertEqual(container["args"], ["--flagfile=/etc/tbproxy/config/tbproxy.flags",
-                                             "--linger=1ms"])
+        self.assertEqual(container["args"], ["--queued-events-max=2000000"])
+        mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+        self.assertEqual(mounts, {"tls": "/etc/tbproxy/tls", "auth": "/etc/tbproxy/auth"})
         # Kubernetes gRPC probes cannot speak TLS: readiness falls back to /readyz.
         self.assertEqual(container["readinessProbe"]["httpGet"]["path"], "/readyz")
 

@@ -155,8 +155,18 @@ class ComposeTest(unittest.TestCase):
     def test_tbproxy_is_built_here_and_points_at_tigerbeetle(self):
         tbproxy = self.compose["services"]["tbproxy"]
         self.assertEqual(tbproxy["build"], {"context": "..", "dockerfile": "docker/Dockerfile"})
-        self.assertIn("--addresses=tigerbeetle:3000", tbproxy["command"])
+        self.assertIn("--cluster-addresses=tigerbeetle:3000", tbproxy["command"])
         self.assertIn("tigerbeetle", tbproxy["depends_on"])
+
+    def test_tbproxy_flags_are_real_settings(self):
+        settings = set(re.findall(r"^TB_SETTING_FLAG\((\w+),",
+                                  (ROOT / "proxy" / "config.cc").read_text(), re.M))
+        self.assertGreater(len(settings), 10)
+        for flag in self.compose["services"]["tbproxy"]["command"]:
+            name = flag.removeprefix("--").split("=")[0].replace("-", "_")
+            self.assertIn(name, settings, flag)
+        for variable in re.findall(r"\bTBPROXY_([A-Z_]+)=", DOCKERFILE.read_text()):
+            self.assertIn(variable.lower(), settings, variable)
 
     def test_prometheus_scrapes_tbproxy_and_grafana_is_provisioned(self):
         prometheus = yaml.safe_load((ROOT / "docker" / "prometheus" / "prometheus.yml").read_text())
