@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -149,6 +150,7 @@ Session::~Session() {
 }
 
 void Session::Register() {
+  AssertOwnerThread();
   TB_ASSERT(state_ == State::kIdle, "Register() is called once, first");
   TB_ASSERT(!in_flight_.has_value());
   TB_ASSERT(request_number_ == 0 && parent_ == 0 && session_number_ == 0);
@@ -164,6 +166,7 @@ void Session::Register() {
 
 absl::Status Session::SendRequest(uint8_t operation, std::vector<uint8_t> body,
                                   RequestCallback on_done) {
+  AssertOwnerThread();
   TB_ASSERT(on_done != nullptr);
   if (state_ != State::kReady) {
     return absl::FailedPreconditionError(
@@ -195,6 +198,7 @@ absl::Status Session::SendRequest(uint8_t operation, std::vector<uint8_t> body,
 }
 
 void Session::Tick() {
+  AssertOwnerThread();
   if (state_ != State::kRegistering && state_ != State::kReady) return;
   ticks_++;
   TB_ASSERT(ping_timeout_ticks_ > 0);
@@ -221,12 +225,14 @@ void Session::Close(absl::Status reason) {
 }
 
 void Session::OnConnected(uint32_t replica) {
+  AssertOwnerThread();
   TB_ASSERT(replica < replica_count_);
   // A ping binds the new connection to our client id, so the replica can reply over it.
   if (state_ == State::kRegistering || state_ == State::kReady) SendPing(replica);
 }
 
 void Session::OnMessage(uint32_t replica, const Header& header, std::span<const uint8_t> body) {
+  AssertOwnerThread();
   TB_ASSERT(replica < replica_count_);
   TB_ASSERT(body.size() + kHeaderSize == header.frame.size);
   if (state_ != State::kRegistering && state_ != State::kReady) return;
@@ -425,6 +431,14 @@ void Session::ObserveView(uint32_t view) {
   if (view <= view_) return;
   view_ = view;
   if (observer_ != nullptr) observer_->OnViewChanged(view_);
+}
+
+void Session::AssertOwnerThread() {
+  // The first call binds the session to its thread (the I/O thread), so construction may happen
+  // elsewhere; every later call must come from that thread.
+  const std::thread::id current = std::this_thread::get_id();
+  if (owner_thread_ == std::thread::id()) owner_thread_ = current;
+  TB_ASSERT(owner_thread_ == current, "a Session is used on one thread only");
 }
 
 void Session::Drop(absl::string_view reason) {

@@ -26,6 +26,7 @@
 #include <optional>
 #include <random>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -191,6 +192,7 @@ class Session final : public TransportReceiver {
   void OnEviction(const Header& header);
   void ObserveView(uint32_t view);
   void Drop(absl::string_view reason);
+  void AssertOwnerThread();
   uint32_t Primary() const { return view_ % replica_count_; }
 
   const SessionOptions options_;
@@ -215,6 +217,7 @@ class Session final : public TransportReceiver {
   uint64_t ping_timeout_ticks_ = 0;
   std::vector<uint64_t> rtt_ns_;            // Per replica; 0 = no sample yet.
   uint32_t rtt_ticks_;
+  std::thread::id owner_thread_;  // Bound by the first call; see AssertOwnerThread().
 };
 
 const char* SessionStateName(Session::State state);

@@ -849,5 +849,63 @@ TEST(Session, RandomClientIdsAreNonZeroAndDistinct) {
   EXPECT_NE(a.client_id(), b.client_id());
 }
 
+
+// ---- Robustness: nothing from the network can trip an assertion ---------------------------
+
+// Mutates one byte of a valid message (header or body), re-checksums it so that it passes the
+// transport's framing, and delivers it. Sessions in every state must survive every such message,
+// and a request callback must still run at most once.
+TEST(Session, SurvivesRandomlyMutatedMessagesFromTheNetwork) {
+  const uint64_t seed = 20261122;
+  SCOPED_TRACE(::testing::Message() << "seed " << seed);
+  std::mt19937_64 random(seed);
+  int delivered = 0;
+  for (int round = 0; round < 300; round++) {
+    SessionHarness h(1 + static_cast<uint32_t>(random() % 3), random());
+    int calls = 0;
+    h.session.Register();
+    const bool registered = random() % 4 != 0;
+    if (registered) {
+      h.Deliver(0, MakeReply(h.LastRequest(), RegisterResultBody(kLimit)));
+      ASSERT_TRUE(h.session
+                      .SendRequest(kCreateAccounts, OneAccountBody(1),
+                                   [&calls](absl::StatusOr<SessionReply>) { calls++; })
+                      .ok());
+    }
+    std::vector<std::vector<uint8_t>> templates = {
+        MakeReply(h.LastRequest(), registered ? CreateResultBody(1) : RegisterResultBody(kLimit)),
+        MakePong(kCluster, h.clock.now_ns, 1, 0),
+        MakeEviction(kCluster, kClient, EvictionReason::kNoSession, 0),
+    };
+    for (int message = 0; message < 20; message++) {
+      std::vector<uint8_t> bytes = templates[random() % templates.size()];
+      const size_t position = random() % bytes.size();
+      if (position == 96 || position == 97 || position == 98 || position == 99) continue;  // size
+      bytes[position] = static_cast<uint8_t>(random());
+      Header header;
+      std::memcpy(&header, bytes.data(), kHeaderSize);
+      const std::span<const uint8_t> body = std::span(bytes).subspan(kHeaderSize);
+      if (header.frame.command == Command::kReply) {
+        ReplyHeader reply = HeaderAs<ReplyHeader>(header);
+        SetReplyChecksums(reply, body);
+        header = AsHeader(reply);
+      } else {
+        SetChecksums(header, body);
+      }
+      std::memcpy(bytes.data(), &header, kHeaderSize);
+      absl::StatusOr<Header> decoded = DecodeHeader(std::span(bytes).first(kHeaderSize), kCluster);
+      if (!decoded.ok() || !ValidateBody(*decoded, body).ok()) continue;
+      h.session.OnMessage(static_cast<uint32_t>(random() % h.session.replica_count()), *decoded,
+                          body);
+      delivered++;
+      if (random() % 8 == 0) h.Ticks(static_cast<uint32_t>(random() % 200));
+    }
+    EXPECT_LE(calls, 1);
+    h.session.Close(absl::CancelledError("end of round"));
+    EXPECT_LE(calls, 1);
+  }
+  EXPECT_GT(delivered, 1000);
+}
+
 }  // namespace
 }  // namespace tb
