@@ -3,11 +3,39 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "client_core/assert.h"
 #include "client_core/constants.h"
 #include "client_core/header.h"
 
 namespace tb::devcluster {
+
+absl::StatusOr<Header> CheckFrame(std::span<const uint8_t> header_bytes, u128 cluster) {
+  if (header_bytes.size() < kHeaderSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("header truncated: ", header_bytes.size(), " of 256 bytes"));
+  }
+  Header header;
+  std::memcpy(&header, header_bytes.data(), kHeaderSize);
+  Header resealed = header;
+  SetHeaderChecksum(resealed);
+  if (resealed.frame.checksum != header.frame.checksum) {
+    return absl::DataLossError("header checksum mismatch");
+  }
+  if (header.frame.size < kHeaderSize || header.frame.size > kMessageSizeMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("size ", header.frame.size, " outside 256..1048576"));
+  }
+  if (header.frame.cluster != cluster) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("message for cluster ", U128ToDecimal(header.frame.cluster)));
+  }
+  const auto command = static_cast<uint8_t>(header.frame.command);
+  if (command == 0 || command > kCommandMax) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown command ", command));
+  }
+  return header;
+}
 
 MessageFramer::MessageFramer(u128 cluster, size_t initial_capacity)
     : cluster_(cluster), buffer_(std::clamp<size_t>(initial_capacity, kHeaderSize, kMessageSizeMax)) {}
@@ -41,13 +69,13 @@ absl::StatusOr<std::span<const uint8_t>> MessageFramer::Next() {
   if (pending_size_ == 0) {
     if (available < kHeaderSize) return std::span<const uint8_t>();
     absl::StatusOr<Header> header =
-        DecodeHeader(std::span<const uint8_t>(buffer_.data() + begin_, kHeaderSize), cluster_);
+        CheckFrame(std::span<const uint8_t>(buffer_.data() + begin_, kHeaderSize), cluster_);
     if (!header.ok()) {
       broken_ = true;
       return header.status();
     }
     TB_ASSERT(header->frame.size >= kHeaderSize && header->frame.size <= kMessageSizeMax,
-              "DecodeHeader checks the size range");
+              "CheckFrame checks the size range");
     pending_size_ = header->frame.size;
   }
   if (available < pending_size_) return std::span<const uint8_t>();

@@ -1,7 +1,7 @@
 // Splits a TCP byte stream into whole messages (PROTOCOL.md §2.1), with strict size checks.
 //
 // Each message is a 256-byte header followed by `size − 256` body bytes. The header checksum and
-// the frame rules are verified (tb::DecodeHeader) before `size` is trusted, so a hostile peer can
+// the frame rules are verified (CheckFrame) before `size` is trusted, so a hostile peer can
 // never make the framer wait for, or allocate, more than one maximal message (1 MiB). The body
 // checksum is left to the consumer (ReplicaProtocol verifies the whole message again).
 //
@@ -24,9 +24,17 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "client_core/header.h"
 #include "client_core/u128.h"
 
 namespace tb::devcluster {
+
+// The frame checks whose failure closes a connection (PROTOCOL.md §2.1): the header checksum,
+// 256 <= size <= 1 MiB, the cluster id, and a command number that exists other than 0 (a real
+// replica crashes on those). Returns the header, whose other fields are not validated here: a
+// non-zero epoch, protocol, padding or reserved byte only makes the message dropped (§3.2,
+// §9.1 step 0), with the connection kept, as on a real replica.
+absl::StatusOr<Header> CheckFrame(std::span<const uint8_t> header_bytes, u128 cluster);
 
 class MessageFramer {
  public:

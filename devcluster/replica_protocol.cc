@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <utility>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "client_core/assert.h"
 #include "client_core/operation.h"
 #include "client_core/request_validation.h"
+#include "devcluster/message_framer.h"
 
 namespace tb::devcluster {
 
@@ -27,6 +29,14 @@ Decision Dropped(std::string note) {
   decision.verdict = Verdict::kDrop;
   decision.note = std::move(note);
   return decision;
+}
+
+// Epoch, protocol, the paddings and reserved_frame must be zero (§3.2).
+bool FrameFieldsAreZero(const Frame& frame) {
+  return frame.checksum_padding == 0 && frame.checksum_body_padding == 0 &&
+         frame.nonce_reserved == 0 && frame.epoch == 0 && frame.protocol == 0 &&
+         std::all_of(std::begin(frame.reserved_frame), std::end(frame.reserved_frame),
+                     [](uint8_t byte) { return byte == 0; });
 }
 
 bool RegisterBodyIsZero(std::span<const uint8_t> body) {
@@ -117,23 +127,21 @@ Decision ReplicaProtocol::OnMessage(ConnectionId connection, std::span<const uin
     return close;
   }
   // Frame rules (§2.1): any failure closes the connection without a message.
-  absl::Status frame = absl::OkStatus();
-  absl::StatusOr<Header> decoded = absl::InvalidArgumentError("message shorter than a header");
-  if (message.size() >= kHeaderSize) decoded = DecodeHeader(message.first(kHeaderSize),
-                                                            options_.cluster);
-  if (!decoded.ok()) {
-    frame = decoded.status();
-  } else if (decoded->frame.size != message.size()) {
+  absl::StatusOr<Header> decoded = CheckFrame(message, options_.cluster);
+  absl::Status frame = decoded.status();
+  if (frame.ok() && decoded->frame.size != message.size()) {
     frame = absl::InvalidArgumentError(absl::StrCat("size ", decoded->frame.size, " but ",
                                                     message.size(), " bytes framed"));
-  } else {
-    frame = ValidateBody(*decoded, message.subspan(kHeaderSize));
   }
+  if (frame.ok()) frame = ValidateBody(*decoded, message.subspan(kHeaderSize));
   if (!frame.ok()) {
     connections_.Close(connection);
     close.note = std::string(frame.message());
     return close;
   }
+  // The remaining frame fields (epoch, protocol, paddings, reserved bytes): invalid headers are
+  // dropped with the connection kept (§3.2, §9.1 step 0).
+  if (!FrameFieldsAreZero(decoded->frame)) return Dropped("non-zero reserved frame field");
   const Header& header = *decoded;
   const Arrival arrival{.connection = connection, .replica = connections_.ReplicaOf(connection)};
   switch (header.frame.command) {
@@ -143,7 +151,7 @@ Decision ReplicaProtocol::OnMessage(ConnectionId connection, std::span<const uin
       return OnRequest(arrival, header, message.subspan(kHeaderSize), now_ns);
     default:
       // A real replica ignores replica-to-replica commands, pongs and replies sent to it, and
-      // the deprecated numbers on a client connection. DecodeHeader already refused command 0
+      // the deprecated numbers on a client connection. CheckFrame already refused command 0
       // and unknown numbers (a real replica crashes on those).
       return Dropped(absl::StrCat("command ", CommandName(header.frame.command),
                                   " is not for a replica's client port"));

@@ -605,6 +605,26 @@ TEST_F(ReplicaProtocolTest, FrameErrorsCloseTheConnection) {
   EXPECT_EQ(protocol_->sessions().size(), 0u);
 }
 
+TEST_F(ReplicaProtocolTest, NonZeroReservedFrameFieldsAreDroppedWithTheConnectionKept) {
+  const ConnectionId connection = Open();
+  TestClient client(7);
+  const auto with = [&](auto mutate) {
+    Header header = ParseHeader(client.Ping());
+    mutate(header.frame);
+    return Serialize(header, {});
+  };
+  for (const std::vector<uint8_t>& message :
+       {with([](Frame& f) { f.epoch = 1; }), with([](Frame& f) { f.protocol = 1; }),
+        with([](Frame& f) { f.nonce_reserved = 1; }),
+        with([](Frame& f) { f.checksum_padding = 1; }),
+        with([](Frame& f) { f.reserved_frame[11] = 1; })}) {
+    const Decision decision = Deliver(connection, message);
+    EXPECT_EQ(decision.verdict, Verdict::kDrop) << decision.note;
+    EXPECT_TRUE(decision.closes.empty());
+  }
+  EXPECT_EQ(Deliver(connection, client.Ping()).verdict, Verdict::kPong);
+}
+
 TEST_F(ReplicaProtocolTest, RandomlyMutatedMessagesNeverCrash) {
   const uint64_t seed = 20261122;
   std::mt19937_64 random(seed);
