@@ -22,66 +22,15 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
-#include "absl/time/time.h"
 #include "devcluster/executor.h"
 #include "devcluster/replica_protocol.h"
+#include "devcluster/server_options.h"
 
 namespace asio {
 class io_context;
 }  // namespace asio
 
 namespace tb::devcluster {
-
-struct ListenAddress {
-  std::string host;  // Numeric IPv4/IPv6 address or a resolvable name.
-  uint16_t port = 0;  // 0 = an ephemeral port (see Server::ports()).
-};
-
-// "127.0.0.1:3000,127.0.0.1:0" (also "3000" for 127.0.0.1:3000, and "[::1]:3000").
-absl::StatusOr<std::vector<ListenAddress>> ParseListenAddresses(absl::string_view list);
-
-struct FaultOptions {
-  absl::Duration reply_delay = absl::ZeroDuration();  // Every reply is held back this long.
-  double reply_drop_probability = 0;                  // Replies lost on the way, in [0, 1].
-  double connection_reset_probability = 0;  // Per received message: handled, then reset.
-  uint64_t seed = 1;                        // Makes the random faults reproducible.
-};
-absl::Status ValidateFaultOptions(const FaultOptions& faults);
-
-inline constexpr uint32_t kConnectionsPerReplicaDefault = 32;  // As a real replica (§2.4).
-inline constexpr uint32_t kConnectionsPerReplicaMax = 4096;
-
-struct ServerOptions {
-  // One address per replica, in replica order; protocol.replica_count is set from its size.
-  std::vector<ListenAddress> addresses = {{"127.0.0.1", 0}};
-  ReplicaProtocolOptions protocol;
-  // Client connections kept per replica; beyond it a connection is accepted and closed at once.
-  uint32_t connections_max = kConnectionsPerReplicaDefault;
-  // Bytes queued for one connection; a peer that reads slower is disconnected.
-  uint32_t send_queue_bytes_max = 32 * 1024 * 1024;
-  uint32_t delayed_replies_max = 16 * 1024;  // Beyond it, delayed replies are dropped.
-  FaultOptions faults;
-  bool log_messages = false;  // One stderr line per drop, close and eviction.
-};
-absl::Status ValidateServerOptions(const ServerOptions& options);
-
-struct ServerStats {
-  uint64_t connections_accepted = 0;
-  uint64_t connections_refused = 0;  // Over connections_max.
-  uint64_t connections_open = 0;
-  uint64_t messages_received = 0;
-  uint64_t messages_ignored_paused = 0;
-  uint64_t replies = 0;      // Newly committed requests answered.
-  uint64_t duplicates = 0;   // Stored replies re-sent.
-  uint64_t pongs = 0;
-  uint64_t evictions = 0;
-  uint64_t drops = 0;        // Messages dropped by the protocol.
-  uint64_t closes = 0;       // Connections closed by the protocol or framing.
-  uint64_t replies_lost = 0;        // Dropped by fault injection or the delay bound.
-  uint64_t connections_reset = 0;   // By fault injection or ResetConnections().
-  uint64_t slow_readers_closed = 0;
-};
 
 class Connection;
 
