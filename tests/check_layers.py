@@ -25,7 +25,7 @@ INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"/]+)/')
 
 def is_test(path: pathlib.Path) -> bool:
     name = path.name
-    return (name.endswith("_test.cc") or name.endswith("_fuzz.cc") or "testing" in path.parts
+    return ("_test" in name or name.endswith("_fuzz.cc") or "testing" in path.parts
             or "fuzz" in path.parts)
 
 
