@@ -1,0 +1,244 @@
+// tbproxy: gRPC in front, a few persistent TigerBeetle sessions behind.
+//
+// main wires small parts together and owns their order of start and stop:
+//   config -> [embedded dev cluster] -> coalescer -> session pool -> gRPC server [-> metrics]
+// and on SIGTERM/SIGINT drains in the reverse direction: the gRPC server stops accepting, the
+// coalescer stops intake and sends what is queued, the pool waits for replies in flight, then
+// everything closes. Exit code 0 after a clean drain, 1 on a start-up failure, 2 on bad config.
+#include <pthread.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "asio.hpp"
+#include "client_core/u128.h"
+#include "pool/session_pool.h"
+#include "proxy/coalescer.h"
+#include "proxy/config.h"
+#include "proxy/embedded_cluster.h"
+#include "proxy/grpc_auth.h"
+#include "proxy/grpc_server.h"
+#include "proxy/grpc_service.h"
+#include "proxy/log.h"
+#include "proxy/metrics.h"
+#include "proxy/metrics_http.h"
+#include "proxy/metrics_observers.h"
+
+namespace tb::proxy {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+constexpr absl::Duration kDeadlineSweepInterval = absl::Milliseconds(10);
+
+std::string AddressList(const std::vector<ReplicaAddress>& addresses) {
+  return absl::StrJoin(addresses, ",", [](std::string* out, const ReplicaAddress& address) {
+    out->append(ReplicaAddressToString(address));
+  });
+}
+
+// Answers callers whose deadline passed while queued or in flight, on the pool's thread.
+void ScheduleDeadlineSweep(asio::steady_timer& timer, Coalescer& coalescer) {
+  timer.expires_after(absl::ToChronoNanoseconds(kDeadlineSweepInterval));
+  timer.async_wait([&timer, &coalescer](asio::error_code error) {
+    if (error) return;
+    coalescer.ExpireDeadlines(absl::Now());
+    ScheduleDeadlineSweep(timer, coalescer);
+  });
+}
+
+GrpcServerOptions ServerOptionsFrom(const Config& config) {
+  GrpcServerOptions options;
+  options.listen_address = config.listen;
+  options.tls = {.certificate_file = config.tls_cert_file,
+                 .private_key_file = config.tls_key_file,
+                 .client_ca_file = config.tls_client_ca_file};
+  options.message_size_max_bytes = static_cast<int>(config.grpc_message_size_max);
+  options.streams_max = static_cast<int>(config.grpc_streams_max);
+  options.keepalive_time = config.keepalive_time;
+  options.keepalive_timeout = config.keepalive_timeout;
+  return options;
+}
+
+int WaitForStopSignal(const sigset_t& signals) {
+  int signal = 0;
+  sigwait(&signals, &signal);
+  return signal;
+}
+
+int Run(const Config& config, const sigset_t& stop_signals) {
+  std::optional<TokenAuthenticator> tokens;
+  if (!config.token_file.empty()) {
+    absl::StatusOr<TokenAuthenticator> parsed = TokenAuthenticator::FromFile(config.token_file);
+    if (!parsed.ok()) {
+      Log(LogLevel::kError, "config_invalid", {{"error", std::string(parsed.status().message())}});
+      return 2;
+    }
+    tokens = *std::move(parsed);
+    Log(LogLevel::kInfo, "bearer_identities_loaded", {{"count", absl::StrCat(tokens->size())}});
+  }
+  if (!config.native_listen.empty()) {
+    Log(LogLevel::kWarning, "native_listen_unavailable",
+        {{"detail", "the TigerBeetle-protocol listener is not part of this build; ignored"}});
+  }
+
+  std::unique_ptr<EmbeddedCluster> embedded;
+  std::vector<ReplicaAddress> replicas = config.cluster_addresses;
+  if (config.embedded_cluster()) {
+    absl::StatusOr<std::unique_ptr<EmbeddedCluster>> started =
+        EmbeddedCluster::Start(config.cluster_id);
+    if (!started.ok()) {
+      Log(LogLevel::kError, "embedded_cluster_failed",
+          {{"error", std::string(started.status().message())}});
+      return 1;
+    }
+    embedded = *std::move(started);
+    replicas = embedded->addresses();
+    Log(LogLevel::kWarning, "embedded_dev_cluster",
+        {{"detail",
+          "NO --cluster-addresses: USING AN EMBEDDED IN-MEMORY DEV CLUSTER. DATA IS NOT "
+          "DURABLE AND IS LOST WHEN TBPROXY STOPS. NEVER USE THIS FOR REAL MONEY."},
+         {"addresses", AddressList(replicas)}});
+  }
+
+  Metrics metrics({.version = kVersion});
+  CoalescerMetricsObserver coalescer_observer(metrics);
+  PoolMetricsObserver pool_observer(metrics);
+  Coalescer coalescer(CoalescerOptions{.queued_events_max = config.queued_events_max,
+                                       .queued_bytes_max = config.queued_bytes_max,
+                                       .callers_max = config.callers_max,
+                                       .observer = &coalescer_observer});
+  SampleCoalescerOnScrape(metrics, coalescer);
+
+  asio::io_context pool_io(1);
+  absl::StatusOr<std::unique_ptr<pool::SessionPool>> pool = pool::SessionPool::Create(
+      pool_io,
+      {.cluster = config.cluster_id,
+       .replica_addresses = replicas,
+       .sessions = config.sessions,
+       .session_budget = config.session_budget},
+      &coalescer, &pool_observer);
+  if (!pool.ok()) {
+    Log(LogLevel::kError, "config_invalid", {{"error", std::string(pool.status().message())}});
+    return 2;
+  }
+  metrics.SetSessionBudget(config.session_budget);
+  (*pool)->SetBatchSizeLimitCallback(
+      [&coalescer](uint32_t limit) { (void)coalescer.SetBatchSizeLimit(limit); });
+  coalescer.SetWake([raw = pool->get()] { raw->Wake(); });
+  asio::steady_timer sweep_timer(pool_io);
+  ScheduleDeadlineSweep(sweep_timer, coalescer);
+  auto work = asio::make_work_guard(pool_io);
+  (*pool)->Start();
+  std::thread pool_thread([&pool_io] { pool_io.run(); });
+
+  MeteredSubmitter submitter(coalescer, metrics);
+  GrpcService service(submitter, {.stream_calls_max = config.stream_calls_max,
+                                  .authenticator = tokens ? &*tokens : nullptr});
+  GrpcServerOptions server_options = ServerOptionsFrom(config);
+  server_options.readiness = [raw = pool->get()] { return raw->ready(); };
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(server_options, &service);
+
+  std::unique_ptr<MetricsHttpServer> metrics_http;
+  absl::Status started = server.status();
+  if (started.ok() && !config.metrics_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http = MetricsHttpServer::Start(
+        {.address = config.metrics_listen}, [&metrics] { return metrics.Exposition(); },
+        [raw = pool->get()] { return raw->ready(); });
+    if (http.ok()) {
+      metrics_http = *std::move(http);
+      Log(LogLevel::kInfo, "metrics_listening", {{"port", absl::StrCat(metrics_http->port())}});
+    } else {
+      started = http.status();
+    }
+  }
+
+  int exit_code = 0;
+  if (started.ok()) {
+    Log(LogLevel::kInfo, "listening",
+        {{"address", config.listen},
+         {"port", absl::StrCat((*server)->port())},
+         {"tls", config.tls_cert_file.empty() ? "off" : config.tls_client_ca_file.empty()
+                                                            ? "on"
+                                                            : "mutual"},
+         {"authentication", tokens ? "bearer" : "off"},
+         {"cluster", U128ToDecimal(config.cluster_id)},
+         {"replicas", AddressList(replicas)},
+         {"sessions", absl::StrCat(config.sessions)}});
+    // Tests and scripts read the port from this line (stdout, one line).
+    std::printf("tbproxy listening on port %d\n", (*server)->port());
+    std::fflush(stdout);
+    const int signal = WaitForStopSignal(stop_signals);
+    Log(LogLevel::kInfo, "draining", {{"signal", absl::StrCat(signal)},
+                                      {"timeout", absl::FormatDuration(config.drain_timeout)}});
+  } else {
+    Log(LogLevel::kError, "start_failed", {{"error", std::string(started.message())}});
+    exit_code = 1;
+  }
+
+  // Drain: stop accepting calls, send what is queued, wait for replies in flight.
+  const absl::Time drain_deadline = absl::Now() + config.drain_timeout;
+  std::thread server_stop;
+  if (server.ok()) {
+    server_stop = std::thread([&] { (*server)->Shutdown(drain_deadline); });
+  }
+  coalescer.Close();
+  while (!coalescer.drained() && absl::Now() < drain_deadline) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  if (!coalescer.drained()) {
+    Log(LogLevel::kWarning, "drain_timeout", {{"detail", "queued calls fail with UNAVAILABLE"}});
+    coalescer.FailQueued();
+  }
+  absl::Notification pool_drained;
+  (*pool)->Drain(std::max(drain_deadline - absl::Now(), absl::Seconds(1)),
+                 [&pool_drained] { pool_drained.Notify(); });
+  pool_drained.WaitForNotification();
+  if (server_stop.joinable()) server_stop.join();
+  metrics_http.reset();
+  work.reset();
+  pool_io.stop();
+  pool_thread.join();
+  pool->reset();  // Before the coalescer: no on_done may run after it is gone.
+  if (embedded != nullptr) embedded->Stop();
+  Log(LogLevel::kInfo, "stopped", {{"exit_code", absl::StrCat(exit_code)}});
+  return exit_code;
+}
+
+}  // namespace
+}  // namespace tb::proxy
+
+int main(int argc, char** argv) {
+  // Block the stop signals in every thread (threads inherit the mask), so that only the
+  // sigwait in Run receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  absl::SetProgramUsageMessage(
+      "tbproxy: gRPC front end that coalesces many applications' TigerBeetle calls into full "
+      "batches over a few sessions.\nEvery flag is also read from TBPROXY_<NAME> (flag wins). "
+      "Without --cluster-addresses an in-memory, NOT durable, dev cluster is started.");
+  tb::proxy::NormalizeFlagNames(argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  absl::StatusOr<tb::proxy::Config> config = tb::proxy::ConfigFromFlagsAndEnvironment();
+  if (!config.ok()) {
+    tb::proxy::Log(tb::proxy::LogLevel::kError, "config_invalid",
+                   {{"error", std::string(config.status().message())}});
+    return 2;
+  }
+  tb::proxy::SetLogLevel(config->log_level);
+  return tb::proxy::Run(*config, stop_signals);
+}
