@@ -251,12 +251,8 @@ void PoolCore::HandleEviction(PooledSession* session, EvictionReason reason) {
   slot->session.reset();
   // Backoff doubles with each session lost before it committed anything, so a cluster that
   // evicts every new session is not flooded with registrations.
-  absl::Duration backoff = options_.replacement_backoff_min;
-  for (uint32_t i = 1; i < slot->failures && backoff < options_.replacement_backoff_max; i++) {
-    backoff *= 2;
-  }
-  backoff = std::min(backoff, options_.replacement_backoff_max);
-  slot->start_at_tick = tick_ + DurationTicks(backoff, options_.tick_interval);
+  slot->start_at_tick =
+      tick_ + DurationTicks(ReplacementBackoff(options_, slot->failures), options_.tick_interval);
   UpdateRegistered();
 }
 

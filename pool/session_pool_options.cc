@@ -1,5 +1,7 @@
 #include "pool/session_pool_options.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "client_core/status_macros.h"
 
@@ -52,6 +54,14 @@ absl::Status ValidateSessionPoolOptions(const SessionPoolOptions& options) {
   TB_RETURN_IF_ERROR(CheckDuration("replacement_backoff_max", options.replacement_backoff_max,
                                    options.replacement_backoff_min, absl::Minutes(10)));
   return absl::OkStatus();
+}
+
+absl::Duration ReplacementBackoff(const SessionPoolOptions& options, uint32_t failures) {
+  absl::Duration backoff = options.replacement_backoff_min;
+  for (uint32_t i = 1; i < failures && backoff < options.replacement_backoff_max; i++) {
+    backoff *= 2;
+  }
+  return std::min(backoff, options.replacement_backoff_max);
 }
 
 }  // namespace tb::pool

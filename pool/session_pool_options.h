@@ -51,4 +51,10 @@ inline constexpr absl::Duration kKeepWarmIntervalMax = absl::Minutes(10);
 // duration out of range.
 absl::Status ValidateSessionPoolOptions(const SessionPoolOptions& options);
 
+// The wait before starting a replacement for a session lost after `failures` sessions in a row
+// (>= 1) were lost before committing anything: replacement_backoff_min doubled per earlier
+// failure, capped at replacement_backoff_max. So a cluster that evicts every new session at once
+// sees registrations slow down to one per max, instead of a stream of them.
+absl::Duration ReplacementBackoff(const SessionPoolOptions& options, uint32_t failures);
+
 }  // namespace tb::pool

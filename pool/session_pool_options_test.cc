@@ -83,5 +83,22 @@ TEST(SessionPoolOptions, NamesDurationsOutOfRange) {
   ExpectInvalid(options, "replacement_backoff_max");
 }
 
+TEST(ReplacementBackoff, DoublesFromMinAndStopsAtMax) {
+  SessionPoolOptions options = ValidOptions();
+  options.replacement_backoff_min = absl::Milliseconds(100);
+  options.replacement_backoff_max = absl::Milliseconds(1000);
+  EXPECT_EQ(ReplacementBackoff(options, 1), absl::Milliseconds(100));
+  EXPECT_EQ(ReplacementBackoff(options, 2), absl::Milliseconds(200));
+  EXPECT_EQ(ReplacementBackoff(options, 4), absl::Milliseconds(800));
+  EXPECT_EQ(ReplacementBackoff(options, 5), absl::Milliseconds(1000));
+  EXPECT_EQ(ReplacementBackoff(options, 1000000), absl::Milliseconds(1000));
+}
+
+TEST(ReplacementBackoff, ZeroMinimumReplacesAtOnce) {
+  SessionPoolOptions options = ValidOptions();
+  options.replacement_backoff_min = absl::ZeroDuration();
+  EXPECT_EQ(ReplacementBackoff(options, 10), absl::ZeroDuration());
+}
+
 }  // namespace
 }  // namespace tb::pool

@@ -143,9 +143,18 @@ TEST_F(SessionPoolTest, CreateRefusesInvalidOptionsNamingTheField) {
 
 TEST_F(SessionPoolTest, RegistersEverySessionWithItsOwnClientIdAndBecomesReady) {
   TestCluster cluster({.batch_size_limit = 32512});
-  SessionPool* pool = StartPool(Options(cluster, 3));
-  ASSERT_NE(pool, nullptr);
+  absl::StatusOr<std::unique_ptr<SessionPool>> created =
+      SessionPool::Create(io_.io_context(), Options(cluster, 3), &source_, &observer_);
+  ASSERT_TRUE(created.ok()) << created.status();
+  SessionPool* pool = created->get();
+  pools_.push_back(std::move(*created));
+  pool->SetBatchSizeLimitCallback([this](uint32_t limit) {
+    absl::MutexLock lock(&record_.mutex);
+    record_.batch_size_limits.push_back(limit);
+  });
   EXPECT_FALSE(pool->ready());
+  EXPECT_EQ(pool->registered_session_count(), 0u);
+  pool->Start();
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 3; }));
   EXPECT_TRUE(pool->ready());
   EXPECT_EQ(pool->registered_session_count(), 3u);
