@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""End-to-end test of tbproxy's gRPC API with real gRPC clients (Debian's python3-grpcio).
+
+Starts tbproxy (embedded dev cluster) on a free port, generates the Python stubs from
+proto/tbproxy/v1/tbproxy.proto into a temporary directory, then runs several client processes
+at once. Each client uses every RPC: typed creates, lookups, filters, queries, change events,
+the Raw RPC with native bytes, and the Stream RPC with pipelined calls whose order must hold.
+A second tbproxy with a token file checks bearer tokens and read-only permissions. Finally
+SIGTERM must drain and exit 0.
+
+usage: grpc_e2e.py <tbproxy binary> <repository root>
+"""
+import os
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+
+CLIENTS = 4
+TIMEOUT = 30  # Seconds per RPC: a bound for a hung proxy, not a speed check.
+
+
+def generate_stubs(root, directory):
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", os.path.join(root, "proto"),
+                    "--python_out", directory, "--grpc_python_out", directory,
+                    os.path.join(root, "proto/tbproxy/v1/tbproxy.proto")], check=True)
+
+
+def start_proxy(binary, extra_args=(), env=None):
+    process = subprocess.Popen([binary, "--listen=127.0.0.1:0", *extra_args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)
+    line = process.stdout.readline()
+    if not line.startswith("tbproxy listening on port "):
+        process.kill()
+        raise RuntimeError("tbproxy did not start: %r %s" % (line, process.stderr.read()))
+    # Keep stderr drained so the proxy never blocks on a full pipe.
+    log = []
+    threading.Thread(target=lambda: log.extend(process.stderr), daemon=True).start()
+    return process, int(line.split()[-1]), log
+
+
+def stop_proxy(process):
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=60)
+    if code != 0:
+        raise AssertionError("tbproxy exited with %d after SIGTERM" % code)
+
+
+# ---- Client side (runs in its own process) -------------------------------------------------
+
+def u128(pb, value):
+    return pb.Uint128(lo=value & (2**64 - 1), hi=value >> 64)
+
+
+def value(v):
+    return v.lo | (v.hi << 64)
+
+
+def native_account(account_id, ledger, code):
+    # Account, 128 bytes little-endian (PROTOCOL.md §12.1).
+    return struct.pack("<12QQIIIHHQ", account_id & (2**64 - 1), account_id >> 64,
+                       *([0] * 10), 0, 0, 0, ledger, code, 0, 0)
+
+
+def client(port, index):
+    import grpc
+    from tbproxy.v1 import tbproxy_pb2 as pb
+    from tbproxy.v1 import tbproxy_pb2_grpc as rpc
+
+    channel = grpc.insecure_channel("127.0.0.1:%d" % port)
+    stub = rpc.TigerBeetleStub(channel)
+    base = (index + 1) << 80  # Ids of this client, disjoint from the others, with a high half.
+    created = pb.CREATE_ACCOUNT_STATUS_CREATED
+
+    # Typed creates: two accounts, then a linked chain whose second event fails.
+    reply = stub.CreateAccounts(pb.CreateAccountsRequest(accounts=[
+        pb.Account(id=u128(pb, base + 1), ledger=7, code=1, user_data_64=index + 1),
+        pb.Account(id=u128(pb, base + 2), ledger=7, code=1, user_data_64=index + 1),
+    ]), timeout=TIMEOUT)
+    assert [r.status for r in reply.results] == [created, created], reply
+    assert reply.results[0].status_code == 0xFFFFFFFF
+    assert reply.timestamp > 0
+    reply = stub.CreateAccounts(pb.CreateAccountsRequest(accounts=[
+        pb.Account(id=u128(pb, base + 3), ledger=7, code=1, flags=1),  # linked
+        pb.Account(id=u128(pb, base + 4), ledger=0, code=1),
+    ]), timeout=TIMEOUT)
+    assert reply.results[0].status == pb.CREATE_ACCOUNT_STATUS_LINKED_EVENT_FAILED, reply
+    assert reply.results[1].status == pb.CREATE_ACCOUNT_STATUS_LEDGER_MUST_NOT_BE_ZERO, reply
+
+    transfers = [pb.Transfer(id=u128(pb, base + 100 + i), debit_account_id=u128(pb, base + 1),
+                             credit_account_id=u128(pb, base + 2), amount=u128(pb, 10 + i),
+                             ledger=7, code=1) for i in range(5)]
+    reply = stub.CreateTransfers(pb.CreateTransfersRequest(transfers=transfers), timeout=TIMEOUT)
+    assert all(r.status == pb.CREATE_TRANSFER_STATUS_CREATED for r in reply.results), reply
+    first_transfer_timestamp = reply.results[0].timestamp
+    reply = stub.CreateTransfers(pb.CreateTransfersRequest(transfers=transfers[:1]),
+                                 timeout=TIMEOUT)
+    assert reply.results[0].status == pb.CREATE_TRANSFER_STATUS_EXISTS, reply
+
+    # Lookups return what exists, in request order.
+    reply = stub.LookupAccounts(pb.LookupAccountsRequest(
+        ids=[u128(pb, base + 2), u128(pb, base + 3), u128(pb, base + 1)]), timeout=TIMEOUT)
+    assert [value(a.id) for a in reply.accounts] == [base + 2, base + 1], reply
+    assert value(reply.accounts[0].credits_posted) == sum(10 + i for i in range(5))
+    assert reply.accounts[1].user_data_64 == index + 1
+    reply = stub.LookupTransfers(pb.LookupTransfersRequest(ids=[u128(pb, base + 104)]),
+                                 timeout=TIMEOUT)
+    assert value(reply.transfers[0].amount) == 14, reply
+
+    # Filters and queries.
+    account_filter = pb.AccountFilter(account_id=u128(pb, base + 1), limit=100, flags=1 | 2)
+    reply = stub.GetAccountTransfers(pb.GetAccountTransfersRequest(filter=account_filter),
+                                     timeout=TIMEOUT)
+    assert [value(t.id) for t in reply.transfers] == [base + 100 + i for i in range(5)], reply
+    reply = stub.GetAccountBalances(pb.GetAccountBalancesRequest(filter=account_filter),
+                                    timeout=TIMEOUT)
+    assert len(reply.balances) == 0  # The account has no history flag.
+    reply = stub.QueryAccounts(pb.QueryAccountsRequest(filter=pb.QueryFilter(
+        user_data_64=index + 1, ledger=7, limit=10)), timeout=TIMEOUT)
+    assert sorted(value(a.id) for a in reply.accounts) == [base + 1, base + 2], reply
+    reply = stub.QueryTransfers(pb.QueryTransfersRequest(filter=pb.QueryFilter(
+        ledger=7, code=1, timestamp_min=first_transfer_timestamp, limit=8189)), timeout=TIMEOUT)
+    assert {base + 100 + i for i in range(5)} <= {value(t.id) for t in reply.transfers}
+    reply = stub.GetChangeEvents(pb.GetChangeEventsRequest(filter=pb.ChangeEventsFilter(
+        timestamp_min=first_transfer_timestamp, limit=2730)), timeout=TIMEOUT)
+    mine = [e for e in reply.events if value(e.transfer_id) >= base + 100
+            and value(e.transfer_id) < base + 105]
+    assert len(mine) == 5, reply
+    assert mine[0].type == pb.CHANGE_EVENT_TYPE_SINGLE_PHASE
+    assert value(mine[0].debit_account_id) == base + 1
+
+    # Raw: native bytes in, native bytes out.
+    raw = stub.Raw(pb.RawRequest(operation=146, events=native_account(base + 5, 7, 2)),
+                   timeout=TIMEOUT)
+    timestamp, status, reserved = struct.unpack("<QII", raw.results)
+    assert status == 0xFFFFFFFF and reserved == 0 and timestamp > 0, raw
+    ids = struct.pack("<QQQQ", (base + 5) & (2**64 - 1), (base + 5) >> 64, 1, 0)
+    raw = stub.Raw(pb.RawRequest(operation=140, events=ids), timeout=TIMEOUT)
+    assert len(raw.results) == 128, raw
+    assert struct.unpack_from("<QQ", raw.results)[0] == (base + 5) & (2**64 - 1)
+    assert struct.unpack_from("<H", raw.results, 116)[0] == 2  # code
+
+    # Bad input is refused with the documented status, before it reaches the cluster.
+    for request in (pb.RawRequest(operation=128), pb.RawRequest(operation=146, events=b"x")):
+        try:
+            stub.Raw(request, timeout=TIMEOUT)
+            raise AssertionError("accepted %r" % request)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error
+    try:
+        stub.CreateAccounts(pb.CreateAccountsRequest(accounts=[pb.Account(ledger=1)]),
+                            timeout=TIMEOUT)
+        raise AssertionError("accepted an account without id")
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "accounts[0].id: required" in error.details(), error.details()
+
+    # Stream: 40 transfers, each followed at once by a lookup of it. Calls of one stream apply
+    # in order, so every lookup must find the transfer sent just before it.
+    count = 40
+    def requests():
+        for i in range(count):
+            transfer_id = base + 1000 + i
+            yield pb.StreamRequest(correlation_id=2 * i, create_transfers=pb.CreateTransfersRequest(
+                transfers=[pb.Transfer(id=u128(pb, transfer_id), debit_account_id=u128(pb, base + 2),
+                                       credit_account_id=u128(pb, base + 1), amount=u128(pb, 1),
+                                       ledger=7, code=1)]))
+            yield pb.StreamRequest(correlation_id=2 * i + 1, lookup_transfers=pb.LookupTransfersRequest(
+                ids=[u128(pb, transfer_id)]))
+        yield pb.StreamRequest(correlation_id=10**6, raw=pb.RawRequest(operation=128))
+    responses = {}
+    for response in stub.Stream(requests(), timeout=TIMEOUT * 4):
+        responses[response.correlation_id] = response
+    assert len(responses) == 2 * count + 1, len(responses)
+    for i in range(count):
+        created_reply = responses[2 * i].create_transfers
+        assert created_reply.results[0].status == pb.CREATE_TRANSFER_STATUS_CREATED, responses[2 * i]
+        found = responses[2 * i + 1].lookup_transfers.transfers
+        assert [value(t.id) for t in found] == [base + 1000 + i], responses[2 * i + 1]
+    assert responses[10**6].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+
+    reply = stub.LookupAccounts(pb.LookupAccountsRequest(ids=[u128(pb, base + 1)]), timeout=TIMEOUT)
+    assert value(reply.accounts[0].credits_posted) == count
+    channel.close()
+
+
+def check_health(port):
+    import grpc
+    with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
+        check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                    request_serializer=lambda x: x,
+                                    response_deserializer=lambda x: x)
+        # wait_for_ready: the pool registers its sessions right after start.
+        reply = check(b"", timeout=TIMEOUT, wait_for_ready=True)
+        assert reply in (b"\x08\x01", b"\x08\x02"), reply
+        return reply == b"\x08\x01"
+
+
+def check_tokens(binary, directory):
+    import hashlib
+    import grpc
+    from tbproxy.v1 import tbproxy_pb2 as pb
+    from tbproxy.v1 import tbproxy_pb2_grpc as rpc
+
+    token_file = os.path.join(directory, "tokens")
+    with open(token_file, "w") as f:
+        for name, permission, token in (("app", "write", "w-secret"), ("bi", "read", "r-secret")):
+            f.write("%s:%s:sha256:%s\n" % (name, permission,
+                                           hashlib.sha256(token.encode()).hexdigest()))
+    process, port, log = start_proxy(binary, ["--token-file=" + token_file])
+    try:
+        stub = rpc.TigerBeetleStub(grpc.insecure_channel("127.0.0.1:%d" % port))
+        create = pb.CreateAccountsRequest(accounts=[pb.Account(id=u128(pb, 77), ledger=1, code=1)])
+        def code_of(call, request, token):
+            metadata = [("authorization", "Bearer " + token)] if token else []
+            try:
+                call(request, timeout=TIMEOUT, metadata=metadata)
+                return grpc.StatusCode.OK
+            except grpc.RpcError as error:
+                return error.code()
+        assert code_of(stub.CreateAccounts, create, None) == grpc.StatusCode.UNAUTHENTICATED
+        assert code_of(stub.CreateAccounts, create, "nope") == grpc.StatusCode.UNAUTHENTICATED
+        assert code_of(stub.CreateAccounts, create, "r-secret") == grpc.StatusCode.PERMISSION_DENIED
+        assert code_of(stub.Raw, pb.RawRequest(operation=146, events=native_account(78, 1, 1)),
+                       "r-secret") == grpc.StatusCode.PERMISSION_DENIED
+        assert code_of(stub.CreateAccounts, create, "w-secret") == grpc.StatusCode.OK
+        lookup = pb.LookupAccountsRequest(ids=[u128(pb, 77)])
+        assert code_of(stub.LookupAccounts, lookup, "r-secret") == grpc.StatusCode.OK
+    finally:
+        stop_proxy(process)
+    text = "".join(log)
+    assert "w-secret" not in text and "r-secret" not in text, "a token reached the log"
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--client":
+        client(int(sys.argv[2]), int(sys.argv[3]))
+        return 0
+    binary, root = sys.argv[1], sys.argv[2]
+    with tempfile.TemporaryDirectory() as directory:
+        generate_stubs(root, directory)
+        sys.path.insert(0, directory)
+        env = dict(os.environ, PYTHONPATH=directory)
+        process, port, log = start_proxy(binary)
+        try:
+            check_health(port)  # Answers (SERVING or not yet) while sessions register.
+            clients = [subprocess.Popen([sys.executable, __file__, "--client", str(port), str(i)],
+                                        env=env) for i in range(CLIENTS)]
+            codes = [c.wait(timeout=300) for c in clients]
+            assert codes == [0] * CLIENTS, "client exit codes %s" % codes
+            assert check_health(port), "not SERVING while the cluster is up"
+        finally:
+            stop_proxy(process)
+        assert "NOT DURABLE" in "".join(log), "the embedded cluster must be announced loudly"
+        check_tokens(binary, directory)
+    print("grpc_e2e: %d concurrent clients, tokens and drain: ok" % CLIENTS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
