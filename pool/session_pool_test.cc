@@ -66,7 +66,7 @@ class SessionPoolTest : public ::testing::Test {
     if (!pool.ok()) return nullptr;
     SessionPool* raw = pool->get();
     raw->SetBatchSizeLimitCallback([record](uint32_t limit) {
-      absl::MutexLock lock(&record->mutex);
+      auto lock = record->Lock();
       record->batch_size_limits.push_back(limit);
     });
     raw->Start();
@@ -102,17 +102,12 @@ class SessionPoolTest : public ::testing::Test {
     EXPECT_TRUE(record->WaitUntil([](Record& r) { return !r.registered.empty(); }));
     u128 client = 0;
     {
-      absl::MutexLock lock(&record->mutex);
+      auto lock = record->Lock();
       if (!record->registered.empty()) client = record->registered.front();
     }
-    bool drained = false;
-    absl::Mutex mutex;
-    other->Drain(absl::Seconds(1), [&] {
-      absl::MutexLock lock(&mutex);
-      drained = true;
-    });
-    absl::MutexLock lock(&mutex);
-    EXPECT_TRUE(mutex.AwaitWithTimeout(absl::Condition(&drained), testing::kWaitTimeout));
+    Record* other_record = record.get();
+    other->Drain(absl::Seconds(1), [other_record] { other_record->Lock()->drained = true; });
+    EXPECT_TRUE(record->WaitUntil([](Record& r) { return r.drained; }));
     others_.push_back({std::move(record), std::move(source), std::move(observer)});
     return client;
   }
@@ -149,7 +144,7 @@ TEST_F(SessionPoolTest, RegistersEverySessionWithItsOwnClientIdAndBecomesReady) 
   SessionPool* pool = created->get();
   pools_.push_back(std::move(*created));
   pool->SetBatchSizeLimitCallback([this](uint32_t limit) {
-    absl::MutexLock lock(&record_.mutex);
+    auto lock = record_.Lock();
     record_.batch_size_limits.push_back(limit);
   });
   EXPECT_FALSE(pool->ready());
@@ -159,7 +154,7 @@ TEST_F(SessionPoolTest, RegistersEverySessionWithItsOwnClientIdAndBecomesReady) 
   EXPECT_TRUE(pool->ready());
   EXPECT_EQ(pool->registered_session_count(), 3u);
   EXPECT_TRUE(pool->status().ok());
-  absl::MutexLock lock(&record_.mutex);
+  auto lock = record_.Lock();
   EXPECT_EQ(std::set<u128>(record_.registered.begin(), record_.registered.end()).size(), 3u);
   // The coalescer learns the cluster's limit once, when the first session registers.
   EXPECT_EQ(record_.batch_size_limits, std::vector<uint32_t>{32512});
@@ -170,7 +165,7 @@ TEST_F(SessionPoolTest, AnswersEveryMessageWithOneRequestInFlightPerSession) {
   SessionPool* pool = StartPool(Options(cluster, 2));
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
   ASSERT_TRUE(SendAndWait(pool, 0, 200));
-  absl::MutexLock lock(&record_.mutex);
+  auto lock = record_.Lock();
   EXPECT_EQ(record_.duplicate_results, 0u);
   EXPECT_LE(record_.in_flight_max, 2u);
   EXPECT_GE(record_.in_flight_max, 1u);
@@ -192,7 +187,7 @@ TEST_F(SessionPoolTest, MessagesQueuedBeforeRegistrationAreSentOnceASessionRegis
   }
   StartPool(Options(cluster, 1));
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == 5; }));
-  absl::MutexLock lock(&record_.mutex);
+  auto lock = record_.Lock();
   for (const auto& [number, result] : record_.results) EXPECT_TRUE(result.ok()) << number;
 }
 
@@ -205,7 +200,7 @@ TEST_F(SessionPoolTest, RefusedMessageFailsAloneAsNotApplied) {
   source_.Push(1, kLookupAccounts, LookupBody(1));
   pool->Wake();
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == 2; }));
-  absl::MutexLock lock(&record_.mutex);
+  auto lock = record_.Lock();
   const absl::StatusOr<ClusterReply>& refused = record_.results.at(0);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
@@ -219,7 +214,7 @@ TEST_F(SessionPoolTest, EvictedSessionsFailWithAbortedAndAreReplacedByNewClientI
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
   std::set<u128> first_clients;
   {
-    absl::MutexLock lock(&record_.mutex);
+    auto lock = record_.Lock();
     first_clients.insert(record_.registered.begin(), record_.registered.end());
   }
   // Two other clients register: the table holds two sessions, so both of the pool's go.
@@ -232,13 +227,13 @@ TEST_F(SessionPoolTest, EvictedSessionsFailWithAbortedAndAreReplacedByNewClientI
   while (true) {
     ASSERT_TRUE(SendAndWait(pool, number, 1)) << "message " << number;
     number++;
-    absl::MutexLock lock(&record_.mutex);
+    auto lock = record_.Lock();
     if (record_.replaced.size() == 2 && record_.registered.size() == 4) break;
     ASSERT_LT(number, 200u) << "the pool did not replace its evicted sessions";
   }
   ASSERT_TRUE(SendAndWait(pool, number, 20));
 
-  absl::MutexLock lock(&record_.mutex);
+  auto lock = record_.Lock();
   uint32_t aborted = 0;
   for (const auto& [n, result] : record_.results) {
     if (result.ok()) continue;
@@ -271,7 +266,7 @@ TEST_F(SessionPoolTest, KeepWarmKeepsSessionsInTheTableWhileOtherClientsChurn) {
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
   std::vector<u128> clients;
   {
-    absl::MutexLock lock(&record_.mutex);
+    auto lock = record_.Lock();
     clients = record_.registered;
   }
   for (int round = 0; round < 6; round++) {
@@ -281,7 +276,7 @@ TEST_F(SessionPoolTest, KeepWarmKeepsSessionsInTheTableWhileOtherClientsChurn) {
     // just before the registration and only been reported after it.
     std::map<u128, uint32_t> before;
     {
-      absl::MutexLock lock(&record_.mutex);
+      auto lock = record_.Lock();
       before = record_.keep_warm;
     }
     ASSERT_TRUE(record_.WaitUntil([&](Record& r) {
@@ -293,7 +288,7 @@ TEST_F(SessionPoolTest, KeepWarmKeepsSessionsInTheTableWhileOtherClientsChurn) {
   }
   // The sessions still work without a single failure.
   ASSERT_TRUE(SendAndWait(pool, 0, 10));
-  absl::MutexLock lock(&record_.mutex);
+  auto lock = record_.Lock();
   EXPECT_TRUE(record_.evicted.empty());
   EXPECT_TRUE(record_.replaced.empty());
   for (const auto& [number, result] : record_.results) EXPECT_TRUE(result.ok()) << number;
@@ -308,7 +303,7 @@ TEST_F(SessionPoolTest, WithoutKeepWarmChurnEvictsTheIdleSessions) {
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
   for (int round = 0; round < 3; round++) RegisterOtherClient(cluster);
   ASSERT_TRUE(SendAndWait(pool, 0, 1));
-  absl::MutexLock lock(&record_.mutex);
+  auto lock = record_.Lock();
   ASSERT_FALSE(record_.results.at(0).ok());
   EXPECT_EQ(record_.results.at(0).status().code(), absl::StatusCode::kAborted);
 }
@@ -326,7 +321,7 @@ TEST_F(SessionPoolTest, PrimaryChangeUnderLoadLosesNoMessage) {
   const uint32_t view_before = cluster.view();
   cluster.ChangePrimary();
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == kMessages; }));
-  absl::MutexLock lock(&record_.mutex);
+  auto lock = record_.Lock();
   for (const auto& [number, result] : record_.results) {
     EXPECT_TRUE(result.ok()) << number << ": " << result.status();
   }
@@ -349,7 +344,7 @@ TEST_F(SessionPoolTest, DrainWaitsForRepliesInFlightAndFailsQueuedMessages) {
   pool->Wake();
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.in_flight == 2; }));
   pool->Drain(absl::Seconds(60), [this] {
-    absl::MutexLock lock(&record_.mutex);
+    auto lock = record_.Lock();
     record_.drained = true;
   });
   // The queued messages fail at once; the two in flight wait for the cluster.
@@ -357,7 +352,7 @@ TEST_F(SessionPoolTest, DrainWaitsForRepliesInFlightAndFailsQueuedMessages) {
   // A resend shows the stalled cluster dropped a transmission; the drain keeps waiting.
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.resends > 0; }));
   {
-    absl::MutexLock lock(&record_.mutex);
+    auto lock = record_.Lock();
     EXPECT_FALSE(record_.drained);
   }
   cluster.server().Resume();
@@ -365,7 +360,7 @@ TEST_F(SessionPoolTest, DrainWaitsForRepliesInFlightAndFailsQueuedMessages) {
   EXPECT_FALSE(pool->ready());
   EXPECT_EQ(pool->registered_session_count(), 0u);
   EXPECT_EQ(pool->status().code(), absl::StatusCode::kUnavailable);
-  absl::MutexLock lock(&record_.mutex);
+  auto lock = record_.Lock();
   EXPECT_EQ(record_.results.size(), kMessages);
   EXPECT_EQ(record_.duplicate_results, 0u);
   EXPECT_TRUE(record_.failures.empty());  // A drain is not a failure.
@@ -391,11 +386,11 @@ TEST_F(SessionPoolTest, DrainTimeoutFailsRepliesInFlightAsUnknown) {
   pool->Wake();
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.in_flight == 1; }));
   pool->Drain(absl::Milliseconds(50), [this] {
-    absl::MutexLock lock(&record_.mutex);
+    auto lock = record_.Lock();
     record_.drained = true;
   });
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.drained; }));
-  absl::MutexLock lock(&record_.mutex);
+  auto lock = record_.Lock();
   ASSERT_EQ(record_.results.size(), 1u);
   const absl::StatusOr<ClusterReply>& result = record_.results.at(0);
   ASSERT_FALSE(result.ok());
@@ -409,14 +404,14 @@ TEST_F(SessionPoolTest, WakeAfterDrainFailsNewMessagesAsNotApplied) {
   SessionPool* pool = StartPool(Options(cluster, 1));
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 1; }));
   pool->Drain(absl::Seconds(5), [this] {
-    absl::MutexLock lock(&record_.mutex);
+    auto lock = record_.Lock();
     record_.drained = true;
   });
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.drained; }));
   source_.Push(0, kLookupAccounts, LookupBody(1));
   pool->Wake();
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == 1; }));
-  absl::MutexLock lock(&record_.mutex);
+  auto lock = record_.Lock();
   const absl::StatusOr<ClusterReply>& result = record_.results.at(0);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
@@ -434,7 +429,7 @@ TEST_F(SessionPoolTest, RefusedReleaseFailsThePoolWithoutRetrying) {
   EXPECT_FALSE(pool->ready());
   EXPECT_EQ(pool->status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(pool->status().message()), HasSubstr("client_release_too_low"));
-  absl::MutexLock lock(&record_.mutex);
+  auto lock = record_.Lock();
   EXPECT_TRUE(record_.replaced.empty());
   EXPECT_TRUE(record_.registered.empty());
   ASSERT_FALSE(record_.results.at(0).ok());

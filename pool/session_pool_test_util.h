@@ -4,7 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <condition_variable>
 #include <deque>
+#include <future>
+#include <mutex>
 #include <map>
 #include <optional>
 #include <set>
@@ -15,7 +18,6 @@
 #include <asio.hpp>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client_core/u128.h"
 #include "pool/message_source.h"
@@ -25,10 +27,34 @@ namespace tb::pool::testing {
 
 inline constexpr absl::Duration kWaitTimeout = absl::Seconds(30);
 
-// Everything the pool reports, under one mutex that the test waits on. Every field below `mutex`
-// is guarded by it (not annotated, so the tests' predicate lambdas stay short).
+// Everything the pool reports, under one mutex that the test waits on. Every field below is
+// guarded by `mutex`: access them through Lock(), whose release wakes WaitUntil(). (std::mutex
+// rather than absl::Mutex so ThreadSanitizer sees the synchronisation even with Debian's
+// uninstrumented Abseil.)
 struct Record {
-  absl::Mutex mutex;
+  class Locked {
+   public:
+    explicit Locked(Record* record) : record_(record), lock_(record->mutex) {}
+    // Notifies before unlocking: a waiter that returns may destroy the Record right away.
+    ~Locked() { record_->changed.notify_all(); }
+    Record* operator->() const { return record_; }
+
+   private:
+    Record* record_;
+    std::unique_lock<std::mutex> lock_;
+  };
+  Locked Lock() { return Locked(this); }
+
+  // Waits until `predicate` (called with the mutex held) is true; false after kWaitTimeout.
+  template <typename Predicate>
+  bool WaitUntil(Predicate predicate) {
+    std::unique_lock<std::mutex> lock(mutex);
+    return changed.wait_for(lock, absl::ToChronoNanoseconds(kWaitTimeout),
+                            [this, &predicate] { return predicate(*this); });
+  }
+
+  std::mutex mutex;
+  std::condition_variable changed;
   // MessageSource side.
   std::deque<std::pair<uint32_t, OutgoingMessage>> queue;
   std::set<uint32_t> taken_numbers;
@@ -49,14 +75,6 @@ struct Record {
   std::vector<absl::Status> failures;
   std::vector<uint32_t> batch_size_limits;
   bool drained = false;  // Set by the test's Drain() callback.
-
-  // Waits until `predicate` (called with the mutex held) is true; false after kWaitTimeout.
-  template <typename Predicate>
-  bool WaitUntil(Predicate predicate) {
-    absl::MutexLock lock(&mutex);
-    auto condition = [this, &predicate]() { return predicate(*this); };
-    return mutex.AwaitWithTimeout(absl::Condition(&condition), kWaitTimeout);
-  }
 };
 
 // A FIFO of messages; each message's on_done stores its outcome in Record::results under the
@@ -72,7 +90,7 @@ class TestSource final : public MessageSource {
         .body = std::move(body),
         .enqueued_at = absl::Now(),
         .on_done = [record, number](absl::StatusOr<ClusterReply> reply) {
-          absl::MutexLock lock(&record->mutex);
+          auto lock = record->Lock();
           if (record->results.contains(number)) {
             record->duplicate_results++;
             return;
@@ -82,12 +100,12 @@ class TestSource final : public MessageSource {
           record->results.emplace(number, std::move(reply));
         },
     };
-    absl::MutexLock lock(&record_->mutex);
+    auto lock = record_->Lock();
     record_->queue.emplace_back(number, std::move(message));
   }
 
   std::optional<OutgoingMessage> TakeMessage(uint32_t batch_size_limit) override {
-    absl::MutexLock lock(&record_->mutex);
+    auto lock = record_->Lock();
     record_->limit_seen = batch_size_limit;
     if (record_->queue.empty() || record_->queue.front().second.body.size() > batch_size_limit) {
       return std::nullopt;
@@ -110,35 +128,35 @@ class RecordingObserver final : public PoolObserver {
  public:
   explicit RecordingObserver(Record* record) : record_(record) {}
   void OnSessionRegistered(u128 client, uint64_t, uint32_t) override {
-    absl::MutexLock lock(&record_->mutex);
+    auto lock = record_->Lock();
     record_->registered.push_back(client);
   }
   void OnSessionEvicted(u128 client, EvictionReason reason) override {
-    absl::MutexLock lock(&record_->mutex);
+    auto lock = record_->Lock();
     record_->evicted.emplace_back(client, reason);
   }
   void OnSessionReplaced(u128 old_client, u128 new_client) override {
-    absl::MutexLock lock(&record_->mutex);
+    auto lock = record_->Lock();
     record_->replaced.emplace_back(old_client, new_client);
   }
   void OnViewChange(u128, uint32_t view) override {
-    absl::MutexLock lock(&record_->mutex);
+    auto lock = record_->Lock();
     record_->views.push_back(view);
   }
   void OnRequestResent(u128, uint32_t) override {
-    absl::MutexLock lock(&record_->mutex);
+    auto lock = record_->Lock();
     record_->resends++;
   }
   void OnRoundTrip(uint8_t, absl::Duration) override {
-    absl::MutexLock lock(&record_->mutex);
+    auto lock = record_->Lock();
     record_->round_trips++;
   }
   void OnKeepWarm(u128 client) override {
-    absl::MutexLock lock(&record_->mutex);
+    auto lock = record_->Lock();
     record_->keep_warm[client]++;
   }
   void OnPoolFailed(const absl::Status& status) override {
-    absl::MutexLock lock(&record_->mutex);
+    auto lock = record_->Lock();
     record_->failures.push_back(status);
   }
 
@@ -162,15 +180,12 @@ class IoThread {
   // Runs `function` on the I/O thread and waits for it.
   template <typename Function>
   void RunAndWait(Function function) {
-    absl::Mutex mutex;
-    bool done = false;
+    std::promise<void> done;
     asio::post(io_context_, [&] {
       function();
-      absl::MutexLock lock(&mutex);
-      done = true;
+      done.set_value();
     });
-    absl::MutexLock lock(&mutex);
-    mutex.Await(absl::Condition(&done));
+    done.get_future().wait();
   }
 
  private:
