@@ -398,6 +398,22 @@ TEST(TcpTransport, ReconnectsAfterThePeerClosesAndPingsTheNewConnection) {
   EXPECT_TRUE(result->ok());
 }
 
+TEST(TcpTransport, ResolvesHostNames) {
+  asio::io_context io;
+  FakeReplica replica(io, 0);
+  auto transport = *TcpTransport::Create(
+      &io, {.cluster = kCluster, .addresses = {{"localhost", replica.port()}}});
+  NullReceiver receiver;
+  transport->Start(&receiver);
+  ASSERT_TRUE(RunUntil(io, [&] { return receiver.connected == 1; }));
+  transport->Send(0, PingBytes());
+  ASSERT_TRUE(RunUntil(io, [&] { return receiver.messages == 1; }));  // The pong.
+  transport->Shutdown();
+  replica.Stop();
+  io.restart();
+  io.run();
+}
+
 // ---- Bounds and shutdown ----------------------------------------------------------------------
 
 uint16_t UnusedPort() {
