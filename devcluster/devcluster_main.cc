@@ -5,6 +5,7 @@
 //   tb-devcluster --addresses=127.0.0.1:0            # prints "listening on 127.0.0.1:NNNNN"
 //   tb-devcluster --replica-count=3 --addresses=127.0.0.1:3000   # ports 3000, 3001, 3002
 //   kill -USR1 <pid>                                 # view change: the next replica is primary
+//   kill -USR2 <pid>                                 # pause / resume
 #include <unistd.h>
 
 #include <algorithm>
@@ -159,7 +160,8 @@ int Main(int argc, char** argv) {
       "an in-memory TigerBeetle 0.17 cluster for development and tests.\n\n  ", kNotDurable,
       "\n\nUsage: tb-devcluster [--addresses=127.0.0.1:3000] [--replica-count=N] [--echo] ...\n"
       "Flags may be written with dashes or underscores. SIGUSR1 moves the primary to the next "
-      "replica (view + 1); SIGTERM and SIGINT stop the process."));
+      "replica (view + 1); SIGUSR2 pauses or resumes (a paused cluster drops every message); "
+      "SIGTERM and SIGINT stop the process."));
   absl::FlagsUsageConfig usage_config;
   usage_config.contains_help_flags = [](absl::string_view path) {
     return absl::StrContains(path, "devcluster_main");
@@ -222,6 +224,23 @@ int Main(int argc, char** argv) {
     });
   };
   wait_view_signal();
+  asio::signal_set pause_signal(io_context, SIGUSR2);
+  bool paused = false;
+  std::function<void()> wait_pause_signal = [&] {
+    pause_signal.async_wait([&](asio::error_code error, int) {
+      if (error) return;
+      paused = !paused;
+      if (paused) {
+        server.Pause();
+      } else {
+        server.Resume();
+      }
+      std::fprintf(stderr, "tb-devcluster: %s\n",
+                   paused ? "paused (every message is dropped)" : "resumed");
+      wait_pause_signal();
+    });
+  };
+  wait_pause_signal();
   asio::posix::stream_descriptor input(io_context);
   std::array<char, 256> input_buffer;
   std::function<void()> read_input = [&] {

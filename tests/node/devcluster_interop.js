@@ -1,6 +1,6 @@
 // The official TigerBeetle Node client (tigerbeetle-node 0.17.9) against tb-devcluster: every
-// operation, coalesced concurrent calls, an eviction, delayed replies that force retries, and a
-// view change in a three-replica cluster, plus echo mode. Exits non-zero on any mismatch.
+// operation, coalesced concurrent calls, an eviction, delayed replies that force retries, a pause,
+// a view change in a three-replica cluster, and echo mode. Exits non-zero on any mismatch.
 //
 //   node devcluster_interop.js path/to/tb-devcluster
 'use strict';
@@ -151,13 +151,14 @@ async function eviction() {
     try { await first.lookupAccounts([1n]); } catch (e) { code = e.code; }
     check(code === 'ERR_CLIENT_EVICTED', `evicted session fails with ${code}`);
   } finally {
-    // Neither client is destroyed: destroying an evicted client panics the 0.17.9 client
-    // (PROTOCOL.md §8.8); the process exit releases them.
+    // The evicted client is not destroyed: that panics the 0.17.9 client (PROTOCOL.md §8.8);
+    // the process exit releases it.
+    second.destroy();
     await stopCluster(cluster);
   }
 }
 
-async function delayedReplies() {
+async function faults() {
   const cluster = await startCluster(['--reply-delay=700ms']);
   const client = tb.createClient({ cluster_id: 0n, replica_addresses: cluster.addresses });
   try {
@@ -166,6 +167,13 @@ async function delayedReplies() {
       'delayed replies: the retried request committed once');
     const accounts = await client.lookupAccounts([1n, 2n]);
     check(accounts.length === 2, 'delayed replies: duplicates ignored, session continues');
+    // Paused, the cluster drops everything; the client's retry gets through after resuming.
+    cluster.child.kill('SIGUSR2');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const pending = client.lookupAccounts([1n]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    cluster.child.kill('SIGUSR2');
+    check((await pending).length === 1, 'pause and resume: the request is retried and answered');
   } finally {
     client.destroy();
     await stopCluster(cluster);
@@ -212,7 +220,7 @@ const watchdog = setTimeout(() => {
 }, 120000);
 
 (async () => {
-  for (const scenario of [everyOperation, eviction, delayedReplies, viewChange, echoMode]) {
+  for (const scenario of [everyOperation, eviction, faults, viewChange, echoMode]) {
     console.log(`-- ${scenario.name}`);
     try {
       await scenario();
