@@ -40,14 +40,14 @@ struct MessageStats {
 class CoalescerObserver {
  public:
   virtual ~CoalescerObserver() = default;
-  virtual void OnBatchQueued(uint8_t operation, uint32_t event_count) {}
-  virtual void OnRefused(uint8_t operation, RefusalReason reason) {}
-  virtual void OnMessageBuilt(const MessageStats& stats) {}
+  virtual void OnBatchQueued(uint8_t /*operation*/, uint32_t /*event_count*/) {}
+  virtual void OnRefused(uint8_t /*operation*/, RefusalReason /*reason*/) {}
+  virtual void OnMessageBuilt(const MessageStats& /*stats*/) {}
   // `code` is the status code the caller received (kOk for results).
-  virtual void OnCallerCompleted(uint8_t operation, absl::StatusCode code,
-                                 absl::Duration latency) {}
+  virtual void OnCallerCompleted(uint8_t /*operation*/, absl::StatusCode /*code*/,
+                                 absl::Duration /*latency*/) {}
   // Results that arrived for a caller who was already told kDeadlineExceeded (outcome unknown).
-  virtual void OnLateResultsDropped(uint8_t operation, uint32_t caller_count) {}
+  virtual void OnLateResultsDropped(uint8_t /*operation*/, uint32_t /*caller_count*/) {}
 };
 
 struct CoalescerOptions {
