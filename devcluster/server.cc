@@ -114,8 +114,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     closed_ = true;
     asio::error_code ignored;
     socket_.close(ignored);
-    queue_.clear();
-    queued_bytes_ = 0;
+    // A write in progress still refers to the queued messages until its handler runs.
+    if (!writing_) queue_.clear();
     server_->OnConnectionClosed(id_, replica_);
   }
 
@@ -164,7 +164,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void OnWrite(asio::error_code error, size_t count) {
     writing_ = false;
-    if (closed_) return;
+    if (closed_) {
+      queue_.clear();
+      return;
+    }
     if (error) {
       Close();
       return;

@@ -365,6 +365,21 @@ TEST_F(ServerTest, ThreeReplicasFollowTheViewAndForwardToThePrimary) {
             absl::StrCat("127.0.0.1:", port(0), ",127.0.0.1:", port(1), ",127.0.0.1:", port(2)));
 }
 
+TEST_F(ServerTest, DisconnectsAPeerThatDoesNotReadItsAnswers) {
+  StartServer({.send_queue_bytes_max = kMessageSizeMax});
+  TcpClient tcp(port());
+  TestClient client(42);
+  const std::vector<uint8_t> ping = client.Ping(1);
+  std::vector<uint8_t> burst;
+  for (int i = 0; i < 4096; i++) burst.insert(burst.end(), ping.begin(), ping.end());
+  // Pongs pile up in the server once the socket buffers are full; the bound closes the
+  // connection, after which sending fails.
+  for (int round = 0; round < 64 && tcp.Send(burst); round++) {
+  }
+  while (server_->stats().slow_readers_closed == 0) std::this_thread::yield();
+  EXPECT_EQ(server_->stats().connections_open, 0u);
+}
+
 TEST(ListenAddresses, ParsesListsAndRejectsNonsense) {
   auto parsed = ParseListenAddresses("127.0.0.1:3000,0,[::1]:7");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
