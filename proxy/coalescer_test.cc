@@ -423,6 +423,50 @@ TEST_F(CoalescerTest, AKeyedCallThatLeftTheQueueUnblocksItsSuccessor) {
   EXPECT_EQ(a.code(), absl::StatusCode::kDeadlineExceeded);
 }
 
+TEST_F(CoalescerTest, AKeyedCallAnsweredEarlyInFlightStillHoldsBackItsSuccessor) {
+  Answer a, b;
+  Submit(kCreateAccounts, Accounts(1, 1), &a,
+         {.deadline = clock_.Now() + absl::Seconds(1), .ordering_key = 4});
+  std::optional<pool::OutgoingMessage> first = Take();
+  ASSERT_TRUE(first.has_value());
+  Submit(kCreateTransfers, Transfers(1), &b, {.ordering_key = 4});
+  clock_.Advance(absl::Seconds(1));
+  coalescer_->ExpireDeadlines(clock_.Now());
+  EXPECT_EQ(a.code(), absl::StatusCode::kDeadlineExceeded);
+  // a may still commit: b must not overtake it.
+  EXPECT_FALSE(Take().has_value());
+  ReplyDense(*first, 1);
+  std::optional<pool::OutgoingMessage> second = Take();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->operation, kCreateTransfers);
+}
+
+TEST_F(CoalescerTest, ALongHeldBackQueueDoesNotBlockOtherCalls) {
+  Answer head;
+  Submit(kCreateAccounts, Accounts(1, 1), &head, {.ordering_key = 1});
+  std::optional<pool::OutgoingMessage> first = Take();
+  ASSERT_TRUE(first.has_value());
+  // 5,000 calls wait behind the in-flight head of their key; unkeyed calls behind them go.
+  std::deque<Answer> held(5000);
+  for (Answer& answer : held) Submit(kCreateAccounts, Accounts(1, 2), &answer, {.ordering_key = 1});
+  Answer free_a, free_b;
+  Submit(kCreateAccounts, Accounts(1, 3), &free_a);
+  Submit(kCreateAccounts, Accounts(1, 4), &free_b);
+  std::optional<pool::OutgoingMessage> second = Take();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->body, EncodeBatches(128, {Accounts(1, 3)}));
+  // The scan stops once a message has a batch and thousands of calls were passed over.
+  std::optional<pool::OutgoingMessage> third = Take();
+  ASSERT_TRUE(third.has_value());
+  EXPECT_EQ(third->body, EncodeBatches(128, {Accounts(1, 4)}));
+  ReplyDense(*first, 1);
+  std::optional<pool::OutgoingMessage> fourth = Take();
+  ASSERT_TRUE(fourth.has_value());
+  absl::StatusOr<MultiBatchView> batches = DecodeMultiBatch(fourth->body, 128);
+  ASSERT_TRUE(batches.ok());
+  EXPECT_EQ(batches->size(), 5000u);  // The whole key's chain in order, in one message.
+}
+
 TEST_F(CoalescerTest, AMalformedReplyFailsEveryCallerOfTheMessage) {
   Answer a, b;
   Submit(kCreateAccounts, Accounts(1), &a);
