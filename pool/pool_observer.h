@@ -28,7 +28,8 @@ class PoolObserver {
   virtual void OnSessionEvicted(u128 client, EvictionReason reason) {}
   // A new session (new client id) was started to take the place of a lost one.
   virtual void OnSessionReplaced(u128 old_client, u128 new_client) {}
-  // A session learned a higher view (the cluster's primary may have changed).
+  // A session learned a higher view (the cluster's primary may have changed). Each session
+  // reports it: one view change of the cluster arrives once per session that sees it.
   virtual void OnViewChange(u128 client, uint32_t view) {}
   // A session's request (or register) timed out and was re-sent, byte-identical; attempts >= 1.
   virtual void OnRequestResent(u128 client, uint32_t attempts) {}

@@ -69,7 +69,9 @@ void PooledSession::Tick() {
   session_->Tick();
   if (!session_->idle() || !pulling_) return;
   if (ticks_ - last_commit_tick_ < config_.keep_warm_ticks) return;
-  SendKeepWarm();
+  // Real work commits just as well, and costs the cluster nothing extra.
+  Pull();
+  if (session_->idle()) SendKeepWarm();
 }
 
 void PooledSession::Pull() {
