@@ -4,7 +4,8 @@
 1. starts tbproxy (embedded dev cluster, gRPC and metrics on 127.0.0.1 port 0);
 2. /healthz answers 200 at once, /readyz turns 200 once a session registered;
 3. `promtool check metrics` accepts the exposition (naming and unit conventions);
-4. a real Prometheus server scrapes it and answers queries on tbproxy's series;
+4. a real Prometheus server scrapes it and answers queries on tbproxy's series, and accepts every
+   expression of the Grafana dashboard and of the alert rules;
 5. SIGTERM drains and stops tbproxy with exit code 0.
 
     metrics_e2e.py path/to/tbproxy
@@ -22,6 +23,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+import yaml
 
 STARTUP_TIMEOUT_S = 60
 SCRAPE_TIMEOUT_S = 60
@@ -119,10 +122,27 @@ def check_prometheus_scrapes(metrics_port, directory):
         assert budget and budget[0]["value"][1] == "4", budget
         info = query("tbproxy_build_info")
         assert info and info[0]["metric"]["version"], info
-        print("prometheus: scraped, queries ok")
+        for expression in monitoring_expressions():
+            url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode(
+                {"query": expression})
+            status, body = get(url)
+            assert status == 200, f"Prometheus refused {expression!r}: {body}"
+        print("prometheus: scraped, queries ok, dashboard and alert expressions ok")
     finally:
         prometheus.terminate()
         prometheus.wait(timeout=30)
+
+
+def monitoring_expressions():
+    """Every PromQL expression of the dashboard (Grafana variables filled in) and the alerts."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    dashboard = json.loads((root / "docker" / "grafana" / "dashboards" / "tbproxy.json").read_text())
+    expressions = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    expressions = [e.replace("$__rate_interval", "1m").replace("$job", ".*") for e in expressions]
+    alerts = yaml.safe_load((root / "docker" / "prometheus" / "alerts.yml").read_text())
+    expressions += [rule["expr"] for group in alerts["groups"] for rule in group["rules"]]
+    assert len(expressions) > 20, expressions
+    return expressions
 
 
 def main():
