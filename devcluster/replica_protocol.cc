@@ -50,8 +50,9 @@ absl::Status ValidateReplicaProtocolOptions(const ReplicaProtocolOptions& option
     return absl::InvalidArgumentError(absl::StrCat("replica_count ", options.replica_count,
                                                    " is outside 1..", kReplicaCountMax));
   }
-  if (options.clients_max < 1) {
-    return absl::InvalidArgumentError("clients_max must be at least 1");
+  if (options.clients_max < 1 || options.clients_max > kClientsMaxLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("clients_max ", options.clients_max, " is outside 1..", kClientsMaxLimit));
   }
   if (options.batch_size_limit < kBatchSizeLimitMin ||
       options.batch_size_limit > kBatchSizeLimitMax) {

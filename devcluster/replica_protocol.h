@@ -40,10 +40,13 @@
 
 namespace tb::devcluster {
 
+// Sessions a dev cluster can be configured to keep (a real cluster keeps 64).
+inline constexpr uint32_t kClientsMaxLimit = 1 << 16;
+
 struct ReplicaProtocolOptions {
   u128 cluster = 0;
   uint8_t replica_count = 1;                        // 1..kReplicaCountMax.
-  uint32_t clients_max = kClientsMaxDefault;        // Sessions kept, >= 1.
+  uint32_t clients_max = kClientsMaxDefault;        // Sessions kept, 1..kClientsMaxLimit.
   uint32_t batch_size_limit = kBatchSizeLimitMax;   // kBatchSizeLimitMin..kBatchSizeLimitMax.
   uint32_t release = kReleaseServer;                // The cluster's release.
   uint32_t release_client_min = kReleaseClientMin;  // Oldest client release served.

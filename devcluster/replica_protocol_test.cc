@@ -107,6 +107,17 @@ class ReplicaProtocolTest : public ::testing::Test {
   ConnectionId next_connection_ = 1;
 };
 
+TEST(ReplicaProtocolOptions, RejectsOutOfRangeSettings) {
+  EXPECT_TRUE(ValidateReplicaProtocolOptions({}).ok());
+  EXPECT_FALSE(ValidateReplicaProtocolOptions({.replica_count = 0}).ok());
+  EXPECT_FALSE(ValidateReplicaProtocolOptions({.replica_count = 7}).ok());
+  EXPECT_FALSE(ValidateReplicaProtocolOptions({.clients_max = 0}).ok());
+  EXPECT_FALSE(ValidateReplicaProtocolOptions({.clients_max = kClientsMaxLimit + 1}).ok());
+  EXPECT_FALSE(ValidateReplicaProtocolOptions({.batch_size_limit = kBatchSizeLimitMin - 1}).ok());
+  EXPECT_FALSE(ValidateReplicaProtocolOptions({.batch_size_limit = kBatchSizeLimitMax + 1}).ok());
+  EXPECT_FALSE(ValidateReplicaProtocolOptions({.release = 1, .release_client_min = 2}).ok());
+}
+
 // ---- Registration, replies, hash chain -------------------------------------------------------
 
 TEST_F(ReplicaProtocolTest, RegisterCommitsASessionAndAnswersWithTheRegisterResult) {

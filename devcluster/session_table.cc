@@ -1,5 +1,6 @@
 #include "devcluster/session_table.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "client_core/assert.h"
@@ -8,7 +9,7 @@ namespace tb::devcluster {
 
 SessionTable::SessionTable(uint32_t capacity) : capacity_(capacity) {
   TB_ASSERT(capacity >= 1);
-  sessions_.reserve(capacity);
+  sessions_.reserve(std::min<uint32_t>(capacity, 1024));
 }
 
 Session* SessionTable::Find(u128 client) {
