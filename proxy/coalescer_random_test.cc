@@ -5,6 +5,9 @@
 // its own results, equal to executing the same batches one by one, in the order the cluster
 // applied them, on a second state machine.
 //
+// Some calls carry deadlines on a fake clock that the cluster advances per message: a caller told
+// not_applied must never be applied, one told unknown must be applied.
+//
 // Seeds 1..6 run by default; TB_COALESCER_SEED=<n> runs one chosen seed.
 #include <cstddef>
 #include <cstdlib>
@@ -18,11 +21,13 @@
 #include "absl/synchronization/mutex.h"
 #include "client_core/constants.h"
 #include "client_core/multi_batch.h"
+#include "client_core/outcome.h"
 #include "client_core/request_validation.h"
 #include "client_core/types.h"
 #include "devcluster/state_machine.h"
 #include "gtest/gtest.h"
 #include "proxy/coalescer.h"
+#include "proxy/coalescer_test_util.h"
 
 namespace tb::proxy {
 namespace {
@@ -37,6 +42,7 @@ struct Call {
   std::vector<uint8_t> events;
   bool valid = true;
   uint64_t ordering_key = 0;
+  absl::Time deadline = absl::InfiniteFuture();
   int thread = 0;
   int sequence = 0;  // Submission order within its thread.
   // Filled by the callback.
@@ -194,8 +200,10 @@ class CallGenerator {
 // Two sessions: takes up to two messages, answers one of those in flight at random.
 class FakeCluster {
  public:
-  FakeCluster(Coalescer& coalescer, uint32_t batch_size_limit, uint64_t seed)
+  FakeCluster(Coalescer& coalescer, testing::FakeClock& clock, uint32_t batch_size_limit,
+              uint64_t seed)
       : coalescer_(coalescer),
+        clock_(clock),
         batch_size_limit_(batch_size_limit),
         machine_({.batch_size_limit = batch_size_limit}),
         random_(seed) {}
@@ -228,6 +236,10 @@ class FakeCluster {
         const size_t index = std::uniform_int_distribution<size_t>(0, in_flight.size() - 1)(random_);
         pool::OutgoingMessage message = std::move(in_flight[index]);
         in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(index));
+        // Each message takes 1..4 ms to commit: some deadlines pass while queued, some while
+        // in flight.
+        clock_.Advance(absl::Milliseconds(std::uniform_int_distribution<int>(1, 4)(random_)));
+        coalescer_.ExpireDeadlines(clock_.Now());
         Execute(message);
         continue;
       }
@@ -269,6 +281,7 @@ class FakeCluster {
   }
 
   Coalescer& coalescer_;
+  testing::FakeClock& clock_;
   const uint32_t batch_size_limit_;
   devcluster::StateMachine machine_;
   std::mt19937_64 random_;
@@ -332,69 +345,37 @@ std::vector<uint8_t> WithoutTimestamps(uint8_t operation, std::vector<uint8_t> r
   return results;
 }
 
-void RunSeed(uint64_t seed) {
-  SCOPED_TRACE(absl::StrCat("seed=", seed, " (rerun with TB_COALESCER_SEED=", seed, ")"));
-  const uint32_t limits[] = {kBatchSizeLimitMax, 32'512, kBatchSizeLimitMin};
-  const uint32_t batch_size_limit = limits[seed % 3];
-
-  // Generate every call up front, so the calls do not depend on thread timing.
-  std::vector<Call> calls;
-  for (int thread = 0; thread < kThreadCount; thread++) {
-    CallGenerator generator(seed * 1000 + static_cast<uint64_t>(thread), batch_size_limit);
-    std::mt19937_64 keys(seed * 7919 + static_cast<uint64_t>(thread));
-    for (int i = 0; i < kCallsPerThread; i++) {
-      Call call = generator.Next(calls.size() + 1);
-      call.thread = thread;
-      call.sequence = i;
-      call.ordering_key = keys() % 2 == 0 ? static_cast<uint64_t>(thread) + 1 : 0;
-      calls.push_back(std::move(call));
-    }
-  }
-
-  Coalescer coalescer(CoalescerOptions{});
-  ASSERT_TRUE(coalescer.SetBatchSizeLimit(batch_size_limit));
-  FakeCluster cluster(coalescer, batch_size_limit, seed);
-  coalescer.SetWake([&cluster] { cluster.Wake(); });
-
-  absl::Mutex results_mutex;
-  std::vector<std::thread> submitters;
-  for (int thread = 0; thread < kThreadCount; thread++) {
-    submitters.emplace_back([&, thread] {
-      for (Call& call : calls) {
-        if (call.thread != thread) continue;
-        coalescer.Submit({.operation = call.operation, .events = call.events},
-                         {.ordering_key = call.ordering_key},
-                         [&call, &cluster, &results_mutex](absl::StatusOr<SubmitResult> result) {
-                           {
-                             absl::MutexLock lock(&results_mutex);
-                             call.answer_count++;
-                             call.result = std::move(result);
-                           }
-                           cluster.CallAnswered();
-                         });
-      }
-    });
-  }
-  cluster.Run(static_cast<int>(calls.size()));
-  for (std::thread& submitter : submitters) submitter.join();
-
+// Checks every answer against the batches the cluster applied, replayed one by one.
+void VerifyAgainstReplay(const std::vector<Call>& calls, const FakeCluster& cluster,
+                         uint32_t batch_size_limit, uint64_t seed) {
   // Who owns each applied batch: non-empty batches are unique by their tag; empty create
-  // batches are interchangeable (no results).
+  // batches are interchangeable (no results). A call answered kDeadlineExceeded must be applied
+  // when its outcome is unknown (the cluster executes every message) and never when not_applied.
   std::map<std::pair<uint8_t, std::vector<uint8_t>>, const Call*> owners;
-  int empty_calls = 0;
+  std::map<std::pair<uint8_t, std::vector<uint8_t>>, const Call*> never_applied;
+  int empty_calls_applied = 0;
+  int expired_count[2] = {0, 0};  // Not applied, unknown.
   for (const Call& call : calls) {
     ASSERT_EQ(call.answer_count, 1);
     if (!call.valid) {
       EXPECT_EQ(call.result.status().code(), absl::StatusCode::kInvalidArgument);
       continue;
     }
-    ASSERT_TRUE(call.result.ok()) << call.result.status();
+    bool applied = true;
+    if (!call.result.ok()) {
+      ASSERT_EQ(call.result.status().code(), absl::StatusCode::kDeadlineExceeded)
+          << call.result.status();
+      ASSERT_NE(call.deadline, absl::InfiniteFuture());
+      applied = GetOutcome(call.result.status()) == Outcome::kUnknown;
+      expired_count[applied ? 1 : 0]++;
+    }
     if (call.events.empty()) {
-      empty_calls++;
-      EXPECT_TRUE(call.result->results.empty());
+      if (applied) empty_calls_applied++;
+      if (call.result.ok()) EXPECT_TRUE(call.result->results.empty());
       continue;
     }
-    ASSERT_TRUE(owners.emplace(std::pair(call.operation, call.events), &call).second);
+    auto& table = applied ? owners : never_applied;
+    ASSERT_TRUE(table.emplace(std::pair(call.operation, call.events), &call).second);
   }
 
   devcluster::StateMachine replay({.batch_size_limit = batch_size_limit});
@@ -409,10 +390,19 @@ void RunSeed(uint64_t seed) {
       EXPECT_TRUE(alone.empty());
       continue;
     }
+    ASSERT_EQ(never_applied.count(std::pair(batch.operation, batch.events)), 0u)
+        << "a call answered not_applied was applied";
     auto owner = owners.find(std::pair(batch.operation, batch.events));
     ASSERT_NE(owner, owners.end()) << "a batch nobody submitted was applied";
     const Call& call = *owner->second;
     owned_applied++;
+    if (call.ordering_key != 0) {
+      const int key = static_cast<int>(call.ordering_key);
+      auto last = last_sequence_by_key.find(key);
+      if (last != last_sequence_by_key.end()) EXPECT_LT(last->second, call.sequence);
+      last_sequence_by_key[key] = call.sequence;
+    }
+    if (!call.result.ok()) continue;  // Answered early (in flight); its results were dropped.
     EXPECT_EQ(WithoutTimestamps(call.operation, call.result->results),
               WithoutTimestamps(call.operation, alone))
         << "operation " << int{call.operation} << ", thread " << call.thread << " call "
@@ -430,19 +420,73 @@ void RunSeed(uint64_t seed) {
         last_created_timestamp = result.timestamp;
       }
     }
-    if (call.ordering_key != 0) {
-      const int key = static_cast<int>(call.ordering_key);
-      auto last = last_sequence_by_key.find(key);
-      if (last != last_sequence_by_key.end()) EXPECT_LT(last->second, call.sequence);
-      last_sequence_by_key[key] = call.sequence;
+  }
+  EXPECT_EQ(owned_applied, owners.size()) << "every applied call's batch is applied exactly once";
+  EXPECT_EQ(empty_applied, empty_calls_applied);
+  ::testing::Test::RecordProperty(absl::StrCat("seed_", seed, "_expired_queued"),
+                                  expired_count[0]);
+  ::testing::Test::RecordProperty(absl::StrCat("seed_", seed, "_expired_in_flight"),
+                                  expired_count[1]);
+}
+
+void RunSeed(uint64_t seed) {
+  SCOPED_TRACE(absl::StrCat("seed=", seed, " (rerun with TB_COALESCER_SEED=", seed, ")"));
+  const uint32_t limits[] = {kBatchSizeLimitMax, 32'512, kBatchSizeLimitMin};
+  const uint32_t batch_size_limit = limits[seed % 3];
+
+  testing::FakeClock clock;
+  const absl::Time start = clock.Now();
+  // Generate every call up front, so the calls do not depend on thread timing.
+  std::vector<Call> calls;
+  for (int thread = 0; thread < kThreadCount; thread++) {
+    CallGenerator generator(seed * 1000 + static_cast<uint64_t>(thread), batch_size_limit);
+    std::mt19937_64 keys(seed * 7919 + static_cast<uint64_t>(thread));
+    for (int i = 0; i < kCallsPerThread; i++) {
+      Call call = generator.Next(calls.size() + 1);
+      call.thread = thread;
+      call.sequence = i;
+      call.ordering_key = keys() % 2 == 0 ? static_cast<uint64_t>(thread) + 1 : 0;
+      if (keys() % 8 == 0) call.deadline = start + absl::Milliseconds(1 + keys() % 400);
+      calls.push_back(std::move(call));
     }
   }
-  EXPECT_EQ(owned_applied, owners.size()) << "every valid batch is applied exactly once";
-  EXPECT_EQ(empty_applied, empty_calls);
+
+  CoalescerOptions options;
+  options.clock = clock.Function();
+  Coalescer coalescer(std::move(options));
+  ASSERT_TRUE(coalescer.SetBatchSizeLimit(batch_size_limit));
+  FakeCluster cluster(coalescer, clock, batch_size_limit, seed);
+  coalescer.SetWake([&cluster] { cluster.Wake(); });
+
+  absl::Mutex results_mutex;
+  std::vector<std::thread> submitters;
+  for (int thread = 0; thread < kThreadCount; thread++) {
+    submitters.emplace_back([&, thread] {
+      for (Call& call : calls) {
+        if (call.thread != thread) continue;
+        coalescer.Submit({.operation = call.operation, .events = call.events},
+                         {.deadline = call.deadline, .ordering_key = call.ordering_key},
+                         [&call, &cluster, &results_mutex](absl::StatusOr<SubmitResult> result) {
+                           {
+                             absl::MutexLock lock(&results_mutex);
+                             call.answer_count++;
+                             call.result = std::move(result);
+                           }
+                           cluster.CallAnswered();
+                         });
+      }
+    });
+  }
+  cluster.Run(static_cast<int>(calls.size()));
+  for (std::thread& submitter : submitters) submitter.join();
+
+  VerifyAgainstReplay(calls, cluster, batch_size_limit, seed);
   EXPECT_TRUE(coalescer.counts().in_flight_messages == 0 && coalescer.counts().queued_calls == 0);
   // Not a correctness property, but the test would prove little if nothing was coalesced.
-  ::testing::Test::RecordProperty(absl::StrCat("seed_", seed, "_messages"), cluster.message_count());
-  ::testing::Test::RecordProperty(absl::StrCat("seed_", seed, "_coalesced"), cluster.multi_batch_message_count());
+  ::testing::Test::RecordProperty(absl::StrCat("seed_", seed, "_messages"),
+                                  cluster.message_count());
+  ::testing::Test::RecordProperty(absl::StrCat("seed_", seed, "_coalesced"),
+                                  cluster.multi_batch_message_count());
 }
 
 TEST(CoalescerRandomized, EveryCallerGetsItsOwnResultsAsIfAppliedOneByOne) {
