@@ -331,6 +331,49 @@ TEST_F(SessionPoolTest, PrimaryChangeUnderLoadLosesNoMessage) {
   EXPECT_GT(*std::max_element(record_.views.begin(), record_.views.end()), view_before);
 }
 
+TEST_F(SessionPoolTest, LossyClusterStillAnswersEveryMessageWithoutErrors) {
+  TestCluster cluster({});
+  SessionPool* pool = StartPool(Options(cluster, 2));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
+  // Replies lost and connections cut: sessions resend the same bytes until answered, and the
+  // cluster answers a resent request with its stored reply, so no caller sees the faults.
+  cluster.server().SetFaults(
+      {.reply_drop_probability = 0.1, .connection_reset_probability = 0.02, .seed = 7});
+  // Send until the cluster has really lost some replies (the faults are random).
+  uint32_t sent = 0;
+  while (cluster.server().stats().replies_lost < 3) {
+    ASSERT_LT(sent, 1000u) << "the fault injection lost no replies";
+    ASSERT_TRUE(SendAndWait(pool, sent, 10));
+    sent += 10;
+  }
+  auto lock = record_.Lock();
+  EXPECT_EQ(record_.results.size(), sent);
+  for (const auto& [number, result] : record_.results) {
+    EXPECT_TRUE(result.ok()) << number << ": " << result.status();
+  }
+  EXPECT_EQ(record_.duplicate_results, 0u);
+  EXPECT_GT(record_.resends, 0u);
+  EXPECT_TRUE(record_.evicted.empty());
+}
+
+TEST_F(SessionPoolTest, DrainBeforeStartCompletesAtOnce) {
+  TestCluster cluster({});
+  absl::StatusOr<std::unique_ptr<SessionPool>> created =
+      SessionPool::Create(io_.io_context(), Options(cluster, 1), &source_, &observer_);
+  ASSERT_TRUE(created.ok());
+  SessionPool* pool = created->get();
+  pools_.push_back(std::move(*created));
+  source_.Push(0, kLookupAccounts, LookupBody(1));
+  pool->Drain(absl::Seconds(1), [this] {
+    auto lock = record_.Lock();
+    record_.drained = true;
+  });
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.drained && r.results.size() == 1; }));
+  EXPECT_FALSE(pool->ready());
+  auto lock = record_.Lock();
+  EXPECT_EQ(GetOutcome(record_.results.at(0).status()), Outcome::kNotApplied);
+}
+
 TEST_F(SessionPoolTest, DrainWaitsForRepliesInFlightAndFailsQueuedMessages) {
   TestCluster cluster({});
   SessionPool* pool = StartPool(Options(cluster, 2));
