@@ -265,6 +265,14 @@ void Server::Impl::Accept(uint8_t replica) {
             self->protocol_.OnConnectionOpened(id, replica);
             connection->Start();
           }
+        } else {
+          // Out of file descriptors, typically: back off instead of spinning on accept.
+          auto timer = std::make_shared<asio::steady_timer>(self->io_context_,
+                                                            std::chrono::milliseconds(100));
+          timer->async_wait([self, replica, timer](asio::error_code wait_error) {
+            if (!wait_error && !self->stopped_) self->Accept(replica);
+          });
+          return;
         }
         self->Accept(replica);
       });
