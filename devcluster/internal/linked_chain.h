@@ -28,6 +28,25 @@ struct Outcome {
   uint64_t timestamp = 0;  // 0 = use the event's slot.
 };
 
+// §4.1 steps 3–4: the batch's imported mode and the event's own timestamp.
+template <typename Traits>
+std::optional<uint32_t> CheckImported(const typename Traits::Event& event, bool batch_imported,
+                                      uint64_t batch_last_slot) {
+  const bool imported = (event.flags & Traits::kFlagImported) != 0;
+  if (imported != batch_imported) {
+    return imported ? Traits::kImportedEventNotExpected : Traits::kImportedEventExpected;
+  }
+  if (!imported) {
+    if (event.timestamp != 0) return Traits::kTimestampMustBeZero;
+    return std::nullopt;
+  }
+  if (event.timestamp == 0 || event.timestamp > kTimestampMax) {
+    return Traits::kImportedEventTimestampOutOfRange;
+  }
+  if (event.timestamp >= batch_last_slot) return Traits::kImportedEventTimestampMustNotAdvance;
+  return std::nullopt;
+}
+
 template <typename Traits>
 void ExecuteCreateBatch(Database& db, std::span<const uint8_t> bytes, uint64_t batch_last_slot,
                         std::vector<CreateResult>& results) {
@@ -51,7 +70,6 @@ void ExecuteCreateBatch(Database& db, std::span<const uint8_t> bytes, uint64_t b
     const Event event = read(index);
     const uint64_t slot = batch_last_slot - count + index + 1;
     const bool linked = (event.flags & Traits::kFlagLinked) != 0;
-    const bool imported = (event.flags & Traits::kFlagImported) != 0;
     std::optional<uint32_t> status;
     uint64_t timestamp = slot;
 
@@ -64,20 +82,7 @@ void ExecuteCreateBatch(Database& db, std::span<const uint8_t> bytes, uint64_t b
       if (index == count - 1) status = Traits::kLinkedEventChainOpen;
     }
     if (!status && chain_broken) status = Traits::kLinkedEventFailed;
-    if (!status && imported != batch_imported) {
-      status = imported ? Traits::kImportedEventNotExpected : Traits::kImportedEventExpected;
-    }
-    if (!status) {
-      if (imported) {
-        if (event.timestamp == 0 || event.timestamp > kTimestampMax) {
-          status = Traits::kImportedEventTimestampOutOfRange;
-        } else if (event.timestamp >= batch_last_slot) {
-          status = Traits::kImportedEventTimestampMustNotAdvance;
-        }
-      } else if (event.timestamp != 0) {
-        status = Traits::kTimestampMustBeZero;
-      }
-    }
+    if (!status) status = CheckImported<Traits>(event, batch_imported, batch_last_slot);
     if (!status) {
       const Outcome outcome = Traits::Create(db, event, slot);
       status = outcome.status;
