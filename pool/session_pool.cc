@@ -30,6 +30,9 @@ uint64_t DurationTicks(absl::Duration duration, absl::Duration tick) {
   return static_cast<uint64_t>(absl::Ceil(duration, tick) / tick);
 }
 
+// Queued messages failed in one turn of the event loop once the pool no longer sends.
+constexpr uint32_t kFailedMessagesPerTurnMax = 1024;
+
 bool IsReleaseEviction(EvictionReason reason) {
   return reason == EvictionReason::kClientReleaseTooLow ||
          reason == EvictionReason::kClientReleaseTooHigh;
@@ -319,10 +322,14 @@ void PoolCore::Stop(StopKind kind, const absl::Status& status,
 }
 
 void PoolCore::FailQueuedMessages(const absl::Status& status) {
-  // The source holds a bounded number of messages, so this loop ends.
-  while (std::optional<OutgoingMessage> message = source_->TakeMessage(kBatchSizeLimitMax)) {
+  // At most a bounded number per turn of the event loop, so that a source filled as fast as it
+  // is emptied cannot hold the I/O thread; the rest fail in the next turn.
+  for (uint32_t failed = 0; failed < kFailedMessagesPerTurnMax; failed++) {
+    std::optional<OutgoingMessage> message = source_->TakeMessage(kBatchSizeLimitMax);
+    if (!message.has_value()) return;
     std::move(message->on_done)(WithOutcome(status, Outcome::kNotApplied));
   }
+  Wake();
 }
 
 void PoolCore::UpdateRegistered() {

@@ -356,22 +356,29 @@ TEST_F(SessionPoolTest, LossyClusterStillAnswersEveryMessageWithoutErrors) {
   EXPECT_TRUE(record_.evicted.empty());
 }
 
-TEST_F(SessionPoolTest, DrainBeforeStartCompletesAtOnce) {
+TEST_F(SessionPoolTest, DrainBeforeStartCompletesAndFailsEveryQueuedMessage) {
   TestCluster cluster({});
   absl::StatusOr<std::unique_ptr<SessionPool>> created =
       SessionPool::Create(io_.io_context(), Options(cluster, 1), &source_, &observer_);
   ASSERT_TRUE(created.ok());
   SessionPool* pool = created->get();
   pools_.push_back(std::move(*created));
-  source_.Push(0, kLookupAccounts, LookupBody(1));
+  // More than the pool fails in one turn of its event loop.
+  constexpr uint32_t kMessages = 3000;
+  for (uint32_t number = 0; number < kMessages; number++) {
+    source_.Push(number, kLookupAccounts, LookupBody(number + 1));
+  }
   pool->Drain(absl::Seconds(1), [this] {
     auto lock = record_.Lock();
     record_.drained = true;
   });
-  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.drained && r.results.size() == 1; }));
+  ASSERT_TRUE(
+      record_.WaitUntil([](Record& r) { return r.drained && r.results.size() == kMessages; }));
   EXPECT_FALSE(pool->ready());
   auto lock = record_.Lock();
-  EXPECT_EQ(GetOutcome(record_.results.at(0).status()), Outcome::kNotApplied);
+  for (const auto& [number, result] : record_.results) {
+    EXPECT_EQ(GetOutcome(result.status()), Outcome::kNotApplied) << number;
+  }
 }
 
 TEST_F(SessionPoolTest, DrainWaitsForRepliesInFlightAndFailsQueuedMessages) {
