@@ -214,13 +214,30 @@ async function echoMode() {
   }
 }
 
+async function developmentLimit() {
+  // The limit a real replica started with --development announces: 253 accounts per batch.
+  const cluster = await startCluster(['--batch-size-limit=32512', '--echo']);
+  const client = tb.createClient({ cluster_id: 0n, replica_addresses: cluster.addresses });
+  try {
+    const accounts = (n) => Array.from({ length: n }, (_, i) => account(1n + BigInt(i)));
+    check((await client.createAccounts(accounts(253))).length === 253, '253 accounts fit 32,512');
+    let code = null;
+    try { await client.createAccounts(accounts(254)); } catch (e) { code = e.code; }
+    check(code === 'ERR_TOO_MUCH_DATA', `254 accounts: ${code}`);
+  } finally {
+    client.destroy();
+    await stopCluster(cluster);
+  }
+}
+
 const watchdog = setTimeout(() => {
   console.error('FAIL timed out');
   process.exit(1);
 }, 120000);
 
 (async () => {
-  for (const scenario of [everyOperation, eviction, faults, viewChange, echoMode]) {
+  for (const scenario of [everyOperation, eviction, faults, viewChange, echoMode,
+    developmentLimit]) {
     console.log(`-- ${scenario.name}`);
     try {
       await scenario();
