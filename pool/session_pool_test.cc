@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -178,6 +179,31 @@ TEST_F(SessionPoolTest, AnswersEveryMessageWithOneRequestInFlightPerSession) {
     ASSERT_TRUE(batches.ok()) << batches.status();
     EXPECT_EQ(batches->size(), 1u);
   }
+}
+
+TEST_F(SessionPoolTest, WakesFromManyThreadsLoseNoMessage) {
+  TestCluster cluster({});
+  SessionPool* pool = StartPool(Options(cluster, 4));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 4; }));
+  constexpr uint32_t kThreads = 4;
+  constexpr uint32_t kPerThread = 250;
+  std::vector<std::thread> producers;
+  for (uint32_t thread = 0; thread < kThreads; thread++) {
+    producers.emplace_back([this, pool, thread] {
+      for (uint32_t i = 0; i < kPerThread; i++) {
+        const uint32_t number = thread * kPerThread + i;
+        source_.Push(number, kLookupAccounts, LookupBody(number + 1));
+        pool->Wake();
+      }
+    });
+  }
+  for (std::thread& producer : producers) producer.join();
+  ASSERT_TRUE(record_.WaitUntil(
+      [](Record& r) { return r.results.size() == kThreads * kPerThread; }));
+  auto lock = record_.Lock();
+  for (const auto& [number, result] : record_.results) EXPECT_TRUE(result.ok()) << number;
+  EXPECT_EQ(record_.duplicate_results, 0u);
+  EXPECT_LE(record_.in_flight_max, 4u);
 }
 
 TEST_F(SessionPoolTest, MessagesQueuedBeforeRegistrationAreSentOnceASessionRegisters) {
