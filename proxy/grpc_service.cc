@@ -206,7 +206,10 @@ grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* GrpcService::Str
   absl::StatusOr<Permission> permission =
       internal::Authenticate(options_.authenticator, *context);
   if (!permission.ok()) return new RejectedStream(ToGrpcStatus(permission.status(), context));
-  uint64_t ordering_key = stream_ordering_key_next_.fetch_add(1, std::memory_order_relaxed);
+  // Keys are global in the coalescer: the top bit marks the gRPC streams' share of the key
+  // space, so other front ends can number their own keys without meeting ours.
+  uint64_t ordering_key =
+      kStreamOrderingKeyTag | stream_ordering_key_next_.fetch_add(1, std::memory_order_relaxed);
   const auto& metadata = context->client_metadata();
   auto ordering = metadata.find(kOrderingMetadataKey);
   if (ordering != metadata.end()) {

@@ -34,6 +34,8 @@ struct GrpcServiceOptions {
 
 inline constexpr char kOrderingMetadataKey[] = "tbproxy-ordering";
 inline constexpr uint32_t kStreamCallsMaxLimit = 4096;
+// Ordering keys of streams are kStreamOrderingKeyTag | n, n = 1, 2, ... per stream opened.
+inline constexpr uint64_t kStreamOrderingKeyTag = uint64_t{1} << 63;
 
 class GrpcService final : public ::tbproxy::v1::TigerBeetle::CallbackService {
  public:

@@ -72,7 +72,7 @@ TEST(GrpcStream, PipelinedCallsAreAnsweredByCorrelationId) {
   const auto calls = server.submitter.calls();
   ASSERT_EQ(calls.size(), 11u);
   for (const auto& call : calls) EXPECT_EQ(call.options.ordering_key, calls[0].options.ordering_key);
-  EXPECT_NE(calls[0].options.ordering_key, 0u);
+  EXPECT_NE(calls[0].options.ordering_key & kStreamOrderingKeyTag, 0u);
   // Submitted in the order they were written.
   for (size_t i = 0; i < 10; ++i) EXPECT_EQ(calls[i].request.events[0], (i + 1) * 3);
 
