@@ -32,10 +32,12 @@ struct SessionPoolOptions {
   // Cluster session slots (client ids) the pool may hold at once, replacements included; it stays
   // below the cluster's 64 so other clients keep room. sessions <= session_budget < 64.
   uint32_t session_budget = 8;
-  // Period of Session::Tick() (TigerBeetle's client tick is 10 ms).
+  // Period of Session::Tick(). Sessions count their retry and ping timeouts in ticks, so 10 ms
+  // (TigerBeetle's own client tick) gives the official client's timing; other values scale it.
   absl::Duration tick_interval = absl::Milliseconds(kTickMs);
   // An idle session that committed nothing for this long sends a cheap committing request, so it
   // is never the least recently committed session the cluster evicts first (PROTOCOL.md §9.3).
+  // Keep it well below the time other clients of the cluster need to register 64 sessions.
   absl::Duration keep_warm_interval = absl::Seconds(5);
   // Delay before replacing a lost session: doubles from min to max while replacements keep failing.
   absl::Duration replacement_backoff_min = absl::Milliseconds(100);
