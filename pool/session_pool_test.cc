@@ -155,7 +155,10 @@ TEST_F(SessionPoolTest, RegistersEverySessionWithItsOwnClientIdAndBecomesReady) 
   EXPECT_TRUE(pool->ready());
   EXPECT_EQ(pool->registered_session_count(), 3u);
   EXPECT_TRUE(pool->status().ok());
+  ASSERT_TRUE(SendAndWait(pool, 0, 1));
   auto lock = record_.Lock();
+  // Sessions ask the source for messages that fit the limit their register reply announced.
+  EXPECT_EQ(record_.limit_seen, 32512u);
   EXPECT_EQ(std::set<u128>(record_.registered.begin(), record_.registered.end()).size(), 3u);
   // The coalescer learns the cluster's limit once, when the first session registers.
   EXPECT_EQ(record_.batch_size_limits, std::vector<uint32_t>{32512});
