@@ -18,6 +18,8 @@ packages=(
   # Test peers: real gRPC client, real Prometheus, the official Node client's runtime, linters.
   python3 python3-grpcio python3-protobuf python3-grpc-tools python3-yaml yamllint
   prometheus nodejs npm openssl curl
+  # Plots of BENCHMARKS.md (bench/report.py).
+  python3-matplotlib
 )
 
 missing=()

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# ctest "bench_loadgen_smoke": tbproxy-loadgen against a tbproxy and dev clusters started here, on
+# free 127.0.0.1 ports. Passes only if every run completed calls and every result checked out,
+# and if the checker rejects answers that are wrong (lookups on an echo cluster, which finds
+# nothing, without --echo). No timing is asserted.
+#
+#   loadgen_smoke_test.sh TBPROXY TB_DEVCLUSTER TBPROXY_LOADGEN
+set -euo pipefail
+tbproxy="$1"; devcluster="$2"; loadgen="$3"
+work="$(mktemp -d /tmp/tbproxy-loadgen-smoke.XXXXXX)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+wait_line() {
+  for _ in $(seq 300); do
+    if line="$(grep -m1 -E "$2" "$1" 2>/dev/null)"; then echo "$line"; return 0; fi
+    sleep 0.1
+  done
+  echo "no \"$2\" in $1:" >&2; cat "$1" >&2; return 1
+}
+start_cluster() {  # NAME [flags]: sets address
+  local name="$1"; shift
+  "$devcluster" --addresses=127.0.0.1:0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  pids+=($!)
+  address="$(wait_line "$work/$name.out" '^listening on ' | sed 's/^listening on //')"
+}
+start_proxy() {  # NAME CLUSTER: sets target, proxy_pid
+  "$tbproxy" --listen=127.0.0.1:0 --cluster-addresses="$2" --log-level=warning \
+    >"$work/$1.out" 2>"$work/$1.err" &
+  proxy_pid=$!
+  pids+=($!)
+  target="127.0.0.1:$(wait_line "$work/$1.out" 'listening on port' | sed 's/.*port //')"
+}
+
+failed=0
+expect() {  # EXIT_STATUS NAME loadgen-flags...: runs the loadgen and checks its exit and report.
+  local want="$1" name="$2"; shift 2
+  local got=0
+  "$loadgen" --warmup=100ms "$@" >"$work/$name.json" 2>"$work/$name.err" || got=$?
+  local report
+  report="$(tail -n1 "$work/$name.json")"
+  if [ "$got" != "$want" ]; then
+    echo "FAIL $name: exit $got, want $want"; cat "$work/$name.err"; echo "$report"; failed=1
+    return
+  fi
+  if [ "$want" = 0 ]; then
+    if ! grep -q '"ok": true' <<<"$report" || grep -q '"calls": 0,' <<<"$report"; then
+      echo "FAIL $name: report not ok: $report"; failed=1; return
+    fi
+    if ! grep -q '"failures": 0,' <<<"$report" && ! grep -q '"idle_streams"' <<<"$report"; then
+      echo "FAIL $name: failures reported: $report"; failed=1; return
+    fi
+  else
+    if ! grep -q '"ok": false' <<<"$report"; then
+      echo "FAIL $name: expected a failed report: $report"; failed=1; return
+    fi
+  fi
+  echo "ok   $name"
+}
+
+start_cluster cluster
+cluster_address="$address"
+start_proxy proxy "$cluster_address"
+mix="create_transfers:6,create_accounts:1,lookup_accounts:2,lookup_transfers:2"
+for path in typed raw stream; do
+  expect 0 "$path" --target="$target" --path="$path" --callers=32 --events=3 --mix="$mix" \
+    --duration=1s --accounts=64 --proxy-pid="$proxy_pid"
+done
+expect 0 open_loop --target="$target" --path=typed --callers=8 --rate=300 --events=2 \
+  --duration=1s
+expect 0 idle_streams --target="$target" --idle-streams=32 --channels=2 --idle-hold=200ms
+start_cluster direct-cluster
+expect 0 direct --target=direct --cluster-addresses="$address" --callers=16 --sessions=4 \
+  --events=5 --mix="$mix" --duration=1s
+
+# The checker must catch wrong answers: an echo cluster creates nothing, so lookups find nothing.
+start_cluster echo-cluster --echo
+start_proxy proxy-echo "$address"
+expect 0 echo_knows_it --target="$target" --path=raw --callers=4 --mix=lookup_accounts \
+  --duration=500ms --echo
+expect 1 echo_wrong_results --target="$target" --path=typed --callers=4 --mix=lookup_accounts \
+  --duration=500ms
+
+exit "$failed"
