@@ -37,7 +37,10 @@ class DirectDriver final : public Driver {
       closed.Notify();
     });
     closed.WaitForNotification();
+    // Connections still being established or refused (e.g. beyond a replica's connection limit)
+    // may keep operations pending: stop instead of waiting for them to drain.
     work_.reset();
+    io_.stop();
     thread_.join();
     slots_.clear();
   }

@@ -1,8 +1,8 @@
 // A driver that reaches the cluster the way applications do today without tbproxy: client_core
 // sessions (one request in flight each) on one Asio thread, each caller's batch sent alone as one
 // request. At most `sessions` sessions (a cluster keeps clients_max, 64 by default, and evicts
-// beyond); callers beyond that wait in a FIFO for a free session, and that wait counts in their
-// latency.
+// beyond; a replica serves only 32 client connections at once, PROTOCOL.md §2.4); callers beyond
+// that wait in a FIFO for a free session, and that wait counts in their latency.
 //
 //   TB_ASSIGN_OR_RETURN(auto driver, tb::bench::MakeDirectDriver({.addresses = addresses,
 //                                                                .sessions = 64}));

@@ -7,6 +7,8 @@
 //
 // Exit status: 0 every call succeeded and every result checked out; 1 a call failed or a result
 // was wrong (or calls were still in flight at the end); 2 bad flags or setup failed.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -27,7 +29,6 @@
 #include "bench/loadgen/report.h"
 #include "bench/loadgen/runner.h"
 #include "bench/loadgen/workload.h"
-#include "client_core/constants.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051",
           "tbproxy host:port, or \"direct\" for client_core sessions to --cluster-addresses");
@@ -35,7 +36,8 @@ ABSL_FLAG(std::string, path, "typed", "gRPC API path: typed, raw or stream (not 
 ABSL_FLAG(std::string, cluster_addresses, "", "direct: replica addresses host:port,...");
 ABSL_FLAG(uint64_t, cluster, 0, "direct: cluster id");
 ABSL_FLAG(uint32_t, sessions, 0,
-          "direct: sessions, each one request in flight; 0 = min(callers, clients_max 64)");
+          "direct: sessions, each one request in flight; 0 = min(callers, 32): a replica serves "
+          "32 client connections at once (PROTOCOL.md 2.4) and keeps clients_max 64 sessions");
 ABSL_FLAG(std::string, mix, "create_transfers",
           "Operation mix, e.g. create_transfers:90,lookup_accounts:5,lookup_transfers:5");
 ABSL_FLAG(uint32_t, events, 1, "Events per call (1..8189)");
@@ -61,6 +63,9 @@ namespace {
 constexpr int kExitWrong = 1;
 constexpr int kExitUsage = 2;
 constexpr uint32_t kEventsMax = 8189;
+// Client connections a real replica serves at once (PROTOCOL.md §2.4); each direct session
+// needs its own, so more concurrent sessions than this cannot all be served.
+constexpr uint32_t kDirectConnectionsMax = 32;
 
 int Usage(const std::string& message) {
   std::fprintf(stderr, "tbproxy-loadgen: %s\n", message.c_str());
@@ -131,7 +136,7 @@ int Main(int argc, char** argv) {
     if (!addresses.ok()) return Usage(absl::StrCat("--cluster-addresses: ",
                                                    addresses.status().message()));
     sessions = absl::GetFlag(FLAGS_sessions);
-    if (sessions == 0) sessions = std::min(callers, kClientsMaxDefault);
+    if (sessions == 0) sessions = std::min(callers, kDirectConnectionsMax);
     driver = MakeDirectDriver({.cluster = absl::GetFlag(FLAGS_cluster),
                                .addresses = *std::move(addresses),
                                .sessions = sessions});
@@ -182,12 +187,15 @@ int Main(int argc, char** argv) {
     sampler = std::thread([&proxy, proxy_pid, run] {
       absl::SleepFor(run.warmup);
       absl::StatusOr<ProcessSample> before = SampleProcess(proxy_pid);
+      absl::StatusOr<ProcessSample> self_before = SampleProcess(getpid());
       absl::SleepFor(run.duration);
       absl::StatusOr<ProcessSample> after = SampleProcess(proxy_pid);
-      if (!before.ok() || !after.ok()) return;
+      absl::StatusOr<ProcessSample> self_after = SampleProcess(getpid());
+      if (!before.ok() || !after.ok() || !self_before.ok() || !self_after.ok()) return;
       proxy = {.sampled = true,
                .cpu_seconds = after->cpu_seconds - before->cpu_seconds,
-               .rss_kb = after->rss_kb};
+               .rss_kb = after->rss_kb,
+               .loadgen_cpu_seconds = self_after->cpu_seconds - self_before->cpu_seconds};
     });
   }
   RunResult result = RunLoad(

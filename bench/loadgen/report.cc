@@ -55,6 +55,8 @@ std::string ReportJson(const ReportConfig& config, const RunResult& result,
       ", \"error_samples\": [", absl::StrJoin(samples, ", "), "]",
       proxy.sampled
           ? absl::StrCat(", \"proxy_cpu_seconds\": ", absl::StrFormat("%.3f", proxy.cpu_seconds),
+                         ", \"loadgen_cpu_seconds\": ",
+                         absl::StrFormat("%.3f", proxy.loadgen_cpu_seconds),
                          ", \"proxy_rss_kb\": ", proxy.rss_kb, ", \"events_per_proxy_cpu_second\": ",
                          absl::StrFormat("%.1f", proxy.cpu_seconds > 0
                                                      ? static_cast<double>(result.events) /

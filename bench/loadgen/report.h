@@ -25,6 +25,7 @@ struct ProxyCost {
   bool sampled = false;
   double cpu_seconds = 0;
   uint64_t rss_kb = 0;  // At the end of the window.
+  double loadgen_cpu_seconds = 0;  // The load generator's own CPU time over the same window.
 };
 
 std::string ReportJson(const ReportConfig& config, const RunResult& result,

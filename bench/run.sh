@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Benchmarks of tbproxy: does batching pay, and what does the proxy itself cost?
+#
+#   bench/run.sh [--quick] [--no-build] [--out DIR]
+#
+# Starts dev clusters (tb-devcluster, one with --echo) and tbproxy on free 127.0.0.1 ports, runs
+# the scenarios below with tbproxy-loadgen (every result is checked; a wrong one fails the run),
+# writes one JSON file per run to bench/results/ and regenerates BENCHMARKS.md and its plots
+# (bench/report.py).
+#
+#   S1  one direct session, full 8189-event create_transfers requests (the cluster's best case)
+#   S2  fan-in: 1..4096 callers x 1- and 10-event create_transfers through tbproxy, per API path
+#   S3  the same callers direct, one session each up to 32 sessions: applications without tbproxy
+#       (a replica keeps clients_max = 64 sessions but serves only 32 client connections at once,
+#       PROTOCOL.md §2.4, so 32 is the most sessions that can carry requests concurrently)
+#   S4  one caller, sequential: latency through tbproxy vs direct
+#   S5  echo dev cluster: events per CPU-second of the tbproxy process (/proc/<pid>/stat)
+#   S6  tbproxy RSS: idle, with many idle connected callers, and under S2's largest caller count
+#   S2d/S3d  S2 (typed) and S3 again against a dev cluster that holds every reply 2 ms
+#       (--reply-delay), like a replicated cluster that fsyncs: per-request latency, not CPU,
+#       bounds each session, which is where coalescing pays on a real cluster
+#
+# --quick runs a subset with short windows (a few minutes on 2 cores). Nothing is pinned to a CPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+build=1
+out=bench/results
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --no-build) build=0 ;;
+    --out) out="$2"; shift ;;
+    *) echo "usage: bench/run.sh [--quick] [--no-build] [--out DIR]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+build_dir="${TBPROXY_BUILD_DIR:-build}"
+if [ "$build" = 1 ]; then
+  TBPROXY_BUILD_DIR="$build_dir" scripts/build.sh --target tbproxy tb-devcluster tbproxy-loadgen
+fi
+tbproxy_bin="$build_dir/proxy/tbproxy"
+devcluster_bin="$build_dir/devcluster/tb-devcluster"
+loadgen_bin="$build_dir/bench/tbproxy-loadgen"
+for bin in "$tbproxy_bin" "$devcluster_bin" "$loadgen_bin"; do
+  [ -x "$bin" ] || { echo "run.sh: $bin missing (build it or drop --no-build)" >&2; exit 2; }
+done
+
+if [ "$quick" = 1 ]; then
+  duration=2s; warmup=500ms; latency_duration=3s
+  s2_callers=(1 16 256 4096); s2_other_paths_callers=(256 4096)
+  s3_callers=(1 16 256 4096)
+  idle_streams=4096
+  delayed_callers=(16 256 4096)
+else
+  duration=5s; warmup=1s; latency_duration=10s
+  s2_callers=(1 16 256 1024 4096); s2_other_paths_callers=(1 16 256 1024 4096)
+  s3_callers=(1 16 256 1024 4096)
+  idle_streams=4096
+  delayed_callers=(1 16 256 1024 4096)
+fi
+events_list=(1 10)
+
+work="$(mktemp -d /tmp/tbproxy-bench.XXXXXX)"
+mkdir -p "$out"
+rm -f "$out"/*.json
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# wait_line FILE REGEX: prints the first line of FILE matching REGEX (waits up to 30 s).
+wait_line() {
+  for _ in $(seq 300); do
+    if line="$(grep -m1 -E "$2" "$1" 2>/dev/null)"; then echo "$line"; return 0; fi
+    sleep 0.1
+  done
+  echo "run.sh: no \"$2\" in $1:" >&2; cat "$1" >&2; return 1
+}
+
+# start_cluster NAME [flags...]: starts a dev cluster on a free port; sets cluster_address and
+# cluster_pid.
+start_cluster() {
+  local name="$1"; shift
+  "$devcluster_bin" --addresses=127.0.0.1:0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  cluster_pid=$!
+  pids+=("$cluster_pid")
+  cluster_address="$(wait_line "$work/$name.out" '^listening on ' | sed 's/^listening on //')"
+}
+
+# start_proxy NAME CLUSTER_ADDRESS: starts tbproxy on a free port; sets proxy_target, proxy_pid.
+start_proxy() {
+  "$tbproxy_bin" --listen=127.0.0.1:0 --cluster-addresses="$2" --log-level=warning \
+    >"$work/$1.out" 2>"$work/$1.err" &
+  proxy_pid=$!
+  pids+=("$proxy_pid")
+  local port
+  port="$(wait_line "$work/$1.out" 'listening on port' | sed 's/.*port //')"
+  proxy_target="127.0.0.1:$port"
+}
+
+stop_pid() {
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# A fresh cluster + tbproxy (the dev cluster keeps every transfer in memory, so long runs get
+# a new one per group).
+fresh_proxy() {
+  [ -n "${proxy_pid:-}" ] && stop_pid "$proxy_pid"
+  [ -n "${proxy_cluster_pid:-}" ] && stop_pid "$proxy_cluster_pid"
+  start_cluster proxy-cluster
+  proxy_cluster_pid=$cluster_pid
+  start_proxy proxy "$cluster_address"
+}
+fresh_direct() {
+  [ -n "${direct_cluster_pid:-}" ] && stop_pid "$direct_cluster_pid"
+  start_cluster direct-cluster
+  direct_cluster_pid=$cluster_pid
+  direct_address="$cluster_address"
+}
+
+failures=0
+# run NAME [loadgen flags...]: one loadgen run, its JSON in $out/NAME.json.
+run() {
+  local name="$1"; shift
+  echo "== $name: $*" >&2
+  if ! "$loadgen_bin" --label="$name" --output="$out/$name.json" --warmup="$warmup" "$@" \
+      >"$work/$name.loadgen.out" 2>"$work/$name.loadgen.err"; then
+    echo "run.sh: $name FAILED:" >&2
+    cat "$work/$name.loadgen.err" >&2
+    failures=$((failures + 1))
+  fi
+  [ -f "$out/$name.json" ] && sed 's/, "error_samples.*//' "$out/$name.json" | cut -c1-220 >&2
+  return 0
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+# ---- Machine ---------------------------------------------------------------------------------
+cpu_model="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+cat >"$out/machine.json" <<JSON
+{"nproc": $(nproc), "cpu_model": "$cpu_model", "kernel": "$(uname -r)",
+ "mem_total_kb": $(awk '/^MemTotal:/ {print $2}' /proc/meminfo),
+ "loadavg_at_start": "$(cut -d' ' -f1-3 /proc/loadavg)", "pinning": "none",
+ "quick": $([ "$quick" = 1 ] && echo true || echo false),
+ "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "commit": "$(git rev-parse --short HEAD)"}
+JSON
+
+# ---- S6 (idle first, on a fresh proxy) ---------------------------------------------------------
+fresh_proxy
+sleep 1
+echo "{\"label\": \"s6_rss_idle\", \"proxy_rss_kb\": $(rss_kb "$proxy_pid"), \"ok\": true}" \
+  >"$out/s6_rss_idle.json"
+if ! "$loadgen_bin" --target="$proxy_target" --idle-streams="$idle_streams" --channels=16 \
+    --idle-hold=2s --proxy-pid="$proxy_pid" --label=s6_rss_idle_streams \
+    >"$out/s6_rss_idle_streams.json" 2>"$work/s6.err"; then
+  echo "run.sh: s6 idle streams FAILED" >&2; cat "$work/s6.err" >&2; failures=$((failures + 1))
+fi
+
+# ---- S1: one direct session, full requests -----------------------------------------------------
+fresh_direct
+run s1_direct_8189 --target=direct --cluster-addresses="$direct_address" --sessions=1 \
+  --callers=1 --events=8189 --accounts=8189 --duration="$duration"
+
+# ---- S4: one sequential caller, latency --------------------------------------------------------
+fresh_proxy
+run s4_proxy_typed --target="$proxy_target" --path=typed --callers=1 --events=1 \
+  --duration="$latency_duration" --proxy-pid="$proxy_pid"
+run s4_direct --target=direct --cluster-addresses="$direct_address" --callers=1 --events=1 \
+  --duration="$latency_duration"
+
+# ---- S2: fan-in through tbproxy ------------------------------------------------------------------
+for callers in "${s2_callers[@]}"; do
+  fresh_proxy
+  for events in "${events_list[@]}"; do
+    run "s2_typed_c${callers}_e${events}" --target="$proxy_target" --path=typed \
+      --callers="$callers" --events="$events" --duration="$duration" --proxy-pid="$proxy_pid"
+    if [[ " ${s2_other_paths_callers[*]} " == *" $callers "* ]]; then
+      for path in raw stream; do
+        run "s2_${path}_c${callers}_e${events}" --target="$proxy_target" --path="$path" \
+          --callers="$callers" --events="$events" --duration="$duration" \
+          --proxy-pid="$proxy_pid"
+      done
+    fi
+  done
+done
+
+# ---- S3: the same callers direct, at most 32 sessions ---------------------------------------------
+for callers in "${s3_callers[@]}"; do
+  fresh_direct
+  for events in "${events_list[@]}"; do
+    run "s3_direct_c${callers}_e${events}" --target=direct --cluster-addresses="$direct_address" \
+      --callers="$callers" --sessions=$((callers < 32 ? callers : 32)) --events="$events" \
+      --duration="$duration"
+  done
+done
+
+# ---- S2d/S3d: a cluster whose every request takes 2 ms ---------------------------------------
+for callers in "${delayed_callers[@]}"; do
+  stop_pid "$proxy_pid"; stop_pid "$proxy_cluster_pid"
+  start_cluster delayed-cluster --reply-delay=2ms
+  proxy_cluster_pid=$cluster_pid
+  start_proxy proxy "$cluster_address"
+  [ -n "${direct_cluster_pid:-}" ] && stop_pid "$direct_cluster_pid"
+  start_cluster delayed-direct-cluster --reply-delay=2ms
+  direct_cluster_pid=$cluster_pid
+  for events in "${events_list[@]}"; do
+    run "s2d_typed_c${callers}_e${events}" --target="$proxy_target" --path=typed \
+      --callers="$callers" --events="$events" --duration="$duration" --proxy-pid="$proxy_pid"
+    run "s3d_direct_c${callers}_e${events}" --target=direct --cluster-addresses="$cluster_address" \
+      --callers="$callers" --sessions=$((callers < 32 ? callers : 32)) --events="$events" \
+      --duration="$duration"
+  done
+done
+
+# ---- S5: echo cluster, tbproxy's own CPU cost --------------------------------------------------
+stop_pid "$proxy_pid"; proxy_pid=
+start_cluster echo-cluster --echo
+echo_address="$cluster_address"
+start_proxy proxy-echo "$echo_address"
+for path in typed raw stream; do
+  run "s5_echo_${path}_c1024_e10" --target="$proxy_target" --path="$path" --callers=1024 \
+    --events=10 --duration="$duration" --echo --proxy-pid="$proxy_pid"
+done
+
+echo "run.sh: $failures failed run(s); results in $out" >&2
+# Debian's python3 has python3-matplotlib; another python3 first on PATH may not.
+python=python3
+[ -x /usr/bin/python3 ] && python=/usr/bin/python3
+"$python" bench/report.py --results "$out" --markdown BENCHMARKS.md --plots bench/plots
+[ "$failures" = 0 ]
