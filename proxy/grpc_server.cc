@@ -81,6 +81,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   builder.RegisterService(service);
   builder.SetMaxReceiveMessageSize(options.message_size_max_bytes);
   builder.SetMaxSendMessageSize(options.message_size_max_bytes);
+  // gRPC allows SO_REUSEPORT by default: a second proxy on the same port would silently share
+  // the traffic. A port in use must be a start-up error instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.streams_max);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Milliseconds(options.keepalive_time));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,

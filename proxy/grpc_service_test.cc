@@ -295,6 +295,16 @@ TEST(GrpcServiceLimits, OversizeMessageIsResourceExhausted) {
   EXPECT_TRUE(server.submitter.calls().empty());
 }
 
+TEST_F(GrpcServiceTest, PortInUseIsAStartError) {
+  GrpcServerOptions options = TestServer::DefaultServerOptions();
+  options.listen_address = server_.address();
+  internal::FakeSubmitter submitter;
+  GrpcService service(submitter, {});
+  absl::StatusOr<std::unique_ptr<GrpcServer>> second = GrpcServer::Start(options, &service);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(second.status().message(), HasSubstr("listen"));
+}
+
 TEST_F(GrpcServiceTest, SubmitterErrorsKeepCodeAndOutcome) {
   server_.submitter.set_answer([](const SubmitRequest&) -> absl::StatusOr<SubmitResult> {
     return WithOutcome(absl::DeadlineExceededError("in flight at the deadline"), Outcome::kUnknown);
