@@ -37,6 +37,8 @@ function(tb_test name)
 endfunction()
 
 # tb_fuzzer(NAME SOURCES ... DEPS ...): a libFuzzer target, built only with TBPROXY_FUZZ=ON.
+set(TBPROXY_FUZZ_SECONDS 20 CACHE STRING "Seconds each fuzz_* ctest runs its fuzzer")
+math(EXPR TBPROXY_FUZZ_TEST_TIMEOUT "${TBPROXY_FUZZ_SECONDS} * 3 + 60")
 function(tb_fuzzer name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
   if(NOT TBPROXY_FUZZ)
@@ -45,4 +47,18 @@ function(tb_fuzzer name)
   tb_executable(${name} SOURCES ${ARG_SOURCES} DEPS ${ARG_DEPS})
   target_compile_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_options(${name} PRIVATE -fsanitize=fuzzer,address,undefined)
+  # ctest runs each fuzzer for TBPROXY_FUZZ_SECONDS from its seed corpus (fuzz/corpus/<name>
+  # beside the source, when present); new inputs go to a directory in the build tree, so the
+  # committed corpus only changes by hand.
+  set(work_corpus ${CMAKE_CURRENT_BINARY_DIR}/${name}_corpus)
+  file(MAKE_DIRECTORY ${work_corpus})
+  set(seed_corpus "")
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${name})
+    set(seed_corpus ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/corpus/${name})
+  endif()
+  add_test(NAME fuzz_${name}
+           COMMAND ${name} -max_total_time=${TBPROXY_FUZZ_SECONDS} -print_final_stats=1
+                   ${work_corpus} ${seed_corpus})
+  set_tests_properties(fuzz_${name} PROPERTIES LABELS "fuzz"
+                       TIMEOUT ${TBPROXY_FUZZ_TEST_TIMEOUT})
 endfunction()
