@@ -326,6 +326,12 @@ def markdown(runs, images, command):
             if r["callers"] == max(x["callers"] for x in s2_max):
                 add(f"| under load: {r['label']} | {r['proxy_rss_kb'] / 1024:.1f} |")
         add("")
+    if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROFILE.md")):
+        add("## Profile")
+        add("")
+        add("Where tbproxy's own CPU goes under S2, and proposed fixes: "
+            "[bench/PROFILE.md](bench/PROFILE.md).")
+        add("")
     add("## How to reproduce")
     add("")
     add("```")
