@@ -35,15 +35,22 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
     {
       absl::MutexLock lock(&mutex_);
       TB_ASSERT(reading_);
-      reading_ = false;
       if (!ok) {
+        reading_ = false;
         read_closed_ = true;
       } else {
         outstanding_ += 1;
         request.Swap(&request_);
       }
     }
-    if (ok) Dispatch(request);
+    if (ok) {
+      // reading_ stays set until the call is submitted: a Pump on another thread (a write
+      // completing) must not start the next read before then, or the next call could reach
+      // the submitter first and the stream's order would be lost.
+      Dispatch(request);
+      absl::MutexLock lock(&mutex_);
+      reading_ = false;
+    }
     Pump();
   }
 
@@ -191,7 +198,7 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
   v1::StreamResponse writing_response_;  // Source of the one outstanding write.
   std::deque<v1::StreamResponse> write_queue_ ABSL_GUARDED_BY(mutex_);
   uint32_t outstanding_ ABSL_GUARDED_BY(mutex_) = 0;  // Calls read and not yet written.
-  bool reading_ ABSL_GUARDED_BY(mutex_) = false;
+  bool reading_ ABSL_GUARDED_BY(mutex_) = false;  // A read is outstanding or being dispatched.
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;
   bool read_closed_ ABSL_GUARDED_BY(mutex_) = false;  // The client half-closed (or failed).
   bool broken_ ABSL_GUARDED_BY(mutex_) = false;  // Cancelled or a write failed.

@@ -1,5 +1,6 @@
 #include <cstring>
 #include <map>
+#include <thread>
 
 #include "client_core/outcome.h"
 #include "client_core/types.h"
@@ -83,6 +84,39 @@ TEST(GrpcStream, PipelinedCallsAreAnsweredByCorrelationId) {
   ReadAll(second.get(), 1);
   EXPECT_TRUE(second->Finish().ok());
   EXPECT_NE(server.submitter.calls().back().options.ordering_key, calls[0].options.ordering_key);
+}
+
+TEST(GrpcStream, CallsReachTheSubmitterInTheOrderTheyWereSent) {
+  // Answers come back inline, so writes complete (on gRPC's threads) while later requests are
+  // being read: the next read must still wait until the previous call is submitted.
+  TestServer server({.stream_calls_max = 16});
+  server.submitter.set_answer(EchoAnswer);
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  auto stream = stub->Stream(&context);
+  constexpr uint32_t kCalls = 3000;
+  std::thread writer([&] {
+    for (uint32_t id = 0; id < kCalls; ++id) {
+      v1::StreamRequest request;
+      request.set_correlation_id(id);
+      request.mutable_raw()->set_operation(140);
+      std::string ids(16, '\0');
+      std::memcpy(ids.data(), &id, sizeof(id));
+      request.mutable_raw()->set_events(ids);
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+  });
+  EXPECT_EQ(ReadAll(stream.get(), kCalls).size(), kCalls);
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  const auto calls = server.submitter.calls();
+  ASSERT_EQ(calls.size(), kCalls);
+  for (uint32_t id = 0; id < kCalls; ++id) {
+    uint32_t submitted;
+    std::memcpy(&submitted, calls[id].request.events.data(), sizeof(submitted));
+    ASSERT_EQ(submitted, id) << "call " << id << " was overtaken";
+  }
 }
 
 TEST(GrpcStream, OrderingNoneUsesNoKey) {

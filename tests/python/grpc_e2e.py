@@ -188,15 +188,21 @@ def client(port, index):
 
 
 def check_health(port):
+    """Waits (Health/Watch) until the proxy reports SERVING; False if the stream ends first."""
     import grpc
     with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
         check = channel.unary_unary("/grpc.health.v1.Health/Check",
                                     request_serializer=lambda x: x,
                                     response_deserializer=lambda x: x)
-        # wait_for_ready: the pool registers its sessions right after start.
         reply = check(b"", timeout=TIMEOUT, wait_for_ready=True)
-        assert reply in (b"\x08\x01", b"\x08\x02"), reply
-        return reply == b"\x08\x01"
+        assert reply in (b"\x08\x01", b"\x08\x02"), reply  # SERVING or NOT_SERVING.
+        watch = channel.unary_stream("/grpc.health.v1.Health/Watch",
+                                     request_serializer=lambda x: x,
+                                     response_deserializer=lambda x: x)
+        for status in watch(b"", timeout=TIMEOUT):
+            if status == b"\x08\x01":
+                return True
+        return False
 
 
 def check_tokens(binary, directory):
@@ -246,12 +252,12 @@ def main():
         env = dict(os.environ, PYTHONPATH=directory)
         process, port, log = start_proxy(binary)
         try:
-            check_health(port)  # Answers (SERVING or not yet) while sessions register.
+            assert check_health(port), "never SERVING"
             clients = [subprocess.Popen([sys.executable, __file__, "--client", str(port), str(i)],
                                         env=env) for i in range(CLIENTS)]
             codes = [c.wait(timeout=300) for c in clients]
             assert codes == [0] * CLIENTS, "client exit codes %s" % codes
-            assert check_health(port), "not SERVING while the cluster is up"
+            assert check_health(port), "not SERVING after the clients"
         finally:
             stop_proxy(process)
         assert "NOT DURABLE" in "".join(log), "the embedded cluster must be announced loudly"
