@@ -205,6 +205,18 @@ def check_health(port):
         return False
 
 
+def check_reflection(port):
+    """Server reflection lists the service, so grpcurl works without the proto file."""
+    import grpc
+    with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
+        info = channel.stream_stream(
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            request_serializer=lambda x: x, response_deserializer=lambda x: x)
+        # ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
+        replies = list(info(iter([b"\x3a\x00"]), timeout=TIMEOUT))
+        assert len(replies) == 1 and b"tbproxy.v1.TigerBeetle" in replies[0], replies
+
+
 def check_tokens(binary, directory):
     import hashlib
     import grpc
@@ -253,6 +265,7 @@ def main():
         process, port, log = start_proxy(binary)
         try:
             assert check_health(port), "never SERVING"
+            check_reflection(port)
             clients = [subprocess.Popen([sys.executable, __file__, "--client", str(port), str(i)],
                                         env=env) for i in range(CLIENTS)]
             codes = [c.wait(timeout=300) for c in clients]
