@@ -5,7 +5,7 @@ Starts tbproxy (embedded dev cluster) on a free port, generates the Python stubs
 proto/tbproxy/v1/tbproxy.proto into a temporary directory, then runs several client processes
 at once. Each client uses every RPC: typed creates, lookups, filters, queries, change events,
 the Raw RPC with native bytes, and the Stream RPC with pipelined calls whose order must hold.
-A second tbproxy with a token file checks bearer tokens and read-only permissions. Finally
+Further tbproxy runs check bearer tokens with read-only permissions and TLS. Finally
 SIGTERM must drain and exit 0.
 
 usage: grpc_e2e.py <tbproxy binary> <repository root>
@@ -253,6 +253,43 @@ def check_tokens(binary, directory):
     assert "w-secret" not in text and "r-secret" not in text, "a token reached the log"
 
 
+def check_tls(binary, directory):
+    """--tls-cert-file/--tls-key-file serve TLS; plaintext clients are refused."""
+    import grpc
+    from tbproxy.v1 import tbproxy_pb2 as pb
+    from tbproxy.v1 import tbproxy_pb2_grpc as rpc
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, cwd=directory, capture_output=True)
+    curve = ["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    openssl("genpkey", *curve, "-out", "ca.key")
+    openssl("req", "-x509", "-new", "-key", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=tbproxy-test-ca")
+    openssl("genpkey", *curve, "-out", "server.key")
+    openssl("req", "-new", "-key", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+    with open(os.path.join(directory, "server.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "server.ext")
+    process, port, _ = start_proxy(binary, [
+        "--tls-cert-file=" + os.path.join(directory, "server.pem"),
+        "--tls-key-file=" + os.path.join(directory, "server.key")])
+    try:
+        with open(os.path.join(directory, "ca.pem"), "rb") as f:
+            credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        request = pb.LookupAccountsRequest(ids=[u128(pb, 1)])
+        with grpc.secure_channel("127.0.0.1:%d" % port, credentials) as channel:
+            rpc.TigerBeetleStub(channel).LookupAccounts(request, timeout=TIMEOUT)
+        with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
+            try:
+                rpc.TigerBeetleStub(channel).LookupAccounts(request, timeout=TIMEOUT)
+                raise AssertionError("plaintext accepted by a TLS listener")
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+    finally:
+        stop_proxy(process)
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--client":
         client(int(sys.argv[2]), int(sys.argv[3]))
@@ -275,7 +312,9 @@ def main():
             stop_proxy(process)
         assert "NOT DURABLE" in "".join(log), "the embedded cluster must be announced loudly"
         check_tokens(binary, directory)
-    print("grpc_e2e: %d concurrent clients, tokens and drain: ok" % CLIENTS)
+        check_tls(binary, directory)
+    print("grpc_e2e: %d concurrent clients, health, reflection, tokens, TLS and drain: ok"
+          % CLIENTS)
     return 0
 
 
