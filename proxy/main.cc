@@ -39,6 +39,9 @@ namespace {
 
 constexpr char kVersion[] = "0.1.0";
 constexpr absl::Duration kDeadlineSweepInterval = absl::Milliseconds(10);
+// How long after the drain deadline gRPC waits before cancelling open calls: more than the
+// pool's minimum drain time (1 s below), so that calls are finished with their outcome first.
+constexpr absl::Duration kDrainFinishMargin = absl::Seconds(3);
 
 std::string AddressList(const std::vector<ReplicaAddress>& addresses) {
   return absl::StrJoin(addresses, ",", [](std::string* out, const ReplicaAddress& address) {
@@ -189,7 +192,11 @@ int Run(const Config& config, const sigset_t& stop_signals) {
   const absl::Time drain_deadline = absl::Now() + config.drain_timeout;
   std::thread server_stop;
   if (server.ok()) {
-    server_stop = std::thread([&] { (*server)->Shutdown(drain_deadline); });
+    // gRPC cancels the calls still open at its deadline, without our outcome metadata. Give it
+    // a later one, so that the pool below fails what is in flight first (outcome unknown) and
+    // every call is finished by us.
+    server_stop = std::thread(
+        [&] { (*server)->Shutdown(drain_deadline + kDrainFinishMargin); });
   }
   coalescer.Close();
   while (!coalescer.drained() && absl::Now() < drain_deadline) {
