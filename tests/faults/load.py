@@ -6,6 +6,7 @@ when answered; a call answered twice, or never, fails the campaign.
 """
 import random
 import threading
+import time
 
 import grpc
 
@@ -77,6 +78,8 @@ class Caller(threading.Thread):
             self.counters.add("calls_error_%s" % error.code().name)
             self.ledger.record_error(ids, error)
             self.maybe_retry(transfers, error)
+            if error.code() == grpc.StatusCode.UNAVAILABLE:
+                time.sleep(0.02)  # tbproxy is down or restarting: back off as a client would.
             return
         self.counters.add("calls_answered")
         self.counters.add("calls_ok")
