@@ -155,6 +155,13 @@ def markdown(runs, images, command):
         f"{machine.get('loadavg_at_start', '?')}. **CPU pinning:** {machine.get('pinning', '?')} "
         "(tbproxy, the dev cluster and the load generator share the same CPUs). "
         f"Commit {machine.get('commit', '?')}, {machine.get('date', '?')}.")
+    loads = [r["loadavg_1m"] for r in runs.values()
+             if isinstance(r, dict) and isinstance(r.get("loadavg_1m"), (int, float))]
+    if loads:
+        add("")
+        add(f"1-minute load average at the end of each run: {min(loads):.1f} to {max(loads):.1f} "
+            f"(on {machine.get('nproc', '?')} CPUs; above the CPU count, other work on the "
+            "machine was competing with the benchmark, and those runs are noisy).")
     add("")
     add("**All figures come from one run on a shared machine: read them as ratios between "
         "scenarios measured side by side, not as absolute capacity.** The dev cluster "
@@ -271,8 +278,8 @@ def markdown(runs, images, command):
             add(note)
             add("")
         add("| run | path | callers | ev/call | sessions | events/s | calls/s | p50 µs | p99 µs "
-            "| p99.9 µs | max µs | tbproxy CPU s | loadgen CPU s | result |")
-        add("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+            "| p99.9 µs | max µs | tbproxy CPU s | loadgen CPU s | load 1m | result |")
+        add("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for name, r in rows:
             lat = r.get("latency_us", {})
             add(f"| {name} | {r.get('path', '')} | {r.get('callers', '')} | "
@@ -280,7 +287,7 @@ def markdown(runs, images, command):
                 f"{fmt(r.get('events_per_s'))} | {fmt(r.get('calls_per_s'))} | "
                 f"{fmt(lat.get('p50'))} | {fmt(lat.get('p99'))} | {fmt(lat.get('p999'))} | "
                 f"{fmt(lat.get('max'))} | {fmt(r.get('proxy_cpu_seconds'), 2)} | "
-                f"{fmt(r.get('loadgen_cpu_seconds'), 2)} | "
+                f"{fmt(r.get('loadgen_cpu_seconds'), 2)} | {fmt(r.get('loadavg_1m'), 1)} | "
                 f"{'ok' if r.get('ok') else 'FAILED'} |")
         add("")
 

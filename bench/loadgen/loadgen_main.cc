@@ -20,6 +20,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -67,6 +68,17 @@ constexpr uint32_t kEventsMax = 8189;
 // Client connections a real replica serves at once (PROTOCOL.md §2.4); each direct session
 // needs its own, so more concurrent sessions than this cannot all be served.
 constexpr uint32_t kDirectConnectionsMax = 32;
+
+// The 1-minute load average, as a JSON number, or "" when unreadable.
+std::string LoadAverage() {
+  FILE* file = std::fopen("/proc/loadavg", "r");
+  if (file == nullptr) return "";
+  double one_minute = 0;
+  const int parsed = std::fscanf(file, "%lf", &one_minute);
+  std::fclose(file);
+  if (parsed != 1 || !(one_minute >= 0) || one_minute > 1e6) return "";
+  return absl::StrFormat("%.2f", one_minute);
+}
 
 int Usage(const std::string& message) {
   std::fprintf(stderr, "tbproxy-loadgen: %s\n", message.c_str());
@@ -215,7 +227,8 @@ int Main(int argc, char** argv) {
                       .callers = callers,
                       .sessions = sessions,
                       .channels = direct ? 0 : channels,
-                      .rate = rate};
+                      .rate = rate,
+                      .loadavg = LoadAverage()};
   const std::string json = ReportJson(config, result, proxy);
   std::printf("%s\n", json.c_str());
   std::fflush(stdout);

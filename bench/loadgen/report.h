@@ -18,6 +18,7 @@ struct ReportConfig {
   uint32_t sessions = 0;  // direct only.
   uint32_t channels = 0;  // gRPC only.
   double rate = 0;        // 0: closed loop.
+  std::string loadavg;    // /proc/loadavg's 1-minute figure at the end of the run (noise).
 };
 
 // tbproxy's own cost over the measured window (--proxy-pid), when sampled.
