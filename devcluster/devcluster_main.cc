@@ -202,9 +202,6 @@ int Main(int argc, char** argv) {
                U128ToDecimal(options->protocol.cluster).c_str(), options->addresses.size(),
                options->protocol.batch_size_limit, options->protocol.clients_max,
                echo ? ", echo mode (no state)" : "");
-  std::printf("listening on %s\n", server.ListeningAddresses().c_str());
-  std::fflush(stdout);
-
   asio::signal_set stop_signals(io_context, SIGINT, SIGTERM);
   stop_signals.async_wait([&](asio::error_code error, int signal) {
     if (error) return;
@@ -262,6 +259,10 @@ int Main(int argc, char** argv) {
   asio::steady_timer tick(io_context);
   if (machine != nullptr) ScheduleTick(tick, *machine);
 
+  // Announced only now that the signal handlers are installed: a harness may signal the
+  // process as soon as it reads this line, and SIGUSR1/SIGUSR2 would otherwise end it.
+  std::printf("listening on %s\n", server.ListeningAddresses().c_str());
+  std::fflush(stdout);
   io_context.run();
   return 0;
 }
