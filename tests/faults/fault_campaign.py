@@ -155,12 +155,8 @@ def kill_epoch(args, seed, pb, rpc, figures):
             self.cluster = holder["cluster"]
             # A real cluster's view never goes back, and sessions that saw view v rightly
             # ignore a cluster in an older one: restart in the view the old process had.
-            # tb-devcluster installs its signal handlers just after it prints its addresses;
-            # an earlier SIGUSR1 would end it, so give it a moment and check.
-            time.sleep(0.5)
             for _ in range(self.views):
                 self.cluster.send(harness.signal.SIGUSR1)
-                time.sleep(0.05)
             if not self.cluster.alive():
                 raise AssertionError("restarted tb-devcluster died: %s" % self.cluster.tail())
             # A fresh cluster has no accounts: recreate them so that load keeps flowing.
