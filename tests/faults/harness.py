@@ -5,6 +5,7 @@ either one. Both bind 127.0.0.1 on ephemeral ports; a restart reuses the port th
 The Python stubs are generated at test time with the helper of tests/python/grpc_e2e.py.
 """
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "python"))
@@ -148,6 +150,33 @@ def wait_until(predicate, timeout, what):
             return
         time.sleep(0.05)
     raise AssertionError("gave up after %ds waiting for %s" % (timeout, what))
+
+
+def metrics_port(process, timeout=30):
+    """The port of tbproxy's metrics listener, from its log (needs --log-level=info or lower)."""
+    found = []
+
+    def look():
+        for line in list(process.log):
+            match = re.search(r"event=metrics_listening port=(\d+)", line)
+            if match:
+                found.append(int(match.group(1)))
+                return True
+        return False
+    wait_until(look, timeout, "tbproxy's metrics_listening log line")
+    return found[0]
+
+
+def scrape(port):
+    """tbproxy's /metrics as {series (name and labels): value}."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=30) as reply:
+        text = reply.read().decode()
+    series = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, number = line.rpartition(" ")
+            series[name] = float(number)
+    return series
 
 
 def temporary_stubs():

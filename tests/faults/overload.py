@@ -119,7 +119,7 @@ def main():
     proxy, port = harness.start_proxy(args.tbproxy, flags=[
         "--cluster-addresses=" + addresses, "--sessions=1", "--session-budget=2",
         "--callers-max=%d" % CALLERS_MAX, "--queued-events-max=%d" % QUEUED_EVENTS_MAX,
-        "--log-level=warning"])
+        "--metrics-listen=127.0.0.1:0", "--log-level=info"])
     problems = []
     try:
         stub = rpc.TigerBeetleStub(harness.channel(port))
@@ -143,6 +143,18 @@ def main():
         if rss_max > RSS_BOUND_BYTES:
             problems.append("tbproxy RSS reached %d MiB (bound %d MiB)"
                             % (rss_max >> 20, RSS_BOUND_BYTES >> 20))
+        # tbproxy's own account agrees: nothing in flight or queued, and it counted as many
+        # bound refusals as the callers saw (the capacity phase refused none).
+        metrics = harness.scrape(harness.metrics_port(proxy))
+        refused = sum(v for k, v in metrics.items() if k.startswith("tbproxy_refusals_total")
+                      and ("callers_max" in k or "queued_" in k))
+        if refused != load.codes.get("RESOURCE_EXHAUSTED", 0):
+            problems.append("tbproxy counted %d refusals, callers saw %d"
+                            % (refused, load.codes.get("RESOURCE_EXHAUSTED", 0)))
+        for gauge in ("tbproxy_grpc_calls_in_flight", "tbproxy_queued_events"):
+            if metrics.get(gauge) != 0:
+                problems.append("%s is %s after every call was answered"
+                                % (gauge, metrics.get(gauge)))
         # Recovery: with the load gone, calls are admitted again.
         for number in range(10):
             reply = stub.Raw(pb.RawRequest(operation=146, events=raw_accounts(args.seed, 2 + number)),
