@@ -103,7 +103,7 @@ def cluster_flags(rng, seed):
 def proxy_flags(addresses):
     # Two sessions within a budget of four: evictions and replacements fit in clients_max 8.
     return ["--cluster-addresses=" + addresses, "--sessions=2", "--session-budget=4",
-            "--drain-timeout=5s", "--log-level=warning"]
+            "--drain-timeout=5s", "--metrics-listen=127.0.0.1:0", "--log-level=info"]
 
 
 def ledger_epoch(args, seed, pb, rpc, figures):
@@ -123,6 +123,11 @@ def ledger_epoch(args, seed, pb, rpc, figures):
                               injector, figures, (seed << 64) | (2 << 48))
         cluster.send(harness.signal.SIGCONT)
         violations += audit(stub, pb, ledger, figures, CALL_TIMEOUT)
+        # tbproxy's side of "every call answered": nothing left in flight once callers are done.
+        metrics = harness.scrape(harness.metrics_port(injector.proxy))
+        if metrics.get("tbproxy_grpc_calls_in_flight") != 0:
+            violations.append("tbproxy_grpc_calls_in_flight is %s after the load"
+                              % metrics.get("tbproxy_grpc_calls_in_flight"))
         if not cluster.alive():
             violations.append("tb-devcluster died\n" + cluster.tail())
         if injector.proxy.stop() != 0:
@@ -141,6 +146,18 @@ def kill_epoch(args, seed, pb, rpc, figures):
     factory, state = restarting_proxy(args.tbproxy, proxy_flags(addresses))
 
     class ClusterKiller(Injector):
+        def run(self):
+            # At least one kill per epoch, whatever the seed draws afterwards.
+            if not self.stop.wait(self.random.uniform(0.5, 2.0)):
+                try:
+                    self.kill_cluster()
+                    self.figures["fault_kill_cluster"] = self.figures.get(
+                        "fault_kill_cluster", 0) + 1
+                except Exception as error:
+                    self.error = "%s: %s" % (type(error).__name__, error)
+                    return
+            super().run()
+
         def kill_cluster(self):
             holder["cluster"].stop(harness.signal.SIGKILL)
             time.sleep(self.random.uniform(0, 1.0))
