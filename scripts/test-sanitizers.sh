@@ -7,7 +7,13 @@
 #
 # usage: scripts/test-sanitizers.sh [asan|tsan]...   (default: both)
 # Environment: TBPROXY_SANITIZER_BUILD_ROOT (default: the repository root) holds the build
-# directories; TBPROXY_JOBS limits parallel compile jobs (default: ninja's choice).
+# directories; TBPROXY_JOBS limits parallel compile jobs (default: ninja's choice);
+# TBPROXY_SANITIZER_CTEST_ARGS adds ctest arguments (e.g. "-E CoalescerRandomized").
+#
+# Known limit: Debian's Abseil is not built with ThreadSanitizer, so TSan cannot see what
+# absl::Mutex orders and reports races on data that absl::Mutex protects (e.g. the coalescer's
+# randomized test). Test doubles synchronise with std::mutex for this reason; a report whose
+# accesses all hold an absl::MutexLock is this false positive.
 # Prints, per build, the configure/build/test durations and ctest's summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +59,7 @@ for kind in "${kinds[@]}"; do
   UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1" \
   TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
     "${runner[@]}" ctest --test-dir "$build_dir" -L unit --output-on-failure --timeout 600 \
-      -j "$(nproc)" 2>&1 | tee "$log"
+      -j "$(nproc)" ${TBPROXY_SANITIZER_CTEST_ARGS:-} 2>&1 | tee "$log"
   code=${PIPESTATUS[0]}
   set -e
   tested=$(date +%s)
