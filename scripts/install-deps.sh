@@ -17,7 +17,7 @@ packages=(
   libcivetweb-dev
   # Test peers: real gRPC client, real Prometheus, the official Node client's runtime, linters.
   python3 python3-grpcio python3-protobuf python3-grpc-tools python3-yaml yamllint
-  prometheus nodejs npm openssl curl
+  prometheus openssl curl
   # Plots of BENCHMARKS.md (bench/report.py).
   python3-matplotlib
 )
@@ -28,6 +28,15 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
+# Node.js and npm run the official TigerBeetle client and grpc-js. A machine that already has
+# them (from Debian or from another packaging of Node that bundles npm) keeps what it has:
+# Debian's npm package conflicts with Node builds that ship their own npm.
+if ! command -v node >/dev/null 2>&1; then
+  missing+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: installing ${missing[*]}"
