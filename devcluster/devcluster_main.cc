@@ -31,7 +31,7 @@
 #include "client_core/constants.h"
 #include "client_core/release.h"
 #include "client_core/u128.h"
-#include "devcluster/echo_executor.h"
+#include "client_core/replica/echo_executor.h"
 #include "devcluster/server.h"
 #include "devcluster/state_machine.h"
 

@@ -13,7 +13,7 @@
 #include "absl/time/clock.h"
 #include "asio.hpp"
 #include "client_core/assert.h"
-#include "devcluster/message_framer.h"
+#include "client_core/replica/message_framer.h"
 
 namespace tb::devcluster {
 namespace {

@@ -22,8 +22,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "devcluster/executor.h"
-#include "devcluster/replica_protocol.h"
+#include "client_core/replica/executor.h"
+#include "client_core/replica/replica_protocol.h"
 #include "devcluster/server_options.h"
 
 namespace asio {

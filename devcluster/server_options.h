@@ -14,9 +14,26 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "devcluster/replica_protocol.h"
+#include "client_core/replica/echo_executor.h"
+#include "client_core/replica/message_framer.h"
+#include "client_core/replica/replica_protocol.h"
 
 namespace tb::devcluster {
+
+// The socket-free replica protocol lives in client_core/replica/; the server uses it as is.
+using replica::ConnectionId;
+using replica::Decision;
+using replica::EchoExecutor;
+using replica::ExecuteResult;
+using replica::Executor;
+using replica::kClientsMaxLimit;
+using replica::MessageBytes;
+using replica::MessageFramer;
+using replica::ReplicaProtocol;
+using replica::ReplicaProtocolOptions;
+using replica::Send;
+using replica::Verdict;
+using replica::VerdictName;
 
 struct ListenAddress {
   std::string host;  // Numeric IPv4/IPv6 address or a resolvable name.

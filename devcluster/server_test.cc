@@ -16,16 +16,16 @@
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
 #include "client_core/types.h"
-#include "devcluster/echo_executor.h"
-#include "devcluster/test_messages.h"
+#include "client_core/replica/echo_executor.h"
+#include "client_core/replica/test_messages.h"
 #include "gtest/gtest.h"
 
 namespace tb::devcluster {
 namespace {
 
-using testing::ParseHeader;
-using testing::Serialize;
-using testing::TestClient;
+using replica::testing::ParseHeader;
+using replica::testing::Serialize;
+using replica::testing::TestClient;
 
 constexpr uint8_t kCreateAccounts = 146;
 

@@ -27,9 +27,13 @@
 #include "client_core/constants.h"
 #include "client_core/operation.h"
 #include "devcluster/database.h"
-#include "devcluster/executor.h"
+#include "client_core/replica/executor.h"
 
 namespace tb::devcluster {
+
+// The executor interface lives with the replica protocol (client_core/replica/).
+using replica::ExecuteResult;
+using replica::Executor;
 
 struct StateMachineOptions {
   // The batch_size_limit the server announces at registration (request size limit − 256), in

@@ -2,7 +2,7 @@
 // session from the replies (register → session, context → parent). Used by the dev cluster's
 // socket-free and TCP tests; not part of any library.
 //
-//   tb::devcluster::testing::TestClient client(/*id=*/42);
+//   tb::replica::testing::TestClient client(/*id=*/42);
 //   std::vector<uint8_t> bytes = client.Register();
 //   client.OnReply(reply_bytes);
 //   bytes = client.Request(146, body);
@@ -20,7 +20,7 @@
 #include "client_core/release.h"
 #include "client_core/u128.h"
 
-namespace tb::devcluster::testing {
+namespace tb::replica::testing {
 
 inline std::vector<uint8_t> Serialize(Header header, std::span<const uint8_t> body) {
   SetChecksums(header, body);
@@ -114,4 +114,4 @@ class TestClient {
   RequestHeader in_flight_{};
 };
 
-}  // namespace tb::devcluster::testing
+}  // namespace tb::replica::testing

@@ -1,4 +1,4 @@
-#include "devcluster/echo_executor.h"
+#include "client_core/replica/echo_executor.h"
 
 #include <algorithm>
 #include <cstring>
@@ -10,7 +10,7 @@
 #include "client_core/operation.h"
 #include "client_core/types.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 
 ExecuteResult EchoExecutor::Execute(uint8_t operation, std::span<const uint8_t> body,
                                     uint64_t now_ns) {
@@ -57,4 +57,4 @@ ExecuteResult EchoExecutor::Execute(uint8_t operation, std::span<const uint8_t> 
   return result;
 }
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica

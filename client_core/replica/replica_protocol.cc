@@ -1,4 +1,4 @@
-#include "devcluster/replica_protocol.h"
+#include "client_core/replica/replica_protocol.h"
 
 #include <algorithm>
 #include <cstring>
@@ -10,9 +10,9 @@
 #include "client_core/assert.h"
 #include "client_core/operation.h"
 #include "client_core/request_validation.h"
-#include "devcluster/message_framer.h"
+#include "client_core/replica/message_framer.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 
 // Where a message came from. A request a backup forwarded to the primary keeps the backup's
 // arrival so that the reply can also be delivered through that backup (§9.5).
@@ -426,4 +426,4 @@ Decision ReplicaProtocol::Duplicate(const Arrival& arrival, Session& session) {
   return decision;
 }
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica

@@ -13,12 +13,12 @@
 
 #include "client_core/assert.h"
 #include "client_core/header.h"
-#include "devcluster/echo_executor.h"
-#include "devcluster/replica_protocol.h"
+#include "client_core/replica/echo_executor.h"
+#include "client_core/replica/replica_protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace tb;
-  using namespace tb::devcluster;
+  using namespace tb::replica;
   EchoExecutor executor;
   ReplicaProtocol protocol({.replica_count = 3, .clients_max = 4,
                             .batch_size_limit = kBatchSizeLimitMin},

@@ -1,4 +1,4 @@
-#include "devcluster/message_framer.h"
+#include "client_core/replica/message_framer.h"
 
 #include <algorithm>
 #include <cstring>
@@ -8,7 +8,7 @@
 #include "client_core/constants.h"
 #include "client_core/header.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 
 absl::StatusOr<Header> CheckFrame(std::span<const uint8_t> header_bytes, u128 cluster) {
   if (header_bytes.size() < kHeaderSize) {
@@ -85,4 +85,4 @@ absl::StatusOr<std::span<const uint8_t>> MessageFramer::Next() {
   return message;
 }
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica

@@ -6,7 +6,7 @@
 // used by the server's own tests.
 //
 //   tb::devcluster::StateMachine machine({.batch_size_limit = 1024 * 1024 - 256});
-//   tb::devcluster::ExecuteResult result = machine.Execute(operation, body, now_ns);
+//   tb::replica::ExecuteResult result = machine.Execute(operation, body, now_ns);
 //   // reply header timestamp = result.timestamp, reply body = result.body
 #pragma once
 
@@ -14,7 +14,7 @@
 #include <span>
 #include <vector>
 
-namespace tb::devcluster {
+namespace tb::replica {
 
 struct ExecuteResult {
   // The prepare timestamp of the request (STATE_MACHINE.md §3.2), carried in the reply header.
@@ -38,4 +38,4 @@ class Executor {
                                 uint64_t now_ns) = 0;
 };
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica

@@ -8,16 +8,16 @@
 // Timestamps follow STATE_MACHINE.md §3.2 (base = max(last + 1, now), T = base + events), so the
 // reply header looks exactly like a real cluster's.
 //
-//   tb::devcluster::EchoExecutor echo;
-//   tb::devcluster::ReplicaProtocol protocol(options, &echo);
+//   tb::replica::EchoExecutor echo;
+//   tb::replica::ReplicaProtocol protocol(options, &echo);
 #pragma once
 
 #include <cstdint>
 #include <span>
 
-#include "devcluster/executor.h"
+#include "client_core/replica/executor.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 
 class EchoExecutor final : public Executor {
  public:
@@ -29,4 +29,4 @@ class EchoExecutor final : public Executor {
   uint64_t timestamp_ = 0;
 };
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica

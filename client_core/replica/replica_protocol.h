@@ -16,7 +16,7 @@
 //
 // Not thread-safe: one owner thread calls everything.
 //
-//   tb::devcluster::ReplicaProtocol protocol(options, &executor);
+//   tb::replica::ReplicaProtocol protocol(options, &executor);
 //   protocol.OnConnectionOpened(id, /*replica=*/0);
 //   Decision decision = protocol.OnMessage(id, bytes, now_ns);
 //   for (const Send& send : decision.sends) Write(send.connection, send.message);
@@ -33,12 +33,12 @@
 #include "client_core/header.h"
 #include "client_core/release.h"
 #include "client_core/u128.h"
-#include "devcluster/connection_registry.h"
-#include "devcluster/executor.h"
-#include "devcluster/server_messages.h"
-#include "devcluster/session_table.h"
+#include "client_core/replica/connection_registry.h"
+#include "client_core/replica/executor.h"
+#include "client_core/replica/server_messages.h"
+#include "client_core/replica/session_table.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 
 // Sessions a dev cluster can be configured to keep (a real cluster keeps 64).
 inline constexpr uint32_t kClientsMaxLimit = 1 << 16;
@@ -135,4 +135,4 @@ class ReplicaProtocol {
   uint64_t timestamp_ = 0;  // The last prepare timestamp.
 };
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica

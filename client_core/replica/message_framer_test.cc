@@ -1,4 +1,4 @@
-#include "devcluster/message_framer.h"
+#include "client_core/replica/message_framer.h"
 
 #include <algorithm>
 #include <cstring>
@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "client_core/header.h"
-#include "devcluster/test_messages.h"
+#include "client_core/replica/test_messages.h"
 #include "gtest/gtest.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 namespace {
 
 using testing::ParseHeader;
@@ -130,4 +130,4 @@ TEST(CheckFrame, LeavesReservedFieldsToTheProtocol) {
 }
 
 }  // namespace
-}  // namespace tb::devcluster
+}  // namespace tb::replica

@@ -1,8 +1,8 @@
-#include "devcluster/session_table.h"
+#include "client_core/replica/session_table.h"
 
 #include "gtest/gtest.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 namespace {
 
 Session Make(u128 client, uint64_t op) {
@@ -41,4 +41,4 @@ TEST(SessionTable, KeepsUpToItsCapacityWithoutRemoving) {
 }
 
 }  // namespace
-}  // namespace tb::devcluster
+}  // namespace tb::replica

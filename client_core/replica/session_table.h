@@ -7,9 +7,9 @@
 // the lowest op number (the least recently *committed*, not the least recently seen) is removed.
 // Its client is told nothing at that moment; it learns `no_session` on its next request or ping.
 //
-//   tb::devcluster::SessionTable sessions(64);
+//   tb::replica::SessionTable sessions(64);
 //   std::optional<tb::u128> removed = sessions.Add(std::move(new_session));
-//   if (tb::devcluster::Session* session = sessions.Find(client)) { ... }
+//   if (tb::replica::Session* session = sessions.Find(client)) { ... }
 #pragma once
 
 #include <cstddef>
@@ -23,7 +23,7 @@
 #include "absl/hash/hash.h"
 #include "client_core/u128.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 
 // One complete message (header and body) as it goes on the wire. Immutable once built, so the
 // same bytes can be stored for duplicates and queued on several connections without copies.
@@ -67,4 +67,4 @@ class SessionTable {
   absl::flat_hash_map<u128, Session, ClientIdHash> sessions_;
 };
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica

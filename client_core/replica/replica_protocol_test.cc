@@ -1,4 +1,4 @@
-#include "devcluster/replica_protocol.h"
+#include "client_core/replica/replica_protocol.h"
 
 #include <cstring>
 #include <random>
@@ -9,11 +9,11 @@
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
 #include "client_core/types.h"
-#include "devcluster/echo_executor.h"
-#include "devcluster/test_messages.h"
+#include "client_core/replica/echo_executor.h"
+#include "client_core/replica/test_messages.h"
 #include "gtest/gtest.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 namespace {
 
 using testing::ParseHeader;
@@ -760,4 +760,4 @@ TEST_F(ThreeReplicasTest, ViewChangeMovesThePrimaryAndRaisesTheViewOfStoredRepli
 }
 
 }  // namespace
-}  // namespace tb::devcluster
+}  // namespace tb::replica

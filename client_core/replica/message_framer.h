@@ -27,7 +27,7 @@
 #include "client_core/header.h"
 #include "client_core/u128.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 
 // The frame checks whose failure closes a connection (PROTOCOL.md §2.1): the header checksum,
 // 256 <= size <= 1 MiB, the cluster id, and a command number that exists other than 0 (a real
@@ -63,4 +63,4 @@ class MessageFramer {
   bool broken_ = false;
 };
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica

@@ -1,4 +1,4 @@
-#include "devcluster/echo_executor.h"
+#include "client_core/replica/echo_executor.h"
 
 #include <cstring>
 #include <vector>
@@ -7,7 +7,7 @@
 #include "client_core/types.h"
 #include "gtest/gtest.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 namespace {
 
 std::vector<uint8_t> Encode(uint32_t element_size, const std::vector<int>& counts) {
@@ -53,4 +53,4 @@ TEST(EchoExecutor, LookupsAndQueriesFindNothingAndTimestampsKeepRising) {
 }
 
 }  // namespace
-}  // namespace tb::devcluster
+}  // namespace tb::replica

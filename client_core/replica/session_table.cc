@@ -1,11 +1,11 @@
-#include "devcluster/session_table.h"
+#include "client_core/replica/session_table.h"
 
 #include <algorithm>
 #include <utility>
 
 #include "client_core/assert.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 
 SessionTable::SessionTable(uint32_t capacity) : capacity_(capacity) {
   TB_ASSERT(capacity >= 1);
@@ -42,4 +42,4 @@ std::optional<u128> SessionTable::Add(Session session) {
   return removed;
 }
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica

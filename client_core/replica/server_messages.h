@@ -10,9 +10,9 @@
 
 #include "client_core/header.h"
 #include "client_core/u128.h"
-#include "devcluster/session_table.h"
+#include "client_core/replica/session_table.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 
 // Who is speaking: the frame fields every server message shares.
 struct Sender {
@@ -49,4 +49,4 @@ Header HeaderOf(const MessageBytes& message);
 // if its view is already >= `view`.
 MessageBytes WithRaisedView(const MessageBytes& reply, uint32_t view);
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica

@@ -1,8 +1,8 @@
-#include "devcluster/connection_registry.h"
+#include "client_core/replica/connection_registry.h"
 
 #include "client_core/assert.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 
 ConnectionRegistry::ConnectionRegistry(uint8_t replica_count) : registered_(replica_count) {
   TB_ASSERT(replica_count >= 1);
@@ -71,4 +71,4 @@ std::optional<ConnectionId> ConnectionRegistry::Find(uint8_t replica, u128 clien
   return it->second;
 }
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica

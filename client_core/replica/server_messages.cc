@@ -1,4 +1,4 @@
-#include "devcluster/server_messages.h"
+#include "client_core/replica/server_messages.h"
 
 #include <cstring>
 #include <memory>
@@ -7,7 +7,7 @@
 #include "client_core/assert.h"
 #include "client_core/constants.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 namespace {
 
 Frame MakeFrame(const Sender& sender, Command command) {
@@ -92,4 +92,4 @@ MessageBytes WithRaisedView(const MessageBytes& reply, uint32_t view) {
   return bytes;
 }
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica

@@ -12,7 +12,7 @@
 //   - Messages are only ever sent on the connection registered for a client, so a connection is
 //     written to only after that client spoke on it.
 //
-//   tb::devcluster::ConnectionRegistry registry(/*replica_count=*/1);
+//   tb::replica::ConnectionRegistry registry(/*replica_count=*/1);
 //   registry.Open(7, /*replica=*/0);
 //   BindResult bind = registry.Bind(7, client, BindKind::kPing);
 #pragma once
@@ -23,9 +23,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "client_core/u128.h"
-#include "devcluster/session_table.h"
+#include "client_core/replica/session_table.h"
 
-namespace tb::devcluster {
+namespace tb::replica {
 
 // Assigned by the transport; never reused while the process lives.
 using ConnectionId = uint64_t;
@@ -72,4 +72,4 @@ class ConnectionRegistry {
   std::vector<absl::flat_hash_map<u128, ConnectionId, ClientIdHash>> registered_;
 };
 
-}  // namespace tb::devcluster
+}  // namespace tb::replica
