@@ -345,6 +345,7 @@ void Server::Impl::OnMessage(Connection& connection, std::span<const uint8_t> me
     case Verdict::kReply: stats_.replies++; break;
     case Verdict::kDuplicate: stats_.duplicates++; break;
     case Verdict::kEviction: stats_.evictions++; break;
+    case Verdict::kPending: break;  // The dev cluster executes synchronously.
   }
   Log(connection, decision);
   for (ConnectionId id : decision.closes) {

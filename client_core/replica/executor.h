@@ -11,8 +11,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
+
+#include "client_core/u128.h"
 
 namespace tb::replica {
 
@@ -36,6 +39,27 @@ class Executor {
   // Called from one thread at a time.
   virtual ExecuteResult Execute(uint8_t operation, std::span<const uint8_t> body,
                                 uint64_t now_ns) = 0;
+};
+
+// An executor that answers later (tbproxy's native front end: the batches go to a real cluster).
+// Start() begins executing a request that passed every protocol check; the owner later calls
+// ReplicaProtocol::Complete(token, ...) exactly once, on the protocol's thread and never from
+// inside Start(). Until then the session's request is "in progress": identical retries are
+// dropped (PROTOCOL.md §9.1 step 13).
+class AsyncExecutor {
+ public:
+  virtual ~AsyncExecutor() = default;
+  // `client` is the session's client id (the key for ordering its requests). `body` is valid
+  // only during the call.
+  virtual void Start(uint64_t token, u128 client, uint8_t operation,
+                     std::span<const uint8_t> body) = 0;
+};
+
+// How a pending request ended when it produced no result.
+enum class CompletionFailure : uint8_t {
+  kDrop,                // Not applied (overload): no answer, the client retries identical bytes.
+  kInvalidRequestBody,  // Refused as invalid: evict the session (invalid_request_body).
+  kSessionLost,         // Outcome unknown: evict the session (no_session).
 };
 
 }  // namespace tb::replica

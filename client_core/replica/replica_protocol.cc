@@ -76,6 +76,7 @@ const char* VerdictName(Verdict verdict) {
     case Verdict::kReply: return "reply";
     case Verdict::kDuplicate: return "duplicate";
     case Verdict::kEviction: return "eviction";
+    case Verdict::kPending: return "pending";
   }
   return "unknown";
 }
@@ -83,6 +84,15 @@ const char* VerdictName(Verdict verdict) {
 ReplicaProtocol::ReplicaProtocol(const ReplicaProtocolOptions& options, Executor* executor)
     : options_(options),
       executor_(executor),
+      sessions_(options.clients_max),
+      connections_(options.replica_count) {
+  TB_ASSERT(ValidateReplicaProtocolOptions(options).ok());
+  TB_ASSERT(executor != nullptr);
+}
+
+ReplicaProtocol::ReplicaProtocol(const ReplicaProtocolOptions& options, AsyncExecutor* executor)
+    : options_(options),
+      async_executor_(executor),
       sessions_(options.clients_max),
       connections_(options.replica_count) {
   TB_ASSERT(ValidateReplicaProtocolOptions(options).ok());
@@ -319,6 +329,15 @@ bool ReplicaProtocol::CheckSession(const Arrival& arrival, const RequestHeader& 
     decision = Evict(arrival, request.client, EvictionReason::kSessionReleaseMismatch);
     return true;
   }
+  if (session.pending_token != 0 && request.request >= session.pending_request) {
+    // §9.1 step 13: the request (or, from a client that broke the one-in-flight rule, a later
+    // one) is in progress; official clients retry with identical bytes.
+    decision = Dropped(request.request == session.pending_request &&
+                               request.frame.checksum == session.pending_checksum
+                           ? "request in progress"
+                           : "another request of the session is in progress");
+    return true;
+  }
   if (request.request < session.request) {
     decision = Dropped("stale request number");
     return true;
@@ -350,6 +369,11 @@ Decision ReplicaProtocol::Commit(const Arrival& arrival, const RequestHeader& re
   // those of registers, which it does not execute (§9.4).
   const uint64_t clock_ns = std::max(now_ns, timestamp_ + 1);
   uint64_t timestamp = clock_ns;
+  if (!is_register && async_executor_ != nullptr) {
+    Session* session = sessions_.Find(request.client);
+    TB_ASSERT(session != nullptr, "CheckSession passed");
+    return StartPending(arrival, request, body, *session);
+  }
   std::vector<uint8_t> reply_body;
   if (is_register) {
     RegisterResult result{};
@@ -362,9 +386,89 @@ Decision ReplicaProtocol::Commit(const Arrival& arrival, const RequestHeader& re
     reply_body = std::move(result.body);
   }
   TB_ASSERT(timestamp > timestamp_, "prepare timestamps strictly increase");
+  if (is_register) {
+    sessions_.Add(Session{.client = request.client, .session = op, .last_op = op});
+  }
+  return FinishCommit(arrival.forwarded, arrival.replica, request, timestamp, reply_body);
+}
+
+Decision ReplicaProtocol::StartPending(const Arrival& arrival, const RequestHeader& request,
+                                       std::span<const uint8_t> body, Session& session) {
+  const uint64_t token = ++next_token_;
+  session.pending_token = token;
+  session.pending_request = request.request;
+  session.pending_checksum = request.frame.checksum;
+  pending_.emplace(token, PendingCommit{.forwarded = arrival.forwarded,
+                                        .replica = arrival.replica,
+                                        .request = request});
+  async_executor_->Start(token, request.client, request.operation, body);
+  Decision decision;
+  decision.verdict = Verdict::kPending;
+  decision.note = "started";
+  return decision;
+}
+
+Decision ReplicaProtocol::Complete(uint64_t token, ExecuteResult result) {
+  auto it = pending_.find(token);
+  if (it == pending_.end()) return Dropped("unknown token");
+  const PendingCommit pending = it->second;
+  pending_.erase(it);
+  Session* session = sessions_.Find(pending.request.client);
+  if (session == nullptr || session->pending_token != token) {
+    return Dropped("the session was evicted while its request was in progress");
+  }
+  session->pending_token = 0;
+  if (result.timestamp == 0 || result.body.size() > kMessageBodySizeMax) {
+    // The executor broke its contract; the client must not see a wrong reply.
+    sessions_.Remove(pending.request.client);
+    return EvictPending(pending.request.client, EvictionReason::kNoSession);
+  }
+  return FinishCommit(pending.forwarded, pending.replica, pending.request, result.timestamp,
+                      result.body);
+}
+
+Decision ReplicaProtocol::Complete(uint64_t token, CompletionFailure failure) {
+  auto it = pending_.find(token);
+  if (it == pending_.end()) return Dropped("unknown token");
+  const u128 client = it->second.request.client;
+  pending_.erase(it);
+  Session* session = sessions_.Find(client);
+  if (session == nullptr || session->pending_token != token) {
+    return Dropped("the session was evicted while its request was in progress");
+  }
+  session->pending_token = 0;
+  switch (failure) {
+    case CompletionFailure::kDrop:
+      return Dropped("not applied; the client retries");
+    case CompletionFailure::kInvalidRequestBody:
+      sessions_.Remove(client);
+      return EvictPending(client, EvictionReason::kInvalidRequestBody);
+    case CompletionFailure::kSessionLost:
+      sessions_.Remove(client);
+      return EvictPending(client, EvictionReason::kNoSession);
+  }
+  return Dropped("unknown failure");
+}
+
+Decision ReplicaProtocol::EvictPending(u128 client, EvictionReason reason) {
+  Decision decision;
+  decision.verdict = Verdict::kEviction;
+  decision.eviction_reason = reason;
+  decision.note = EvictionReasonName(reason);
+  AddSend(decision, connections_.Find(primary(), client),
+          BuildEviction(SenderFor(primary()), client, reason));
+  return decision;
+}
+
+Decision ReplicaProtocol::FinishCommit(bool forwarded, uint8_t arrival_replica,
+                                       const RequestHeader& request, uint64_t timestamp,
+                                       std::span<const uint8_t> reply_body) {
+  TB_ASSERT(timestamp > 0);
   TB_ASSERT(reply_body.size() <= kMessageBodySizeMax);
+  const uint64_t op = op_ + 1;
   op_ = op;
-  timestamp_ = timestamp;
+  // Asynchronous results carry the cluster's timestamps, which need not arrive in order.
+  timestamp_ = std::max(timestamp_, timestamp);
   const MessageBytes reply = BuildReply(SenderFor(primary()),
                                         ReplyFields{.request_checksum = request.frame.checksum,
                                                     .client = request.client,
@@ -375,9 +479,6 @@ Decision ReplicaProtocol::Commit(const Arrival& arrival, const RequestHeader& re
                                                     .timestamp = timestamp},
                                         reply_body);
   const ReplyHeader reply_header = HeaderAs<ReplyHeader>(HeaderOf(reply));
-  if (is_register) {
-    sessions_.Add(Session{.client = request.client, .session = op, .last_op = op});
-  }
   Session* session = sessions_.Find(request.client);
   TB_ASSERT(session != nullptr);
   session->last_op = op;
@@ -394,8 +495,8 @@ Decision ReplicaProtocol::Commit(const Arrival& arrival, const RequestHeader& re
   AddSend(decision, connections_.Find(primary(), request.client), reply);
   if (options_.replica_count > 1) {
     const uint8_t backup =
-        arrival.forwarded
-            ? arrival.replica
+        forwarded
+            ? arrival_replica
             : static_cast<uint8_t>((primary() + 1 + op % (options_.replica_count - 1)) %
                                    options_.replica_count);
     AddSend(decision, connections_.Find(backup, request.client), reply);

@@ -7,9 +7,13 @@
 // one session table, one op counter and one view: connections belong to a replica index; only
 // the primary (view % replica_count) commits and evicts; a backup answers pings and duplicates
 // itself and forwards newer requests and unknown clients' registers to the primary (§9.1
-// step 3). Execution is synchronous: a request that commits is executed by the injected
-// Executor during OnMessage(), so there is no pipeline (§9.1 steps 1, 10, 13, 14, 16 never
-// apply).
+// step 3). Execution is synchronous with an Executor: a request that commits is executed during
+// OnMessage(), so there is no pipeline (§9.1 steps 1, 10, 13, 14, 16 never apply). With an
+// AsyncExecutor, a request that passes every check is started (Verdict::kPending) and the
+// session's request is in progress: identical retries and later requests are dropped (step 13)
+// until Complete(token, ...) turns the result into the reply (op and timestamp assigned then,
+// the reply stored for duplicates) or the failure into a drop or an eviction. Registers always
+// commit at once.
 //
 // Unlike a real replica, inputs that crash one (client 0, command 0, unknown commands,
 // operation 128, a non-zero RegisterRequest) are dropped or close the connection.
@@ -27,6 +31,7 @@
 #include <span>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "client_core/constants.h"
@@ -62,6 +67,7 @@ enum class Verdict : uint8_t {
   kReply,      // The request committed and its reply was sent.
   kDuplicate,  // The stored reply of an already committed request was re-sent.
   kEviction,   // An eviction was sent (see eviction_reason).
+  kPending,    // The request was started on the AsyncExecutor; Complete() answers it.
 };
 const char* VerdictName(Verdict verdict);
 
@@ -84,6 +90,17 @@ class ReplicaProtocol {
  public:
   // `options` must be valid (asserted). `executor` is not owned and outlives this object.
   ReplicaProtocol(const ReplicaProtocolOptions& options, Executor* executor);
+  // The asynchronous form (see the file comment). `executor` is not owned and outlives this.
+  ReplicaProtocol(const ReplicaProtocolOptions& options, AsyncExecutor* executor);
+
+  // Ends the pending request `token` (from AsyncExecutor::Start) with its result: `result.body`
+  // is the reply body, `result.timestamp` (> 0) the reply timestamp. If the session was evicted
+  // or replaced meanwhile, nothing is sent (kDrop). Unknown tokens are dropped.
+  Decision Complete(uint64_t token, ExecuteResult result);
+  // Ends it without a result: kDrop clears the in-progress mark (the client's retry executes it
+  // again); the others remove the session and send the matching eviction.
+  Decision Complete(uint64_t token, CompletionFailure failure);
+  size_t pending_count() const { return pending_.size(); }
 
   // A new connection accepted by `replica`. Ids must be unique for the process lifetime.
   void OnConnectionOpened(ConnectionId connection, uint8_t replica);
@@ -120,14 +137,29 @@ class ReplicaProtocol {
                     Decision& decision);
   Decision Commit(const Arrival& arrival, const RequestHeader& request,
                   std::span<const uint8_t> body, uint64_t now_ns);
+  Decision StartPending(const Arrival& arrival, const RequestHeader& request,
+                        std::span<const uint8_t> body, Session& session);
+  // Assigns the next op, builds and stores the reply, and sends it (§9.5).
+  Decision FinishCommit(bool forwarded, uint8_t arrival_replica, const RequestHeader& request,
+                        uint64_t timestamp, std::span<const uint8_t> reply_body);
   Decision Evict(const Arrival& arrival, u128 client, EvictionReason reason);
+  // Eviction of a session whose request was pending, on the client's registered connection.
+  Decision EvictPending(u128 client, EvictionReason reason);
   Decision Duplicate(const Arrival& arrival, Session& session);
   void AddSend(Decision& decision, std::optional<ConnectionId> connection,
                const MessageBytes& message) const;
   Sender SenderFor(uint8_t replica) const;
 
   ReplicaProtocolOptions options_;
-  Executor* executor_;
+  Executor* executor_ = nullptr;
+  AsyncExecutor* async_executor_ = nullptr;
+  struct PendingCommit {
+    bool forwarded = false;
+    uint8_t replica = 0;
+    RequestHeader request{};
+  };
+  absl::flat_hash_map<uint64_t, PendingCommit> pending_;  // At most one per session.
+  uint64_t next_token_ = 0;
   SessionTable sessions_;
   ConnectionRegistry connections_;
   uint32_t view_ = 0;

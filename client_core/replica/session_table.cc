@@ -42,4 +42,6 @@ std::optional<u128> SessionTable::Add(Session session) {
   return removed;
 }
 
+bool SessionTable::Remove(u128 client) { return sessions_.erase(client) > 0; }
+
 }  // namespace tb::replica

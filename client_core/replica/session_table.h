@@ -38,6 +38,10 @@ struct Session {
   u128 reply_context = 0;     // `context` of its reply: the next request's `parent`.
   uint32_t release = 0;       // Release of the last reply (= of the session's requests).
   MessageBytes reply;         // The last reply, re-sent to duplicates.
+  // A request handed to an AsyncExecutor and not yet completed (pending_token != 0).
+  uint64_t pending_token = 0;
+  uint32_t pending_request = 0;
+  u128 pending_checksum = 0;
 };
 
 struct ClientIdHash {
@@ -58,6 +62,9 @@ class SessionTable {
   // Inserts a session for a client that has none (asserted). If the table is full, first
   // removes the least recently committed session and returns its client id.
   std::optional<u128> Add(Session session);
+
+  // Removes the session of `client`; returns whether there was one.
+  bool Remove(u128 client);
 
   size_t size() const { return sessions_.size(); }
   uint32_t capacity() const { return capacity_; }
