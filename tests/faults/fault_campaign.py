@@ -141,7 +141,8 @@ def ledger_epoch(args, seed, pb, rpc, figures):
 
 def kill_epoch(args, seed, pb, rpc, figures):
     print("seed %d kill epoch" % seed, flush=True)
-    cluster, addresses = harness.start_devcluster(args.devcluster, flags=["--replica-count=3"])
+    cluster, addresses = harness.start_devcluster(args.devcluster, flags=[
+        "--replica-count=3", "--log-messages"])
     holder = {"cluster": cluster}
     factory, state = restarting_proxy(args.tbproxy, proxy_flags(addresses))
 
@@ -165,15 +166,20 @@ def kill_epoch(args, seed, pb, rpc, figures):
             for attempt in range(50):
                 try:
                     holder["cluster"], _ = harness.start_devcluster(
-                        args.devcluster, addresses, ["--replica-count=3"])
+                        args.devcluster, addresses, ["--replica-count=3", "--log-messages"])
                     break
                 except RuntimeError:
                     time.sleep(0.1)
             self.cluster = holder["cluster"]
             # A real cluster's view never goes back, and sessions that saw view v rightly
             # ignore a cluster in an older one: restart in the view the old process had.
-            for _ in range(self.views):
+            # One signal at a time: a second SIGUSR1 sent before the first is handled would
+            # merge with it (signals are not queued).
+            for view in range(1, self.views + 1):
                 self.cluster.send(harness.signal.SIGUSR1)
+                harness.wait_until(lambda: any("view %d," % view in line
+                                               for line in list(self.cluster.log)),
+                                   30, "tb-devcluster to reach view %d" % view)
             if not self.cluster.alive():
                 raise AssertionError("restarted tb-devcluster died: %s" % self.cluster.tail())
             # A fresh cluster has no accounts: recreate them so that load keeps flowing.
