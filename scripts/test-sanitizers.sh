@@ -48,7 +48,11 @@ for kind in "${kinds[@]}"; do
       -DTBPROXY_SANITIZE="$sanitize" -DTBPROXY_BUILD_GRPC=OFF -DTBPROXY_BUILD_BENCH=OFF >/dev/null
   fi
   configured=$(date +%s)
-  cmake --build "$build_dir" "${jobs_args[@]}"
+  if ! cmake --build "$build_dir" "${jobs_args[@]}"; then
+    summary+=("$kind: configure $((configured - start))s, build FAILED after $(($(date +%s) - configured))s")
+    status=1
+    continue
+  fi
   built=$(date +%s)
   runner=()
   if [ "$kind" = tsan ]; then runner=("${tsan_runner[@]}"); fi
