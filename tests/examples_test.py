@@ -24,9 +24,14 @@ import threading
 TIMEOUT = 60  # Seconds for one example run: a bound for a hung process, not a speed check.
 SKIPPED = 77
 
-PROTOC_COMMAND = ("python3 -m grpc_tools.protoc -I proto --python_out=build/python "
-                  "--grpc_python_out=build/python proto/tbproxy/v1/tbproxy.proto")
-PYTHON_RUN = "PYTHONPATH=build/python python3 examples/python/quickstart.py 127.0.0.1:50051"
+# The README's commands that make the Python stubs, run by the test as written (with a temporary
+# directory in place of build/python). Debian's python3-grpcio is for /usr/bin/python3, which
+# may not be the first python3 on PATH.
+STUB_COMMANDS = ("mkdir -p build/python\n"
+                 "/usr/bin/python3 -m grpc_tools.protoc -I proto --python_out=build/python "
+                 "--grpc_python_out=build/python proto/tbproxy/v1/tbproxy.proto\n")
+PYTHON_RUN = ("PYTHONPATH=build/python /usr/bin/python3 examples/python/quickstart.py "
+              "127.0.0.1:50051")
 NODE_RUN = "NODE_PATH=tests/node/node_modules node examples/node/quickstart.js 127.0.0.1:50051"
 
 failures = []
@@ -89,9 +94,10 @@ def run_examples(root, port, node):
     nothing = "127.0.0.1:1"
     ids = []
     with tempfile.TemporaryDirectory() as stubs:
-        # The README's command, with python3 as /usr/bin/python3 and another output directory.
-        command = PROTOC_COMMAND.replace("build/python", stubs).split()
-        subprocess.run(["/usr/bin/python3"] + command[1:], cwd=root, check=True)
+        for line in STUB_COMMANDS.replace("build/python", stubs).splitlines():
+            subprocess.run(line.split(), cwd=root, check=True)
+        check(os.path.isfile(os.path.join(stubs, "tbproxy/v1/tbproxy_pb2_grpc.py")),
+              "the README's commands made no stubs")
         script = os.path.join(root, "examples/python/quickstart.py")
         env = dict(os.environ, PYTHONPATH=stubs)
         env.pop("TBPROXY_ADDRESS", None)
@@ -142,7 +148,7 @@ def check_readme_examples(root, readme):
         with open(os.path.join(root, relative)) as f:
             source = f.read()
         check(source in blocks, "README.md has no fenced block equal to %s" % relative)
-    for command in (PROTOC_COMMAND, PYTHON_RUN, NODE_RUN):
+    for command in (STUB_COMMANDS, PYTHON_RUN, NODE_RUN):
         check(any(command in block for block in blocks), "README.md lacks `%s`" % command)
 
 
