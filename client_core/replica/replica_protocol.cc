@@ -107,6 +107,11 @@ void ReplicaProtocol::OnConnectionClosed(ConnectionId connection) {
   connections_.Close(connection);
 }
 
+void ReplicaProtocol::SetBatchSizeLimit(uint32_t batch_size_limit) {
+  TB_ASSERT(batch_size_limit >= kBatchSizeLimitMin && batch_size_limit <= kBatchSizeLimitMax);
+  options_.batch_size_limit = batch_size_limit;
+}
+
 void ReplicaProtocol::SetView(uint32_t view) {
   TB_ASSERT(view >= view_, "views never go back");
   view_ = view;

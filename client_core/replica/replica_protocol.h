@@ -117,6 +117,10 @@ class ReplicaProtocol {
   uint32_t view() const { return view_; }
   uint8_t primary() const { return static_cast<uint8_t>(view_ % options_.replica_count); }
 
+  // The limit registers announce from now on (sessions keep the one they registered with;
+  // requests are judged against the current one). kBatchSizeLimitMin..kBatchSizeLimitMax.
+  void SetBatchSizeLimit(uint32_t batch_size_limit);
+
   uint64_t op() const { return op_; }
   const SessionTable& sessions() const { return sessions_; }
   const ConnectionRegistry& connections() const { return connections_; }

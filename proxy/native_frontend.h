@@ -1,0 +1,77 @@
+// The native TigerBeetle-protocol front end: official TigerBeetle clients point `addresses` at
+// tbproxy and change nothing else. A TCP listener speaks the replica side of the client protocol
+// (client_core/replica/ReplicaProtocol, as one replica of a one-replica cluster) with virtual
+// sessions kept here, and runs each request's batches through the Submitter (NativeExecutor), so
+// many client processes share the proxy's few cluster sessions.
+//
+// Bounds: at most `sessions_max` virtual sessions (the least recently committed one is evicted
+// when a new client registers; it learns no_session on its next message), at most
+// `connections_max` connections (more are closed at accept), at most one maximal message
+// buffered per connection for reading and `write_queue_bytes_max` queued for writing.
+//
+// Until SetBatchSizeLimit() is called (the smallest limit among the pool's registered
+// sessions), every message is dropped: a register must never announce a limit the cluster
+// would refuse. Clients retry, so they simply wait.
+//
+// Lifetime: Stop() closes the listener and every connection. Destroy the object only after the
+// Submitter has run every callback of the calls it was given (main: after the pool drained).
+//
+//   auto frontend = NativeFrontend::Start({.host = "127.0.0.1", .port = 3000}, &submitter);
+//   (*frontend)->SetBatchSizeLimit(limit);
+//   ...
+//   (*frontend)->Stop();
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "client_core/u128.h"
+#include "proxy/submitter.h"
+
+namespace tb::proxy {
+
+struct NativeFrontendOptions {
+  std::string host = "127.0.0.1";  // Numeric address to bind.
+  uint16_t port = 0;               // 0 = ephemeral (see port()).
+  u128 cluster = 0;                // The cluster id clients must use.
+  uint32_t sessions_max = 10'000;  // Virtual sessions, 1..65,536.
+  uint32_t connections_max = 4'096;
+  uint64_t write_queue_bytes_max = 64ull << 20;
+};
+
+struct NativeFrontendStats {
+  uint64_t connections_open = 0;
+  uint64_t connections_refused = 0;
+  uint64_t sessions = 0;  // Virtual sessions in the table.
+  uint64_t replies = 0;
+  uint64_t evictions = 0;
+  uint64_t drops = 0;
+  uint64_t closes = 0;
+};
+
+class NativeFrontend {
+ public:
+  static absl::StatusOr<std::unique_ptr<NativeFrontend>> Start(
+      const NativeFrontendOptions& options, Submitter* submitter);
+  ~NativeFrontend();  // Stops if Stop() was not called.
+  NativeFrontend(const NativeFrontend&) = delete;
+  NativeFrontend& operator=(const NativeFrontend&) = delete;
+
+  uint16_t port() const;
+  // Any thread. Values outside kBatchSizeLimitMin..kBatchSizeLimitMax are ignored.
+  void SetBatchSizeLimit(uint32_t batch_size_limit);
+  // Any thread; a snapshot.
+  NativeFrontendStats stats() const;
+  // Closes the listener and every connection and joins the I/O thread. Idempotent.
+  void Stop();
+
+  struct Parts;
+
+ private:
+  explicit NativeFrontend(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+}  // namespace tb::proxy
