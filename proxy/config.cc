@@ -50,8 +50,10 @@ TB_SETTING_FLAG(token_file, "Bearer token file (name:read|write:sha256:<hex> per
                             "require tokens.");
 TB_SETTING_FLAG(metrics_listen, "Prometheus /metrics, /healthz, /readyz on host:port. "
                                 "Empty: off.");
-TB_SETTING_FLAG(native_listen, "TigerBeetle-protocol listener host:port (not available yet). "
-                               "Empty: off.");
+TB_SETTING_FLAG(native_listen, "TigerBeetle-protocol listener host:port for official "
+                               "TigerBeetle clients, e.g. 127.0.0.1:3000. Empty: off.");
+TB_SETTING_FLAG(native_sessions_max, "Virtual sessions of native clients (1..65536); the least "
+                                     "recently committed is evicted. Default 10000.");
 TB_SETTING_FLAG(drain_timeout, "On SIGTERM/SIGINT, wait this long for calls in flight. "
                                "Default 15s.");
 TB_SETTING_FLAG(log_level, "debug, info, warning or error. Default info.");
@@ -143,6 +145,7 @@ const std::vector<Setting>& Settings() {
       TB_FIELD_SETTING("token-file", token_file, token_file),
       TB_FIELD_SETTING("metrics-listen", metrics_listen, metrics_listen),
       TB_FIELD_SETTING("native-listen", native_listen, native_listen),
+      TB_FIELD_SETTING("native-sessions-max", native_sessions_max, native_sessions_max),
       TB_FIELD_SETTING("drain-timeout", drain_timeout, drain_timeout),
       Setting{"log-level", &FLAGS_log_level,
               [](absl::string_view name, absl::string_view text, Config* config) {
@@ -239,6 +242,10 @@ absl::Status ValidateConfig(const Config& config) {
   }
   if (!config.native_listen.empty()) {
     TB_RETURN_IF_ERROR(CheckHostPort("native-listen", config.native_listen));
+  }
+  TB_RETURN_IF_ERROR(
+      CheckRange("native-sessions-max", config.native_sessions_max, 1, kNativeSessionsMax));
+  {
   }
   if (config.drain_timeout < absl::ZeroDuration() || config.drain_timeout > absl::Hours(1)) {
     return SettingError("drain-timeout", "must be 0s..1h");

@@ -54,7 +54,8 @@ struct Config {
 
   // Other listeners; empty = off.
   std::string metrics_listen;
-  std::string native_listen;
+  std::string native_listen;  // Official TigerBeetle clients (proxy/native_frontend.h).
+  uint32_t native_sessions_max = 10'000;  // Virtual sessions of native clients.
 
   absl::Duration drain_timeout = absl::Seconds(15);  // SIGTERM: finish calls in flight.
   LogLevel log_level = LogLevel::kInfo;
@@ -68,6 +69,7 @@ inline constexpr uint32_t kGrpcMessageSizeMax = 256 * 1024 * 1024;
 inline constexpr uint32_t kGrpcStreamsMax = 100'000;
 inline constexpr uint32_t kStreamCallsMax = 4096;
 inline constexpr uint32_t kSessionsMax = 63;
+inline constexpr uint32_t kNativeSessionsMax = 1 << 16;
 
 // Returns the raw text of a setting by its name ("cluster-addresses"), or nullopt if unset.
 using SettingLookup = absl::FunctionRef<std::optional<std::string>(absl::string_view name)>;

@@ -129,7 +129,7 @@ TEST(Config, DashedFlagNamesAreNormalized) {
 
 TEST(Config, EverySettingHasAName) {
   EXPECT_THAT(ConfigSettingNames(), ::testing::Contains("cluster-addresses"));
-  EXPECT_EQ(ConfigSettingNames().size(), 21u);
+  EXPECT_EQ(ConfigSettingNames().size(), 22u);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 // everything closes. Exit code 0 after a clean drain, 1 on a start-up failure, 2 on bad config.
 #include <pthread.h>
 
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -16,6 +17,7 @@
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
@@ -33,6 +35,7 @@
 #include "proxy/metrics.h"
 #include "proxy/metrics_http.h"
 #include "proxy/metrics_observers.h"
+#include "proxy/native_frontend.h"
 
 namespace tb::proxy {
 namespace {
@@ -72,6 +75,30 @@ GrpcServerOptions ServerOptionsFrom(const Config& config) {
   return options;
 }
 
+// --native-listen=host:port (validated by ValidateConfig; IPv6 hosts may be bracketed).
+absl::StatusOr<std::unique_ptr<NativeFrontend>> StartNativeFrontend(const Config& config,
+                                                                    Submitter* submitter) {
+  const std::string& listen = config.native_listen;
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError("native-listen: expected host:port");
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  if (host.empty()) host = "127.0.0.1";  // Loopback unless an address is given explicitly.
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(listen.substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError("native-listen: bad port");
+  }
+  return NativeFrontend::Start({.host = host,
+                                .port = static_cast<uint16_t>(port),
+                                .cluster = config.cluster_id,
+                                .sessions_max = config.native_sessions_max},
+                               submitter);
+}
+
 int WaitForStopSignal(const sigset_t& signals) {
   int signal = 0;
   sigwait(&signals, &signal);
@@ -88,10 +115,6 @@ int Run(const Config& config, const sigset_t& stop_signals) {
     }
     tokens = *std::move(parsed);
     Log(LogLevel::kInfo, "bearer_identities_loaded", {{"count", absl::StrCat(tokens->size())}});
-  }
-  if (!config.native_listen.empty()) {
-    Log(LogLevel::kWarning, "native_listen_unavailable",
-        {{"detail", "the TigerBeetle-protocol listener is not part of this build; ignored"}});
   }
 
   std::unique_ptr<EmbeddedCluster> embedded;
@@ -135,8 +158,14 @@ int Run(const Config& config, const sigset_t& stop_signals) {
     return 2;
   }
   metrics.SetSessionBudget(config.session_budget);
-  (*pool)->SetBatchSizeLimitCallback(
-      [&coalescer](uint32_t limit) { (void)coalescer.SetBatchSizeLimit(limit); });
+  // The native front end announces the smallest registered session's limit to its clients.
+  std::atomic<uint32_t> native_limit{0};
+  std::atomic<NativeFrontend*> native_raw{nullptr};
+  (*pool)->SetBatchSizeLimitCallback([&coalescer, &native_limit, &native_raw](uint32_t limit) {
+    (void)coalescer.SetBatchSizeLimit(limit);
+    native_limit = limit;
+    if (NativeFrontend* native = native_raw.load()) native->SetBatchSizeLimit(limit);
+  });
   coalescer.SetWake([raw = pool->get()] { raw->Wake(); });
   asio::steady_timer sweep_timer(pool_io);
   ScheduleDeadlineSweep(sweep_timer, coalescer);
@@ -162,6 +191,25 @@ int Run(const Config& config, const sigset_t& stop_signals) {
       Log(LogLevel::kInfo, "metrics_listening", {{"port", absl::StrCat(metrics_http->port())}});
     } else {
       started = http.status();
+    }
+  }
+
+  std::unique_ptr<NativeFrontend> native;
+  if (started.ok() && !config.native_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<NativeFrontend>> listening =
+        StartNativeFrontend(config, &submitter);
+    if (listening.ok()) {
+      native = *std::move(listening);
+      native_raw = native.get();
+      if (const uint32_t limit = native_limit.load(); limit != 0) native->SetBatchSizeLimit(limit);
+      Log(LogLevel::kInfo, "native_listening",
+          {{"address", config.native_listen}, {"port", absl::StrCat(native->port())},
+           {"sessions_max", absl::StrCat(config.native_sessions_max)}});
+      // Tests and scripts read the native port from this line (stdout).
+      std::printf("tbproxy native listening on port %d\n", native->port());
+      std::fflush(stdout);
+    } else {
+      started = listening.status();
     }
   }
 
@@ -215,6 +263,20 @@ int Run(const Config& config, const sigset_t& stop_signals) {
   work.reset();
   pool_io.stop();
   pool_thread.join();
+  if (native != nullptr) {
+    // Every Submit callback has run (the pool drained and its thread ended).
+    native->Stop();
+    const NativeFrontendStats stats = native->stats();
+    Log(LogLevel::kInfo, "native_stopped",
+        {{"virtual_sessions", absl::StrCat(stats.sessions)},
+         {"replies", absl::StrCat(stats.replies)},
+         {"evictions", absl::StrCat(stats.evictions)},
+         {"drops", absl::StrCat(stats.drops)},
+         {"closes", absl::StrCat(stats.closes)},
+         {"cluster_sessions", absl::StrCat(config.sessions)}});
+    native_raw = nullptr;
+    native.reset();
+  }
   pool->reset();  // Before the coalescer: no on_done may run after it is gone.
   if (embedded != nullptr) embedded->Stop();
   Log(LogLevel::kInfo, "stopped", {{"exit_code", absl::StrCat(exit_code)}});
