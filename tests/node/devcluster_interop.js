@@ -14,16 +14,9 @@ if (!binary) {
   process.exit(2);
 }
 
-let failures = 0;
-function check(condition, what) {
-  if (condition) {
-    console.log(`ok   ${what}`);
-  } else {
-    failures++;
-    console.error(`FAIL ${what}`);
-  }
-}
-const show = (x) => JSON.stringify(x, (k, v) => (typeof v === 'bigint' ? v.toString() : v));
+const {
+  state, check, show, account, transfer, accountFilter, queryFilter, statuses,
+} = require('./tb_helpers');
 
 // Starts tb-devcluster on free ports and resolves with its address list.
 function startCluster(args) {
@@ -50,26 +43,6 @@ function stopCluster(cluster) {
   });
 }
 
-const account = (id, fields = {}) => ({
-  id, debits_pending: 0n, debits_posted: 0n, credits_pending: 0n, credits_posted: 0n,
-  user_data_128: 0n, user_data_64: 0n, user_data_32: 0, reserved: 0, ledger: 1, code: 1,
-  flags: 0, timestamp: 0n, ...fields,
-});
-const transfer = (id, debit, credit, amount, fields = {}) => ({
-  id, debit_account_id: debit, credit_account_id: credit, amount, pending_id: 0n,
-  user_data_128: 0n, user_data_64: 0n, user_data_32: 0, timeout: 0, ledger: 1, code: 1,
-  flags: 0, timestamp: 0n, ...fields,
-});
-const accountFilter = (account_id, fields = {}) => ({
-  account_id, user_data_128: 0n, user_data_64: 0n, user_data_32: 0, code: 0,
-  timestamp_min: 0n, timestamp_max: 0n, limit: 10,
-  flags: tb.AccountFilterFlags.debits | tb.AccountFilterFlags.credits, ...fields,
-});
-const queryFilter = (fields = {}) => ({
-  user_data_128: 0n, user_data_64: 0n, user_data_32: 0, ledger: 1, code: 0,
-  timestamp_min: 0n, timestamp_max: 0n, limit: 10, flags: 0, ...fields,
-});
-const statuses = (results) => results.map((r) => r.status);
 const A = tb.CreateAccountStatus;
 const T = tb.CreateTransferStatus;
 
@@ -242,11 +215,11 @@ const watchdog = setTimeout(() => {
     try {
       await scenario();
     } catch (e) {
-      failures++;
+      state.failures++;
       console.error(`FAIL ${scenario.name}: ${e.stack || e}`);
     }
   }
   clearTimeout(watchdog);
-  console.log(failures === 0 ? 'all checks passed' : `${failures} check(s) failed`);
-  process.exit(failures === 0 ? 0 : 1);
+  console.log(state.failures === 0 ? 'all checks passed' : `${state.failures} check(s) failed`);
+  process.exit(state.failures === 0 ? 0 : 1);
 })();

@@ -1,0 +1,198 @@
+// The official TigerBeetle Node client (tigerbeetle-node 0.17.9) against tbproxy's native
+// front end (--native-listen) with its embedded dev cluster: every operation, then MANY client
+// processes at once (more than a cluster's 64 sessions) sharing tbproxy's --sessions cluster
+// sessions, then hostile bytes on the native port. Exits non-zero on any mismatch.
+//
+//   node native_interop.js path/to/tbproxy
+'use strict';
+const { spawn } = require('child_process');
+const net = require('net');
+const path = require('path');
+const readline = require('readline');
+const tb = require('tigerbeetle-node');
+const {
+  state, check, show, account, transfer, accountFilter, queryFilter, statuses,
+} = require('./tb_helpers');
+
+const binary = process.argv[2];
+if (!binary) {
+  console.error('usage: node native_interop.js path/to/tbproxy');
+  process.exit(2);
+}
+const kSessions = 2;
+const kProcesses = 80;  // More than a cluster's clients_max (64).
+const A = tb.CreateAccountStatus;
+const T = tb.CreateTransferStatus;
+
+// Starts tbproxy (embedded dev cluster) with the native listener on a free port. Its stderr
+// (logfmt) is kept for the checks at the end.
+function startProxy() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, ['--listen=127.0.0.1:0', '--native-listen=127.0.0.1:0',
+      `--sessions=${kSessions}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proxy = { child, stderr: '' };
+    child.stderr.on('data', (data) => { proxy.stderr += data; });
+    child.on('error', reject);
+    child.on('exit', (code) => reject(new Error(`tbproxy exited early (${code})`)));
+    readline.createInterface({ input: child.stdout }).on('line', (line) => {
+      const match = /^tbproxy native listening on port (\d+)$/.exec(line);
+      if (match) {
+        proxy.address = `127.0.0.1:${match[1]}`;
+        proxy.port = Number(match[1]);
+        resolve(proxy);
+      }
+    });
+  });
+}
+
+function stopProxy(proxy) {
+  return new Promise((resolve) => {
+    proxy.child.removeAllListeners('exit');
+    proxy.child.on('exit', (code, signal) => resolve({ code, signal }));
+    proxy.child.kill('SIGTERM');
+  });
+}
+
+async function everyOperation(proxy, client) {
+  const created = await client.createAccounts([
+    account(1n, { flags: tb.AccountFlags.history }), account(2n), account(0n),
+    account(4n, { ledger: 0 })]);
+  check(show(statuses(created)) === show([A.created, A.created, A.id_must_not_be_zero,
+    A.ledger_must_not_be_zero]), `create_accounts statuses ${show(statuses(created))}`);
+  const again = await client.createAccounts([account(1n, { flags: tb.AccountFlags.history })]);
+  check(again[0].status === A.exists && again[0].timestamp === created[0].timestamp,
+    'create_accounts: exists with the original timestamp');
+
+  const transfers = await client.createTransfers([
+    transfer(10n, 1n, 2n, 10n),
+    transfer(11n, 1n, 2n, 1n, { flags: tb.TransferFlags.linked }),
+    transfer(12n, 1n, 1n, 1n),
+    transfer(13n, 1n, 2n, 5n, { flags: tb.TransferFlags.pending }),
+    transfer(14n, 1n, 2n, 5n, { pending_id: 13n, flags: tb.TransferFlags.post_pending_transfer }),
+    transfer(15n, 1n, 99n, 1n)]);
+  check(show(statuses(transfers)) === show([T.created, T.linked_event_failed,
+    T.accounts_must_be_different, T.created, T.created, T.credit_account_not_found]),
+    `create_transfers statuses ${show(statuses(transfers))}`);
+
+  const accounts = await client.lookupAccounts([1n, 2n, 999n]);
+  check(accounts.length === 2 && accounts[0].id === 1n && accounts[1].id === 2n,
+    'lookup_accounts: found only, in request order');
+  check(accounts[0].debits_posted === 15n && accounts[1].credits_posted === 15n &&
+    accounts[0].debits_pending === 0n, 'lookup_accounts: balances after pending + post');
+  const found = await client.lookupTransfers([10n, 11n, 13n, 14n]);
+  check(show(found.map((t) => t.id)) === show([10n, 13n, 14n]), 'lookup_transfers');
+  const history = await client.getAccountTransfers(accountFilter(1n));
+  check(show(history.map((t) => t.id)) === show([10n, 13n, 14n]), 'get_account_transfers');
+  const balances = await client.getAccountBalances(accountFilter(1n));
+  check(balances.length === 3 && balances[2].debits_posted === 15n,
+    `get_account_balances ${balances.length}`);
+  const queried = await client.queryAccounts(queryFilter());
+  check(show(queried.map((a) => a.id)) === show([1n, 2n]), 'query_accounts');
+  const queriedTransfers =
+    await client.queryTransfers(queryFilter({ flags: tb.QueryFilterFlags.reversed }));
+  check(show(queriedTransfers.map((t) => t.id)) === show([14n, 13n, 10n]), 'query_transfers');
+
+  // Submitted together: the client packs them into multi-batch requests; tbproxy splits them
+  // into batches and answers each in order.
+  const concurrent = await Promise.all([
+    client.createAccounts([account(20n)]), client.createAccounts([account(21n), account(22n)]),
+    client.createAccounts([]), client.lookupAccounts([20n, 21n]), client.lookupAccounts([1n])]);
+  check(show(concurrent.map((r) => r.length)) === show([1, 2, 0, 2, 1]) &&
+    concurrent[1].every((r) => r.status === A.created), 'concurrent calls (multi-batch)');
+}
+
+// One client process: creates its own account and a transfer to account 2, looks both up, and
+// prints one JSON line.
+const kChild = `
+const tb = require(${JSON.stringify(path.join(__dirname, 'node_modules', 'tigerbeetle-node'))});
+const { account, transfer } = require(${JSON.stringify(path.join(__dirname, 'tb_helpers.js'))});
+(async () => {
+  const n = BigInt(process.argv[2]);
+  const client = tb.createClient({ cluster_id: 0n, replica_addresses: [process.argv[1]] });
+  const created = await client.createAccounts([account(1000n + n)]);
+  const moved = await client.createTransfers([transfer(5000n + n, 1000n + n, 2n, n)]);
+  const [mine] = await client.lookupAccounts([1000n + n]);
+  const [sent] = await client.lookupTransfers([5000n + n]);
+  client.destroy();
+  console.log(JSON.stringify({ created: created[0].status, moved: moved[0].status,
+    debits: String(mine.debits_posted), amount: String(sent.amount) }));
+})().catch((e) => { console.log(JSON.stringify({ error: String(e) })); process.exit(1); });
+`;
+
+function runChild(address, n) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['-e', kChild, address, String(n)],
+      { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (data) => { out += data; });
+    child.on('exit', (code) => {
+      try { resolve({ code, result: JSON.parse(out.trim()) }); } catch (e) { resolve({ code, out }); }
+    });
+  });
+}
+
+async function manyProcesses(proxy, client) {
+  const runs = await Promise.all(
+    Array.from({ length: kProcesses }, (_, i) => runChild(proxy.address, i + 1)));
+  const good = runs.filter((run, i) => run.code === 0 && run.result &&
+    run.result.created === A.created && run.result.moved === T.created &&
+    run.result.debits === String(i + 1) && run.result.amount === String(i + 1));
+  check(good.length === kProcesses,
+    `${kProcesses} client processes at once: ${good.length} all correct` +
+    (good.length === kProcesses ? '' : ` (${show(runs.find((r) => r.code !== 0 || !r.result))})`));
+  const [two] = await client.lookupAccounts([2n]);
+  const expected = 15n + BigInt(kProcesses * (kProcesses + 1) / 2);
+  check(two.credits_posted === expected, `account 2 credited by every process (${two.credits_posted})`);
+}
+
+// Bytes no client would send: the connection is closed, nothing else changes.
+function hostile(proxy, bytes) {
+  return new Promise((resolve) => {
+    const socket = net.connect(proxy.port, '127.0.0.1', () => socket.write(bytes));
+    let received = 0;
+    socket.on('data', (data) => { received += data.length; });
+    socket.on('error', () => {});
+    socket.on('close', () => resolve({ closed: true, received }));
+  });
+}
+
+async function hostileInput(proxy, client) {
+  const garbage = Buffer.alloc(256, 0xA5);
+  const closedOnGarbage = await hostile(proxy, garbage);
+  check(closedOnGarbage.closed && closedOnGarbage.received === 0,
+    'a header with a bad checksum: connection closed, no answer');
+  const zeros = Buffer.alloc(4096, 0);
+  const closedOnZeros = await hostile(proxy, zeros);
+  check(closedOnZeros.closed && closedOnZeros.received === 0,
+    'zero bytes (checksum 0): connection closed, no answer');
+  const [one] = await client.lookupAccounts([1n]);
+  check(one && one.id === 1n, 'the official client is unaffected by hostile connections');
+}
+
+(async () => {
+  const watchdog = setTimeout(() => { console.error('FAIL timeout'); process.exit(1); }, 170000);
+  const proxy = await startProxy();
+  const client = tb.createClient({ cluster_id: 0n, replica_addresses: [proxy.address] });
+  for (const scenario of [everyOperation, manyProcesses, hostileInput]) {
+    console.log(`-- ${scenario.name}`);
+    try {
+      await scenario(proxy, client);
+    } catch (e) {
+      state.failures++;
+      console.error(`FAIL ${scenario.name}: ${e.stack || e}`);
+    }
+  }
+  client.destroy();
+  const exit = await stopProxy(proxy);
+  check(exit.code === 0, `tbproxy stops cleanly on SIGTERM (${show(exit)})`);
+  const registered = (proxy.stderr.match(/event=session_registered /g) || []).length;
+  check(registered === kSessions,
+    `tbproxy used only its ${kSessions} cluster sessions (${registered} registered)`);
+  check(!/event=session_evicted/.test(proxy.stderr), 'no cluster session was evicted');
+  const stopped = /event=native_stopped virtual_sessions=(\d+)/.exec(proxy.stderr);
+  check(stopped && Number(stopped[1]) >= kProcesses + 1,
+    `virtual sessions for every client (${stopped && stopped[1]})`);
+  clearTimeout(watchdog);
+  console.log(state.failures === 0 ? 'all checks passed' : `${state.failures} check(s) failed`);
+  process.exit(state.failures === 0 ? 0 : 1);
+})();
