@@ -122,6 +122,9 @@ def ledger_epoch(args, seed, pb, rpc, figures):
         violations = run_load(seed, port, pb, rpc, ledger, args.callers, args.duration,
                               injector, figures, (seed << 64) | (2 << 48))
         cluster.send(harness.signal.SIGCONT)
+        if not injector.proxy.alive():
+            return violations + ["tbproxy died (exit %s) during the load:\n%s" % (
+                injector.proxy.process.returncode, injector.proxy.tail())]
         violations += audit(stub, pb, ledger, figures, CALL_TIMEOUT)
         # tbproxy's side of "every call answered": nothing left in flight once callers are done.
         metrics = harness.scrape(harness.metrics_port(injector.proxy))

@@ -8,6 +8,7 @@ recorded as they are answered:
   ("error", code, outcome)       the call failed; outcome 'not_applied', 'unknown' or None.
 """
 import threading
+import time
 
 import grpc
 
@@ -56,6 +57,7 @@ def with_retries(call, attempts=60):
             return call()
         except grpc.RpcError as error:
             last = error
+            time.sleep(0.1)
     raise AssertionError("audit lookup kept failing: %s %s" % (last.code(), last.details()))
 
 
