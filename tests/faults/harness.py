@@ -59,7 +59,12 @@ class Process:
         # stdin is a pipe so the child may stop with its parent (--stop-on-stdin-close).
         self.process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
+        # Lines before the ready line (e.g. tbproxy's native port) are kept in `preamble`.
+        self.preamble = []
         line = self.process.stdout.readline()
+        while line and not line.startswith(ready_prefix) and len(self.preamble) < 8:
+            self.preamble.append(line.strip())
+            line = self.process.stdout.readline()
         if not line.startswith(ready_prefix):
             self.process.kill()
             raise RuntimeError("%s did not start: %r\n%s" % (args[0], line,

@@ -2,7 +2,8 @@
 """Hostile input: raw TCP against tb-devcluster's replica ports and tbproxy's gRPC port while a
 well-behaved caller keeps working through tbproxy.
 
-Against the cluster port (the TigerBeetle framing, PROTOCOL.md §3): random garbage, a header
+Against the cluster port and tbproxy's native port (--native-listen; both speak the TigerBeetle
+framing, PROTOCOL.md §3): random garbage, a header
 whose size field is 4 GiB, truncated headers, slow writers (a byte at a time), half-open
 connections (write side shut), and a connection flood past --connections-max. Against the gRPC
 port: garbage, an HTTP/1.1 request, the HTTP/2 preface followed by garbage frames, a connection
@@ -143,14 +144,23 @@ def main():
     parser.add_argument("--tbproxy", required=True)
     parser.add_argument("--devcluster", required=True)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-native", dest="native", action="store_false",
+                        help="skip tbproxy's native port (for builds without --native-listen)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     directory, pb, rpc = harness.temporary_stubs()
     cluster, addresses = harness.start_devcluster(
         args.devcluster, flags=["--connections-max=%d" % CONNECTIONS_MAX])
+    native_flags = ["--native-listen=127.0.0.1:0"] if args.native else []
     proxy, port = harness.start_proxy(args.tbproxy, flags=[
         "--cluster-addresses=" + addresses, "--sessions=2",
-        "--grpc-message-size-max=%d" % MESSAGE_SIZE_MAX, "--log-level=warning"])
+        "--grpc-message-size-max=%d" % MESSAGE_SIZE_MAX, "--log-level=warning", *native_flags])
+    native_port = None
+    for line in proxy.preamble:
+        if line.startswith("tbproxy native listening on port "):
+            native_port = int(line.split()[-1])
+    if args.native and native_port is None:
+        raise AssertionError("tbproxy did not announce its native port: %s" % proxy.preamble)
     problems = []
     try:
         stub = rpc.TigerBeetleStub(harness.channel(port))
@@ -161,6 +171,9 @@ def main():
         cluster_port = int(addresses.split(",")[0].rsplit(":", 1)[1])
         run_attacks(tigerbeetle_attacks(rng, cluster_port))
         run_attacks(grpc_attacks(rng, port))
+        if native_port is not None:
+            # The native port speaks the TigerBeetle framing to official clients.
+            run_attacks(tigerbeetle_attacks(rng, native_port))
         try:
             stub.Raw(pb.RawRequest(operation=146, events=bytes(MESSAGE_SIZE_MAX + 128)),
                      timeout=30)
@@ -178,8 +191,9 @@ def main():
             if not process.alive():
                 problems.append("%s died (exit %s):\n%s" % (name, process.process.returncode,
                                                            process.tail()))
-        print("hostile input: %d well-behaved calls, all answered OK: %s; seed %d"
-              % (good.calls, not good.errors, args.seed))
+        print("hostile input: %d well-behaved calls, all answered OK: %s; native port %s; "
+              "seed %d" % (good.calls, not good.errors,
+                           "attacked" if native_port else "skipped", args.seed))
     finally:
         if proxy.alive() and proxy.stop() != 0:
             problems.append("tbproxy did not drain cleanly")
