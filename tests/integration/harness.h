@@ -228,6 +228,9 @@ struct HarnessOptions {
   uint32_t clients_max = kClientsMaxDefault;
   uint32_t sessions = 4;
   uint32_t session_budget = 8;
+  // Short in eviction tests: an evicted session that stays idle learns of it from its next
+  // keep-warm request.
+  absl::Duration keep_warm_interval = absl::Seconds(5);
   uint64_t queued_events_max = 1'000'000;
   uint32_t callers_max = 100'000;
   // Null: absl::Now.
@@ -262,6 +265,7 @@ class Harness {
          .replica_addresses = addresses(),
          .sessions = options.sessions,
          .session_budget = options.session_budget,
+         .keep_warm_interval = options.keep_warm_interval,
          .replacement_backoff_min = absl::Milliseconds(10),
          .replacement_backoff_max = absl::Milliseconds(200)},
         &spy_, &pool_events_);
