@@ -8,11 +8,14 @@
 3. Checks that README.md holds each example file verbatim in a fenced code block, and the
    commands that run them.
 4. Checks that the README's configuration table lists exactly the flags of `tbproxy --helpfull`
-   (those defined in proxy/config.cc), each with its TBPROXY_* variable and documented default.
+   (those defined in proxy/config.cc), each with its TBPROXY_* variable and documented default,
+   and that its Dependencies section names every package scripts/install-deps.sh and
+   tests/node/package.json install.
 
 usage: examples_test.py <tbproxy binary> <repository root> [--node=<node binary or empty>]
 Exit 0: all passed; 77: all passed but Node was not available (the Node example did not run).
 """
+import json
 import os
 import re
 import signal
@@ -201,6 +204,30 @@ def check_config_table(binary, readme):
         check(flag in flags, "README configuration table lists --%s, which tbproxy lacks" % flag)
 
 
+def section(readme, title):
+    """The text of the README section "## <title>", up to the next "## " heading."""
+    match = re.search(r"^## %s\n(.*?)(?=^## |\Z)" % re.escape(title), readme, re.S | re.M)
+    return match.group(1) if match else ""
+
+
+def check_dependencies(root, readme):
+    """Every package scripts/install-deps.sh or tests/node/package.json installs is explained."""
+    text = section(readme, "Dependencies")
+    with open(os.path.join(root, "scripts/install-deps.sh")) as f:
+        script = f.read()
+    listed = re.search(r"^packages=\((.*?)^\)", script, re.S | re.M)
+    if not check(listed is not None, "no packages=( ... ) in scripts/install-deps.sh"):
+        return
+    debian = [word for line in listed.group(1).splitlines()
+              for word in line.split("#")[0].split()]
+    debian += re.findall(r"missing\+=\(([a-z0-9.+-]+)\)", script)  # nodejs, npm when absent.
+    with open(os.path.join(root, "tests/node/package.json")) as f:
+        npm = list(json.load(f).get("dependencies", {}))
+    check(len(debian) >= 20 and npm, "found %d Debian and %d npm packages" % (len(debian), len(npm)))
+    for package in debian + npm:
+        check("`%s`" % package in text, "README Dependencies does not explain `%s`" % package)
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -218,6 +245,7 @@ def main():
 
     check_readme_examples(root, readme)
     check_config_table(binary, readme)
+    check_dependencies(root, readme)
     process, port = start_proxy(binary)
     try:
         run_examples(root, port, node)
