@@ -9,7 +9,7 @@
 // view changes that move the primary.
 //
 //   asio::io_context io;
-//   tb::devcluster::EchoExecutor executor;
+//   tb::replica::EchoExecutor executor;
 //   tb::devcluster::Server server(io, &executor, {.addresses = {{"127.0.0.1", 0}}});
 //   TB_RETURN_IF_ERROR(server.Start());
 //   std::thread thread([&] { io.run(); });   // ... server.Stop(); io.stop(); thread.join();

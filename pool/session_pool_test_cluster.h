@@ -9,7 +9,7 @@
 #include "client_core/constants.h"
 #include "client_core/release.h"
 #include "client_core/tcp_transport.h"
-#include "devcluster/echo_executor.h"
+#include "client_core/replica/echo_executor.h"
 #include "devcluster/server.h"
 #include "gtest/gtest.h"
 #include "pool/session_pool_test_util.h"
@@ -71,7 +71,7 @@ class TestCluster {
  private:
   static constexpr u128 kCluster = 0x5eed;
   IoThread io_;
-  devcluster::EchoExecutor executor_;
+  replica::EchoExecutor executor_;
   std::unique_ptr<devcluster::Server> server_;
 };
 
