@@ -20,6 +20,7 @@ if (!binary) {
   process.exit(2);
 }
 const kSessions = 2;
+const kSessionBudget = 4;
 const kProcesses = 80;  // More than a cluster's clients_max (64).
 const A = tb.CreateAccountStatus;
 const T = tb.CreateTransferStatus;
@@ -29,7 +30,8 @@ const T = tb.CreateTransferStatus;
 function startProxy() {
   return new Promise((resolve, reject) => {
     const child = spawn(binary, ['--listen=127.0.0.1:0', '--native-listen=127.0.0.1:0',
-      `--sessions=${kSessions}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      `--sessions=${kSessions}`, `--session-budget=${kSessionBudget}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
     const proxy = { child, stderr: '' };
     child.stderr.on('data', (data) => { proxy.stderr += data; });
     child.on('error', reject);
@@ -186,13 +188,15 @@ async function hostileInput(proxy, client) {
   const exit = await stopProxy(proxy);
   check(exit.code === 0, `tbproxy stops cleanly on SIGTERM (${show(exit)})`);
   const registered = (proxy.stderr.match(/event=session_registered /g) || []).length;
-  check(registered === kSessions,
-    `tbproxy used only its ${kSessions} cluster sessions (${registered} registered)`);
+  // A session the pool replaces (a slow reply under load) registers again, within the budget.
+  check(registered >= kSessions && registered <= kSessionBudget,
+    `tbproxy used only its cluster sessions (${registered} registered, budget ${kSessionBudget})`);
   check(!/event=session_evicted/.test(proxy.stderr), 'no cluster session was evicted');
   const stopped = /event=native_stopped virtual_sessions=(\d+)/.exec(proxy.stderr);
   check(stopped && Number(stopped[1]) >= kProcesses + 1,
     `virtual sessions for every client (${stopped && stopped[1]})`);
   clearTimeout(watchdog);
+  if (state.failures !== 0) console.error(`tbproxy's log:\n${proxy.stderr}`);
   console.log(state.failures === 0 ? 'all checks passed' : `${state.failures} check(s) failed`);
   process.exit(state.failures === 0 ? 0 : 1);
 })();
