@@ -17,7 +17,9 @@
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
@@ -300,6 +302,13 @@ int main(int argc, char** argv) {
       "tbproxy: gRPC front end that coalesces many applications' TigerBeetle calls into full "
       "batches over a few sessions.\nEvery flag is also read from TBPROXY_<NAME> (flag wins). "
       "Without --cluster-addresses an in-memory, NOT durable, dev cluster is started.");
+  // --help lists the flags of the files that define tbproxy's settings (Abseil's default is
+  // only files named after the binary's main).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "proxy/config.cc") || absl::StrContains(file, "proxy/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
   tb::proxy::NormalizeFlagNames(argc, argv);
   absl::ParseCommandLine(argc, argv);
   absl::StatusOr<tb::proxy::Config> config = tb::proxy::ConfigFromFlagsAndEnvironment();
