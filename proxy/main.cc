@@ -277,9 +277,9 @@ int Run(const Config& config, const sigset_t& stop_signals) {
          {"closes", absl::StrCat(stats.closes)},
          {"cluster_sessions", absl::StrCat(config.sessions)}});
     native_raw = nullptr;
-    native.reset();
   }
   pool->reset();  // Before the coalescer: no on_done may run after it is gone.
+  native.reset();  // After the pool: a call it still fails may reach the native executor.
   if (embedded != nullptr) embedded->Stop();
   Log(LogLevel::kInfo, "stopped", {{"exit_code", absl::StrCat(exit_code)}});
   return exit_code;
