@@ -108,6 +108,10 @@ async function everyOperation(proxy, client) {
 const kChild = `
 const tb = require(${JSON.stringify(path.join(__dirname, 'node_modules', 'tigerbeetle-node'))});
 const { account, transfer } = require(${JSON.stringify(path.join(__dirname, 'tb_helpers.js'))});
+// The official client's retries run on its own thread and do not keep Node's event loop alive:
+// a process whose request is waiting for a retry (e.g. its first register, which the client
+// sends before its connection is up) would otherwise exit with code 0 and print nothing.
+const keepAlive = setInterval(() => {}, 1000);
 (async () => {
   const n = BigInt(process.argv[2]);
   const client = tb.createClient({ cluster_id: 0n, replica_addresses: [process.argv[1]] });
@@ -118,6 +122,7 @@ const { account, transfer } = require(${JSON.stringify(path.join(__dirname, 'tb_
   client.destroy();
   console.log(JSON.stringify({ created: created[0].status, moved: moved[0].status,
     debits: String(mine.debits_posted), amount: String(sent.amount) }));
+  clearInterval(keepAlive);
 })().catch((e) => { console.log(JSON.stringify({ error: String(e) })); process.exit(1); });
 `;
 
