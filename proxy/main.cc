@@ -22,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "asio.hpp"
@@ -289,6 +290,10 @@ int Run(const Config& config, const sigset_t& stop_signals) {
 }  // namespace tb::proxy
 
 int main(int argc, char** argv) {
+  // Debian's Abseil records every Mutex acquisition in a lock graph to find deadlock cycles (a
+  // debugging aid; gRPC's own mutexes are absl::Mutex too). That bookkeeping was ~5 % of the
+  // CPU on the call path (bench/PROFILE.md); the unit tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Block the stop signals in every thread (threads inherit the mask), so that only the
   // sigwait in Run receives them.
   sigset_t stop_signals;

@@ -15,6 +15,9 @@ packages=(
   nlohmann-json3-dev
   # HTTP listener for /metrics, /healthz and /readyz (proxy/metrics_http.cc).
   libcivetweb-dev
+  # Thread-caching allocator linked into tbproxy, tb-devcluster and the load generator
+  # (cmake/TbTargets.cmake: tb_use_fast_malloc).
+  libgoogle-perftools-dev
   # Test peers: real gRPC client, real Prometheus, the official Node client's runtime, linters.
   python3 python3-grpcio python3-protobuf python3-grpc-tools python3-yaml yamllint
   prometheus openssl curl
