@@ -81,6 +81,7 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
   void Pump() ABSL_LOCKS_EXCLUDED(mutex_) {
     bool start_read = false;
     bool start_write = false;
+    bool buffer_write = false;
     bool finish = false;
     bool cancelled = false;
     {
@@ -96,6 +97,9 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
         writing_response_ = std::move(write_queue_.front());
         write_queue_.pop_front();
         start_write = true;
+        // More responses wait behind this one: let the transport hold it and send them all
+        // in one TCP write; the last write of a run has no hint and flushes the run.
+        buffer_write = !write_queue_.empty();
       }
       if (!reading_ && !read_closed_ && !broken_ && outstanding_ < options_.calls_max) {
         reading_ = true;
@@ -112,7 +116,10 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
       Finish(cancelled ? grpc::Status::CANCELLED : grpc::Status::OK);
       return;
     }
-    if (start_write) StartWrite(&writing_response_);
+    if (start_write) {
+      StartWrite(&writing_response_,
+                 buffer_write ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
+    }
     if (start_read) StartRead(&request_);
   }
 

@@ -195,6 +195,36 @@ TEST(GrpcStream, CallsInFlightAreCappedAndCompleteOutOfOrder) {
   EXPECT_EQ(server.submitter.pending_max(), 2u);
 }
 
+TEST(GrpcStream, AnswersQueuedTogetherAllReachAnOpenStream) {
+  // Many answers at once queue up behind one write; they go out as buffered runs. The stream
+  // stays open (no WritesDone) while reading, so a run that was never flushed would hang here.
+  // 2.4 MB of responses in all: more than gRPC's write buffer.
+  constexpr uint64_t kCalls = 300;
+  constexpr size_t kIdsPerCall = 500;
+  TestServer server({.stream_calls_max = kCalls});
+  server.submitter.set_hold(true);
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  auto stream = stub->Stream(&context);
+  for (uint64_t id = 1; id <= kCalls; ++id) {
+    v1::StreamRequest request = RawLookup(id, static_cast<uint8_t>(id));
+    std::string ids(16 * kIdsPerCall, static_cast<char>(id));
+    request.mutable_raw()->set_events(ids);
+    ASSERT_TRUE(stream->Write(request));
+  }
+  server.submitter.WaitForPending(kCalls);
+  for (uint64_t i = 0; i < kCalls; ++i) server.submitter.ReleaseOldest(EchoAnswer);
+  std::map<uint64_t, v1::StreamResponse> responses = ReadAll(stream.get(), kCalls);
+  ASSERT_EQ(responses.size(), kCalls);
+  for (uint64_t id = 1; id <= kCalls; ++id) {
+    const std::string& results = responses[id].raw().results();
+    ASSERT_EQ(results.size(), 16 * kIdsPerCall) << id;
+    EXPECT_EQ(results, std::string(16 * kIdsPerCall, static_cast<char>(id))) << id;
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
 TEST(GrpcStream, CancelledStreamWaitsForItsCallsThenEnds) {
   TestServer server;
   server.submitter.set_hold(true);
