@@ -9,6 +9,7 @@
 #include "client_core/assert.h"
 #include "proxy/grpc_convert.h"
 #include "proxy/grpc_status.h"
+#include "proxy/internal/arena_message_allocator.h"
 #include "proxy/internal/grpc_call.h"
 
 namespace tb::proxy {
@@ -98,6 +99,26 @@ GrpcService::GrpcService(Submitter& submitter, GrpcServiceOptions options)
     : submitter_(submitter), options_(options) {
   TB_ASSERT(options_.stream_calls_max > 0);
   TB_ASSERT(options_.stream_calls_max <= kStreamCallsMaxLimit);
+  using internal::SharedArenaAllocator;
+  SetMessageAllocatorFor_CreateAccounts(
+      SharedArenaAllocator<v1::CreateAccountsRequest, v1::CreateAccountsResponse>());
+  SetMessageAllocatorFor_CreateTransfers(
+      SharedArenaAllocator<v1::CreateTransfersRequest, v1::CreateTransfersResponse>());
+  SetMessageAllocatorFor_LookupAccounts(
+      SharedArenaAllocator<v1::LookupAccountsRequest, v1::LookupAccountsResponse>());
+  SetMessageAllocatorFor_LookupTransfers(
+      SharedArenaAllocator<v1::LookupTransfersRequest, v1::LookupTransfersResponse>());
+  SetMessageAllocatorFor_GetAccountTransfers(
+      SharedArenaAllocator<v1::GetAccountTransfersRequest, v1::GetAccountTransfersResponse>());
+  SetMessageAllocatorFor_GetAccountBalances(
+      SharedArenaAllocator<v1::GetAccountBalancesRequest, v1::GetAccountBalancesResponse>());
+  SetMessageAllocatorFor_QueryAccounts(
+      SharedArenaAllocator<v1::QueryAccountsRequest, v1::QueryAccountsResponse>());
+  SetMessageAllocatorFor_QueryTransfers(
+      SharedArenaAllocator<v1::QueryTransfersRequest, v1::QueryTransfersResponse>());
+  SetMessageAllocatorFor_GetChangeEvents(
+      SharedArenaAllocator<v1::GetChangeEventsRequest, v1::GetChangeEventsResponse>());
+  SetMessageAllocatorFor_Raw(SharedArenaAllocator<v1::RawRequest, v1::RawResponse>());
 }
 
 template <typename Request, typename Response>
