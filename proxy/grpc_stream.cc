@@ -6,11 +6,13 @@
 // than the cluster answers, or reads its responses slowly, is held back by flow control and
 // memory stays bounded. All decisions are taken under the mutex and carried out after it is
 // released, because gRPC may run reactions inline and OnDone deletes the reactor.
+#include <cstddef>
 #include <deque>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "google/protobuf/arena.h"
 #include "client_core/assert.h"
 #include "proxy/grpc_convert.h"
 #include "proxy/grpc_status.h"
@@ -25,13 +27,15 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
  public:
   StreamCall(Submitter& submitter, grpc::CallbackServerContext* context,
              StreamCallOptions options)
-      : submitter_(submitter), options_(options), deadline_(CallDeadline(*context)) {
+      : submitter_(submitter),
+        options_(options),
+        deadline_(CallDeadline(*context)),
+        read_arena_(ReadArenaOptions(read_block_)) {
     TB_ASSERT(options_.calls_max > 0);
     Pump();
   }
 
   void OnReadDone(bool ok) override {
-    v1::StreamRequest request;
     {
       absl::MutexLock lock(&mutex_);
       TB_ASSERT(reading_);
@@ -40,14 +44,16 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
         read_closed_ = true;
       } else {
         outstanding_ += 1;
-        request.Swap(&request_);
       }
     }
     if (ok) {
       // reading_ stays set until the call is submitted: a Pump on another thread (a write
       // completing) must not start the next read before then, or the next call could reach
-      // the submitter first and the stream's order would be lost.
-      Dispatch(request);
+      // the submitter first and the stream's order would be lost. Until then nobody else
+      // touches request_ or its arena either.
+      Dispatch(*request_);
+      request_ = nullptr;
+      read_arena_.Reset();  // The call was converted to native bytes: its messages can go.
       absl::MutexLock lock(&mutex_);
       reading_ = false;
     }
@@ -120,7 +126,10 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
       StartWrite(&writing_response_,
                  buffer_write ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
     }
-    if (start_read) StartRead(&request_);
+    if (start_read) {
+      request_ = google::protobuf::Arena::CreateMessage<v1::StreamRequest>(&read_arena_);
+      StartRead(request_);
+    }
   }
 
   // Queues a response; its call stays counted in outstanding_ until the write completes.
@@ -201,7 +210,20 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
   const absl::Time deadline_;
 
   absl::Mutex mutex_;
-  v1::StreamRequest request_;  // Target of the one outstanding read.
+  // The one outstanding read lands in request_, on read_arena_ (a typed call's messages are then
+  // one block, not one allocation per Transfer and per id), which is reset once it is submitted.
+  // Its first block is read_block_: a call of a few events needs no heap at all.
+  static google::protobuf::ArenaOptions ReadArenaOptions(char* block) {
+    google::protobuf::ArenaOptions options;
+    options.initial_block = block;
+    options.initial_block_size = kReadBlockBytes;
+    options.start_block_size = 8192;
+    return options;
+  }
+  static constexpr size_t kReadBlockBytes = 2048;
+  alignas(std::max_align_t) char read_block_[kReadBlockBytes];
+  google::protobuf::Arena read_arena_;
+  v1::StreamRequest* request_ = nullptr;
   v1::StreamResponse writing_response_;  // Source of the one outstanding write.
   std::deque<v1::StreamResponse> write_queue_ ABSL_GUARDED_BY(mutex_);
   uint32_t outstanding_ ABSL_GUARDED_BY(mutex_) = 0;  // Calls read and not yet written.
