@@ -44,7 +44,9 @@ absl::Status ReadU128(bool has, const v1::Uint128& value, Presence presence,
   }
   // A field with the wrong wire type lands in the unknown fields: the value is malformed and
   // must not silently read as zero.
-  if (!value.GetReflection()->GetUnknownFields(value).empty()) {
+  // Looked up once: GetReflection() per value was a measurable share of a typed call's cost.
+  static const google::protobuf::Reflection* const reflection = v1::Uint128::GetReflection();
+  if (!reflection->GetUnknownFields(value).empty()) {
     return FieldError(path, "malformed Uint128 (unknown fields; expected fixed64 lo = 1, hi = 2)");
   }
   *out = FromProto(value);
