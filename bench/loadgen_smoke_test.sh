@@ -29,12 +29,14 @@ start_cluster() {  # NAME [flags]: sets address
   pids+=($!)
   address="$(wait_line "$work/$name.out" '^listening on ' | sed 's/^listening on //')"
 }
-start_proxy() {  # NAME CLUSTER: sets target, proxy_pid
-  "$tbproxy" --listen=127.0.0.1:0 --cluster-addresses="$2" --log-level=warning \
-    >"$work/$1.out" 2>"$work/$1.err" &
+start_proxy() {  # NAME CLUSTER: sets target (gRPC), native_target, proxy_pid
+  "$tbproxy" --listen=127.0.0.1:0 --native-listen=127.0.0.1:0 --cluster-addresses="$2" \
+    --log-level=warning >"$work/$1.out" 2>"$work/$1.err" &
   proxy_pid=$!
   pids+=($!)
-  target="127.0.0.1:$(wait_line "$work/$1.out" 'listening on port' | sed 's/.*port //')"
+  target="127.0.0.1:$(wait_line "$work/$1.out" '^tbproxy listening on port' | sed 's/.*port //')"
+  native_target="127.0.0.1:$(wait_line "$work/$1.out" '^tbproxy native listening on port' |
+    sed 's/.*port //')"
 }
 
 failed=0
@@ -71,6 +73,14 @@ for path in typed raw stream; do
   expect 0 "$path" --target="$target" --path="$path" --callers=32 --events=3 --mix="$mix" \
     --duration=1s --accounts=64 --proxy-pid="$proxy_pid"
 done
+expect 0 native --target="$native_target" --path=native --callers=32 --events=3 --mix="$mix" \
+  --duration=1s --accounts=64 --proxy-pid="$proxy_pid"
+if ! grep -q '"path": "native"' "$work/native.json" || ! grep -q '"proxy_cpu_seconds"' "$work/native.json"; then
+  echo "FAIL native: report lacks path native or tbproxy's CPU: $(cat "$work/native.json")"; failed=1
+fi
+# The old spelling of the native path: tbproxy's native port as a "cluster" of direct sessions.
+expect 0 native_as_direct --target=direct --cluster-addresses="$native_target" --callers=8 \
+  --sessions=8 --events=2 --duration=500ms
 expect 0 open_loop --target="$target" --path=typed --callers=8 --rate=300 --events=2 \
   --duration=1s
 expect 0 idle_streams --target="$target" --idle-streams=32 --channels=2 --idle-hold=200ms
@@ -85,5 +95,7 @@ expect 0 echo_knows_it --target="$target" --path=raw --callers=4 --mix=lookup_ac
   --duration=500ms --echo
 expect 1 echo_wrong_results --target="$target" --path=typed --callers=4 --mix=lookup_accounts \
   --duration=500ms
+expect 1 echo_wrong_results_native --target="$native_target" --path=native --callers=4 \
+  --mix=lookup_accounts --duration=500ms
 
 exit "$failed"

@@ -162,12 +162,14 @@ class DirectDriver final : public Driver {
           if (slots_[index].session->idle()) {
             free_.push_back(index);
           }
+          shared->call.reset();  // Let go first: the caller may reuse it at once.
           std::move(shared->done)(std::move(status));
           // Pump later, outside the session's callback.
           asio::post(io_, [this] { Pump(); });
         });
     if (!sent.ok()) {
       if (slots_[index].session->idle()) free_.push_back(index);
+      shared->call.reset();
       std::move(shared->done)(std::move(sent));
     }
   }

@@ -4,6 +4,9 @@
 // beyond; a replica serves only 32 client connections at once, PROTOCOL.md §2.4); callers beyond
 // that wait in a FIFO for a free session, and that wait counts in their latency.
 //
+// The same driver reaches tbproxy's native TigerBeetle-protocol port (--path=native): there the
+// sessions are tbproxy's virtual sessions, one per caller.
+//
 //   TB_ASSIGN_OR_RETURN(auto driver, tb::bench::MakeDirectDriver({.addresses = addresses,
 //                                                                .sessions = 64}));
 #pragma once
@@ -20,7 +23,7 @@
 
 namespace tb::bench {
 
-inline constexpr uint32_t kDirectSessionsMax = 1024;
+inline constexpr uint32_t kDirectSessionsMax = 16384;  // Native: one per caller.
 inline constexpr size_t kDirectQueueMax = 1000000;
 
 struct DirectDriverOptions {

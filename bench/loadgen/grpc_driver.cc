@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <deque>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -43,11 +44,19 @@ T EventAt(const Call& call, uint32_t index) {
   return value;
 }
 
+// Makes `field` hold exactly `size` elements, reusing the ones it has (their sub-messages too):
+// every caller's request is built once and then only overwritten.
+template <typename Field>
+void Resize(Field* field, uint32_t size) {
+  while (static_cast<uint32_t>(field->size()) > size) field->RemoveLast();
+  while (static_cast<uint32_t>(field->size()) < size) field->Add();
+}
+
 void FillTransfers(const Call& call, pb::CreateTransfersRequest* request) {
-  request->mutable_transfers()->Reserve(static_cast<int>(call.event_count));
+  Resize(request->mutable_transfers(), call.event_count);
   for (uint32_t i = 0; i < call.event_count; i++) {
     const Transfer t = EventAt<Transfer>(call, i);
-    pb::Transfer* out = request->add_transfers();
+    pb::Transfer* out = request->mutable_transfers(static_cast<int>(i));
     SetU128(out->mutable_id(), t.id);
     SetU128(out->mutable_debit_account_id(), t.debit_account_id);
     SetU128(out->mutable_credit_account_id(), t.credit_account_id);
@@ -59,9 +68,10 @@ void FillTransfers(const Call& call, pb::CreateTransfersRequest* request) {
 }
 
 void FillAccounts(const Call& call, pb::CreateAccountsRequest* request) {
+  Resize(request->mutable_accounts(), call.event_count);
   for (uint32_t i = 0; i < call.event_count; i++) {
     const Account a = EventAt<Account>(call, i);
-    pb::Account* out = request->add_accounts();
+    pb::Account* out = request->mutable_accounts(static_cast<int>(i));
     SetU128(out->mutable_id(), a.id);
     out->set_ledger(a.ledger);
     out->set_code(a.code);
@@ -71,11 +81,20 @@ void FillAccounts(const Call& call, pb::CreateAccountsRequest* request) {
 
 template <typename Request>
 void FillIds(const Call& call, Request* request) {
-  for (u128 id : call.lookup_ids) SetU128(request->add_ids(), id);
+  Resize(request->mutable_ids(), static_cast<uint32_t>(call.lookup_ids.size()));
+  for (size_t i = 0; i < call.lookup_ids.size(); i++) {
+    SetU128(request->mutable_ids(static_cast<int>(i)), call.lookup_ids[i]);
+  }
 }
 
 template <typename Results>
 absl::Status CheckCreates(const Call& call, const Results& results) {
+  // Every event created: checked in place. Anything else: CheckCreateStatuses says what.
+  bool all_created = static_cast<uint32_t>(results.size()) == call.event_count;
+  for (int i = 0; i < results.size() && all_created; i++) {
+    all_created = results.Get(i).status_code() == 0xFFFFFFFFu;
+  }
+  if (all_created) return absl::OkStatus();
   std::vector<uint32_t> statuses;
   statuses.reserve(static_cast<size_t>(results.size()));
   for (const auto& result : results) statuses.push_back(result.status_code());
@@ -96,6 +115,11 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, uint32_t i
   // A channel of its own subchannel pool gets its own TCP connection.
   arguments.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   arguments.SetInt("tbproxy.bench.channel", static_cast<int>(index));
+  // The load generator's own cost is taken from tbproxy on a shared machine: no retry filter (it
+  // never retries; a failed call is a failure) and the minimal filter stack (no per-call
+  // deadline timers, census or message-size filters).
+  arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
+  arguments.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
 }
 
@@ -117,17 +141,34 @@ absl::StatusOr<std::vector<std::shared_ptr<grpc::Channel>>> ConnectChannels(
 
 // ---- Unary calls (typed and raw) ----------------------------------------------------------
 
-struct UnaryCall {
-  grpc::ClientContext context;
+// One caller's unary call state, reused from call to call (a caller has at most one call in
+// flight): the requests and responses keep their allocated elements, only the ids change.
+struct CallerSlot {
+  std::optional<grpc::ClientContext> context;  // A fresh one per call (gRPC requires it).
   std::shared_ptr<const Call> call;
   CallDone done;
+  bool busy = false;
+  pb::RawRequest raw_request;
+  pb::RawResponse raw_response;
+  pb::CreateTransfersRequest create_transfers_request;
+  pb::CreateTransfersResponse create_transfers_response;
+  pb::CreateAccountsRequest create_accounts_request;
+  pb::CreateAccountsResponse create_accounts_response;
+  pb::LookupAccountsRequest lookup_accounts_request;
+  pb::LookupAccountsResponse lookup_accounts_response;
+  pb::LookupTransfersRequest lookup_transfers_request;
+  pb::LookupTransfersResponse lookup_transfers_response;
 };
 
-template <typename Request, typename Response>
-struct TypedCall : UnaryCall {
-  Request request;
-  Response response;
-};
+// Ends the slot's call: lets go of the call and context first (the caller may start its next
+// call from `done`, into this slot).
+void FinishSlot(CallerSlot* slot, absl::Status status) {
+  CallDone done = std::move(slot->done);
+  slot->call.reset();
+  slot->context.reset();
+  slot->busy = false;
+  std::move(done)(std::move(status));
+}
 
 // ---- Streams ------------------------------------------------------------------------------
 
@@ -141,20 +182,29 @@ class StreamReactor final : public grpc::ClientBidiReactor<pb::StreamRequest, pb
   }
 
   void Send(std::shared_ptr<const Call> call, CallDone done) {
-    pb::StreamRequest request;
+    // Requests are recycled (spare_): filling one overwrites the elements it already has.
+    std::unique_ptr<pb::StreamRequest> request;
+    {
+      absl::MutexLock lock(&mutex_);
+      if (!spare_.empty()) {
+        request = std::move(spare_.back());
+        spare_.pop_back();
+      }
+    }
+    if (request == nullptr) request = std::make_unique<pb::StreamRequest>();
     const Call& c = *call;
     switch (c.operation) {
       case Operation::kCreateTransfers:
-        FillTransfers(c, request.mutable_create_transfers());
+        FillTransfers(c, request->mutable_create_transfers());
         break;
       case Operation::kCreateAccounts:
-        FillAccounts(c, request.mutable_create_accounts());
+        FillAccounts(c, request->mutable_create_accounts());
         break;
       case Operation::kLookupAccounts:
-        FillIds(c, request.mutable_lookup_accounts());
+        FillIds(c, request->mutable_lookup_accounts());
         break;
       default:
-        FillIds(c, request.mutable_lookup_transfers());
+        FillIds(c, request->mutable_lookup_transfers());
         break;
     }
     mutex_.Lock();
@@ -164,14 +214,14 @@ class StreamReactor final : public grpc::ClientBidiReactor<pb::StreamRequest, pb
       return;
     }
     const uint64_t id = next_id_++;
-    request.set_correlation_id(id);
+    request->set_correlation_id(id);
     pending_.emplace(id, Pending{std::move(call), std::move(done)});
     if (writing_) {
       writes_.push_back(std::move(request));
     } else {
       writing_ = true;
       write_ = std::move(request);
-      StartWrite(&write_);
+      StartWrite(write_.get());
     }
     mutex_.Unlock();
   }
@@ -190,10 +240,15 @@ class StreamReactor final : public grpc::ClientBidiReactor<pb::StreamRequest, pb
 
   void OnWriteDone(bool ok) override {
     absl::MutexLock lock(&mutex_);
+    if (write_ != nullptr && spare_.size() < kSpareRequestsMax) spare_.push_back(std::move(write_));
+    write_.reset();
     if (ok && !writes_.empty()) {
       write_ = std::move(writes_.front());
       writes_.pop_front();
-      StartWrite(&write_);
+      // More requests wait behind this one: let the transport hold it and send the run in one
+      // TCP write; the last of the run has no hint and flushes it.
+      StartWrite(write_.get(), writes_.empty() ? grpc::WriteOptions()
+                                               : grpc::WriteOptions().set_buffer_hint());
       return;
     }
     writing_ = false;
@@ -219,6 +274,7 @@ class StreamReactor final : public grpc::ClientBidiReactor<pb::StreamRequest, pb
     }
     absl::Status status = Check(*pending.call, read_);
     StartRead(&read_);
+    pending.call.reset();  // Let go first: the caller may reuse it at once.
     std::move(pending.done)(std::move(status));
   }
 
@@ -267,8 +323,10 @@ class StreamReactor final : public grpc::ClientBidiReactor<pb::StreamRequest, pb
   pb::StreamResponse read_;  // Touched only by the read chain.
   absl::Notification done_;
   absl::Mutex mutex_;
-  pb::StreamRequest write_ ABSL_GUARDED_BY(mutex_);
-  std::deque<pb::StreamRequest> writes_ ABSL_GUARDED_BY(mutex_);
+  static constexpr size_t kSpareRequestsMax = 64;
+  std::unique_ptr<pb::StreamRequest> write_ ABSL_GUARDED_BY(mutex_);
+  std::deque<std::unique_ptr<pb::StreamRequest>> writes_ ABSL_GUARDED_BY(mutex_);
+  std::vector<std::unique_ptr<pb::StreamRequest>> spare_ ABSL_GUARDED_BY(mutex_);
   std::unordered_map<uint64_t, Pending> pending_ ABSL_GUARDED_BY(mutex_);
   uint64_t next_id_ ABSL_GUARDED_BY(mutex_) = 1;
   uint64_t unmatched_ ABSL_GUARDED_BY(mutex_) = 0;
@@ -283,7 +341,7 @@ class StreamReactor final : public grpc::ClientBidiReactor<pb::StreamRequest, pb
 class GrpcDriver final : public Driver {
  public:
   GrpcDriver(GrpcDriverOptions options, std::vector<std::shared_ptr<grpc::Channel>> channels)
-      : options_(std::move(options)), channels_(std::move(channels)) {
+      : options_(std::move(options)), channels_(std::move(channels)), slots_(options_.callers) {
     for (const auto& channel : channels_) stubs_.push_back(pb::TigerBeetle::NewStub(channel));
     if (options_.path == GrpcPath::kStream) {
       const uint32_t per = options_.callers_per_stream;
@@ -321,48 +379,63 @@ class GrpcDriver final : public Driver {
  private:
   pb::TigerBeetle::Stub* StubFor(uint32_t caller) { return stubs_[caller % stubs_.size()].get(); }
 
-  void Prepare(UnaryCall* unary, std::shared_ptr<const Call> call, CallDone done) {
-    unary->call = std::move(call);
-    unary->done = std::move(done);
-    unary->context.set_deadline(std::chrono::system_clock::now() +
-                                absl::ToChronoNanoseconds(options_.call_timeout));
+  // The caller's slot, ready for a new call; nullptr (and `done` run) if the caller is out of
+  // range or already has a call in flight.
+  CallerSlot* Claim(uint32_t caller, std::shared_ptr<const Call> call, CallDone* done) {
+    if (caller >= slots_.size()) {
+      std::move(*done)(absl::InvalidArgumentError("caller out of range"));
+      return nullptr;
+    }
+    std::unique_ptr<CallerSlot>& slot = slots_[caller];
+    if (slot == nullptr) slot = std::make_unique<CallerSlot>();
+    if (slot->busy) {
+      std::move(*done)(absl::FailedPreconditionError("caller already has a call in flight"));
+      return nullptr;
+    }
+    slot->busy = true;
+    slot->call = std::move(call);
+    slot->done = std::move(*done);
+    slot->context.emplace();
+    if (options_.call_timeout > absl::ZeroDuration()) {
+      slot->context->set_deadline(std::chrono::system_clock::now() +
+                                  absl::ToChronoNanoseconds(options_.call_timeout));
+    }
+    return slot.get();
   }
 
   void StartRaw(uint32_t caller, std::shared_ptr<const Call> call, CallDone done) {
-    auto* unary = new TypedCall<pb::RawRequest, pb::RawResponse>();
-    unary->request.set_operation(static_cast<uint32_t>(call->operation));
-    unary->request.set_events(call->events.data(), call->events.size());
-    Prepare(unary, std::move(call), std::move(done));
-    StubFor(caller)->async()->Raw(&unary->context, &unary->request, &unary->response,
-                                  [unary](grpc::Status status) {
+    CallerSlot* slot = Claim(caller, std::move(call), &done);
+    if (slot == nullptr) return;
+    slot->raw_request.set_operation(static_cast<uint32_t>(slot->call->operation));
+    slot->raw_request.set_events(slot->call->events.data(), slot->call->events.size());
+    StubFor(caller)->async()->Raw(&*slot->context, &slot->raw_request, &slot->raw_response,
+                                  [slot](grpc::Status status) {
                                     absl::Status result = FromGrpc(status);
                                     if (result.ok()) {
-                                      const std::string& bytes = unary->response.results();
+                                      const std::string& bytes = slot->raw_response.results();
                                       result = CheckNativeResults(
-                                          *unary->call,
+                                          *slot->call,
                                           {reinterpret_cast<const uint8_t*>(bytes.data()),
                                            bytes.size()});
                                     }
-                                    CallDone done = std::move(unary->done);
-                                    delete unary;
-                                    std::move(done)(std::move(result));
+                                    FinishSlot(slot, std::move(result));
                                   });
   }
 
-  // `invoke(stub, context, request, response, on_done)` starts the RPC of this request type.
+  // Fills `Fields::Request(slot)` from the call and starts the RPC; `Check` (a captureless
+  // lambda type) checks `Fields::Response(slot)`. The completion captures only the slot.
   template <typename Request, typename Response, typename Invoke, typename Fill, typename Check>
   void StartTypedCall(uint32_t caller, std::shared_ptr<const Call> call, CallDone done,
-                      Invoke invoke, Fill fill, Check check) {
-    auto* unary = new TypedCall<Request, Response>();
-    fill(*call, &unary->request);
-    Prepare(unary, std::move(call), std::move(done));
-    invoke(StubFor(caller), &unary->context, &unary->request, &unary->response,
-           [unary, check](grpc::Status status) {
+                      Request CallerSlot::*request, Response CallerSlot::*response, Invoke invoke,
+                      Fill fill, Check) {
+    CallerSlot* slot = Claim(caller, std::move(call), &done);
+    if (slot == nullptr) return;
+    fill(*slot->call, &(slot->*request));
+    invoke(StubFor(caller), &*slot->context, &(slot->*request), &(slot->*response),
+           [slot](grpc::Status status) {
              absl::Status result = FromGrpc(status);
-             if (result.ok()) result = check(*unary->call, unary->response);
-             CallDone done = std::move(unary->done);
-             delete unary;
-             std::move(done)(std::move(result));
+             if (result.ok()) result = Check{}(*slot);
+             FinishSlot(slot, std::move(result));
            });
   }
 
@@ -372,50 +445,54 @@ class GrpcDriver final : public Driver {
     switch (call->operation) {
       case Operation::kCreateTransfers:
         StartTypedCall<pb::CreateTransfersRequest, pb::CreateTransfersResponse>(
-            caller, std::move(call), std::move(done),
+            caller, std::move(call), std::move(done), &CallerSlot::create_transfers_request,
+            &CallerSlot::create_transfers_response,
             [](Stub* stub, grpc::ClientContext* context, const pb::CreateTransfersRequest* request,
                pb::CreateTransfersResponse* response, Callback on_done) {
               stub->async()->CreateTransfers(context, request, response, std::move(on_done));
             },
             FillTransfers,
-            [](const Call& c, const pb::CreateTransfersResponse& r) {
-              return CheckCreates(c, r.results());
+            [](const CallerSlot& s) {
+              return CheckCreates(*s.call, s.create_transfers_response.results());
             });
         return;
       case Operation::kCreateAccounts:
         StartTypedCall<pb::CreateAccountsRequest, pb::CreateAccountsResponse>(
-            caller, std::move(call), std::move(done),
+            caller, std::move(call), std::move(done), &CallerSlot::create_accounts_request,
+            &CallerSlot::create_accounts_response,
             [](Stub* stub, grpc::ClientContext* context, const pb::CreateAccountsRequest* request,
                pb::CreateAccountsResponse* response, Callback on_done) {
               stub->async()->CreateAccounts(context, request, response, std::move(on_done));
             },
             FillAccounts,
-            [](const Call& c, const pb::CreateAccountsResponse& r) {
-              return CheckCreates(c, r.results());
+            [](const CallerSlot& s) {
+              return CheckCreates(*s.call, s.create_accounts_response.results());
             });
         return;
       case Operation::kLookupAccounts:
         StartTypedCall<pb::LookupAccountsRequest, pb::LookupAccountsResponse>(
-            caller, std::move(call), std::move(done),
+            caller, std::move(call), std::move(done), &CallerSlot::lookup_accounts_request,
+            &CallerSlot::lookup_accounts_response,
             [](Stub* stub, grpc::ClientContext* context, const pb::LookupAccountsRequest* request,
                pb::LookupAccountsResponse* response, Callback on_done) {
               stub->async()->LookupAccounts(context, request, response, std::move(on_done));
             },
             FillIds<pb::LookupAccountsRequest>,
-            [](const Call& c, const pb::LookupAccountsResponse& r) {
-              return CheckLookups(c, r.accounts());
+            [](const CallerSlot& s) {
+              return CheckLookups(*s.call, s.lookup_accounts_response.accounts());
             });
         return;
       default:
         StartTypedCall<pb::LookupTransfersRequest, pb::LookupTransfersResponse>(
-            caller, std::move(call), std::move(done),
+            caller, std::move(call), std::move(done), &CallerSlot::lookup_transfers_request,
+            &CallerSlot::lookup_transfers_response,
             [](Stub* stub, grpc::ClientContext* context, const pb::LookupTransfersRequest* request,
                pb::LookupTransfersResponse* response, Callback on_done) {
               stub->async()->LookupTransfers(context, request, response, std::move(on_done));
             },
             FillIds<pb::LookupTransfersRequest>,
-            [](const Call& c, const pb::LookupTransfersResponse& r) {
-              return CheckLookups(c, r.transfers());
+            [](const CallerSlot& s) {
+              return CheckLookups(*s.call, s.lookup_transfers_response.transfers());
             });
         return;
     }
@@ -425,6 +502,8 @@ class GrpcDriver final : public Driver {
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<pb::TigerBeetle::Stub>> stubs_;
   std::vector<std::unique_ptr<StreamReactor>> streams_;
+  // One per caller, made on its first unary call; each touched only by its caller's call chain.
+  std::vector<std::unique_ptr<CallerSlot>> slots_;
 };
 
 }  // namespace

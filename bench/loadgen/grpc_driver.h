@@ -29,7 +29,7 @@ struct GrpcDriverOptions {
   uint32_t channels = 1;               // HTTP/2 connections, 1..1024.
   uint32_t callers_per_stream = 64;    // kStream: calls pipelined on one stream, 1..4096.
   bool stream_unordered = false;       // kStream: open streams with "tbproxy-ordering: none".
-  absl::Duration call_timeout = absl::Seconds(30);
+  absl::Duration call_timeout = absl::ZeroDuration();  // 0: no deadline.
   absl::Duration connect_timeout = absl::Seconds(10);
 };
 

@@ -1,7 +1,9 @@
-// tbproxy-loadgen: drives load through tbproxy (gRPC typed, raw or stream) or directly at a
-// cluster through client_core sessions, checks every result, and reports one JSON object.
+// tbproxy-loadgen: drives load through tbproxy (gRPC typed, raw or stream, or its native
+// TigerBeetle-protocol port) or directly at a cluster through client_core sessions, checks every
+// result, and reports one JSON object.
 //
 //   tbproxy-loadgen --target=127.0.0.1:50051 --path=typed --callers=256 --events=10 --duration=5s
+//   tbproxy-loadgen --target=127.0.0.1:3001 --path=native --callers=1024 --events=10
 //   tbproxy-loadgen --target=direct --cluster-addresses=127.0.0.1:3000 --callers=256 --sessions=64
 //   tbproxy-loadgen --target=127.0.0.1:50051 --idle-streams=4096 --idle-hold=10s
 //
@@ -33,13 +35,17 @@
 #include "bench/loadgen/workload.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051",
-          "tbproxy host:port, or \"direct\" for client_core sessions to --cluster-addresses");
-ABSL_FLAG(std::string, path, "typed", "gRPC API path: typed, raw or stream (not for direct)");
+          "tbproxy host:port (its gRPC port; with --path=native its --native-listen port), or "
+          "\"direct\" for client_core sessions to --cluster-addresses");
+ABSL_FLAG(std::string, path, "typed",
+          "typed, raw or stream (gRPC), or native: one TigerBeetle-protocol session per caller "
+          "to tbproxy's native port (not for direct)");
 ABSL_FLAG(std::string, cluster_addresses, "", "direct: replica addresses host:port,...");
-ABSL_FLAG(uint64_t, cluster, 0, "direct: cluster id");
+ABSL_FLAG(uint64_t, cluster, 0, "direct and native: cluster id");
 ABSL_FLAG(uint32_t, sessions, 0,
-          "direct: sessions, each one request in flight; 0 = min(callers, 32): a replica serves "
-          "32 client connections at once (PROTOCOL.md 2.4) and keeps clients_max 64 sessions");
+          "direct and native: sessions, each one request in flight; 0 = direct: min(callers, "
+          "32) (a replica serves 32 client connections at once, PROTOCOL.md 2.4, and keeps "
+          "clients_max 64 sessions); native: one per caller");
 ABSL_FLAG(std::string, mix, "create_transfers",
           "Operation mix, e.g. create_transfers:90,lookup_accounts:5,lookup_transfers:5");
 ABSL_FLAG(uint32_t, events, 1, "Events per call (1..8189)");
@@ -50,7 +56,9 @@ ABSL_FLAG(bool, stream_unordered, false, "stream: open with tbproxy-ordering: no
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(5), "Measured time");
 ABSL_FLAG(absl::Duration, warmup, absl::Milliseconds(500), "Warm-up (checked, not measured)");
 ABSL_FLAG(double, rate, 0, "Open loop at this many calls/s; 0 = closed loop");
-ABSL_FLAG(absl::Duration, call_timeout, absl::Seconds(30), "Deadline of each gRPC call");
+ABSL_FLAG(absl::Duration, call_timeout, absl::ZeroDuration(),
+          "Deadline of each gRPC call; 0 = none (a call still unanswered 60 s after the run is "
+          "reported as unfinished, which fails the run)");
 ABSL_FLAG(uint32_t, accounts, 1024, "Accounts created by the setup (2..8189)");
 ABSL_FLAG(bool, echo, false, "The cluster is an echo cluster: lookups must find nothing");
 ABSL_FLAG(std::string, label, "", "Scenario label copied into the report");
@@ -144,15 +152,20 @@ int Main(int argc, char** argv) {
 
   const bool direct = target == "direct";
   std::string path = direct ? "direct" : absl::GetFlag(FLAGS_path);
+  const bool native = !direct && path == "native";
   uint32_t sessions = 0;
   absl::StatusOr<std::unique_ptr<Driver>> driver;
-  if (direct) {
+  if (direct || native) {
+    // Native: tbproxy's TigerBeetle-protocol port takes the place of a cluster, and its sessions
+    // are virtual (not cluster sessions), so every caller gets one, as separate applications do.
     absl::StatusOr<std::vector<ReplicaAddress>> addresses =
-        ParseAddresses(absl::GetFlag(FLAGS_cluster_addresses));
-    if (!addresses.ok()) return Usage(absl::StrCat("--cluster-addresses: ",
-                                                   addresses.status().message()));
+        ParseAddresses(native ? target : absl::GetFlag(FLAGS_cluster_addresses));
+    if (!addresses.ok()) {
+      return Usage(absl::StrCat(native ? "--target" : "--cluster-addresses", ": ",
+                                addresses.status().message()));
+    }
     sessions = absl::GetFlag(FLAGS_sessions);
-    if (sessions == 0) sessions = std::min(callers, kDirectConnectionsMax);
+    if (sessions == 0) sessions = native ? callers : std::min(callers, kDirectConnectionsMax);
     driver = MakeDirectDriver({.cluster = absl::GetFlag(FLAGS_cluster),
                                .addresses = *std::move(addresses),
                                .sessions = sessions});
@@ -165,7 +178,7 @@ int Main(int argc, char** argv) {
     } else if (path == "stream") {
       grpc_path = GrpcPath::kStream;
     } else {
-      return Usage("--path: typed, raw or stream");
+      return Usage("--path: typed, raw, stream or native");
     }
     driver = MakeGrpcDriver({.target = target,
                              .path = grpc_path,
@@ -215,7 +228,8 @@ int Main(int argc, char** argv) {
     });
   }
   RunResult result = RunLoad(
-      driver->get(), [&workload](uint64_t sequence) { return workload.NextCall(sequence); }, run);
+      driver->get(),
+      [&workload](uint64_t sequence, Call* call) { workload.FillNextCall(sequence, call); }, run);
   if (sampler.joinable()) sampler.join();
   if (result.unfinished == 0) (*driver)->Finish();
 
@@ -226,7 +240,7 @@ int Main(int argc, char** argv) {
                       .events_per_call = events,
                       .callers = callers,
                       .sessions = sessions,
-                      .channels = direct ? 0 : channels,
+                      .channels = direct || native ? 0 : channels,
                       .rate = rate,
                       .loadavg = LoadAverage()};
   const std::string json = ReportJson(config, result, proxy);

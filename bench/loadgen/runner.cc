@@ -23,7 +23,10 @@ uint64_t NowNs() {
 class Loop {
  public:
   Loop(Driver* driver, CallGenerator generator, const RunOptions& options)
-      : driver_(driver), generator_(std::move(generator)), options_(options) {}
+      : driver_(driver),
+        generator_(std::move(generator)),
+        options_(options),
+        callers_(options.callers) {}
 
   RunResult Run() {
     const uint64_t start = NowNs();
@@ -46,16 +49,25 @@ class Loop {
   }
 
  private:
+  // Only one call of a caller is in flight, so its CallerState is touched by one thread at a time
+  // (the hand-over goes through the driver, which synchronises).
   void Launch(uint32_t caller, uint64_t due_ns) {
-    std::shared_ptr<const Call> call = generator_(sequence_.fetch_add(1));
-    const uint32_t events = call->event_count;
-    driver_->Start(caller, std::move(call), [this, caller, due_ns, events](absl::Status status) {
-      OnDone(caller, due_ns, events, status);
+    CallerState& state = callers_[caller];
+    // The caller's previous call is reused once the driver has let go of it.
+    if (state.call == nullptr || state.call.use_count() > 1) state.call = std::make_shared<Call>();
+    generator_(sequence_.fetch_add(1, std::memory_order_relaxed), state.call.get());
+    state.due_ns = due_ns;
+    state.events = state.call->event_count;
+    // Small enough to live inside the CallDone without an allocation.
+    driver_->Start(caller, state.call, [this, caller](absl::Status status) {
+      OnDone(caller, status);
     });
   }
 
-  void OnDone(uint32_t caller, uint64_t due_ns, uint32_t events, const absl::Status& status) {
+  void OnDone(uint32_t caller, const absl::Status& status) {
     const uint64_t now = NowNs();
+    const uint64_t due_ns = callers_[caller].due_ns;
+    const uint32_t events = callers_[caller].events;
     std::optional<uint64_t> next_due;
     {
       absl::MutexLock lock(&mutex_);
@@ -143,9 +155,16 @@ class Loop {
     mutex_.AwaitWithTimeout(absl::Condition(&drained), options_.drain_timeout);
   }
 
+  struct CallerState {
+    std::shared_ptr<Call> call;
+    uint64_t due_ns = 0;
+    uint32_t events = 0;
+  };
+
   Driver* const driver_;
   const CallGenerator generator_;
   const RunOptions options_;
+  std::vector<CallerState> callers_;
   uint64_t measure_from_ = 0;
   uint64_t stop_at_ = 0;
   std::atomic<uint64_t> sequence_{0};

@@ -50,7 +50,9 @@ struct RunResult {
   std::vector<std::string> error_samples;        // The first few messages.
 };
 
-using CallGenerator = std::function<std::shared_ptr<const Call>(uint64_t sequence)>;
+// Writes the call numbered `sequence` over `call` (reusing its buffers). Called from driver
+// threads, for one caller at a time.
+using CallGenerator = std::function<void(uint64_t sequence, Call* call)>;
 
 // Blocks for warmup + duration (+ the drain). `generator` is called from driver threads.
 RunResult RunLoad(Driver* driver, CallGenerator generator, const RunOptions& options);

@@ -110,11 +110,12 @@ std::vector<std::shared_ptr<const Call>> Workload::SetupCalls() const {
   return {accounts, transfers};
 }
 
-std::shared_ptr<Call> Workload::CreateTransfers(uint32_t event_count) {
-  auto call = std::make_shared<Call>();
+void Workload::CreateTransfers(uint32_t event_count, Call* call) {
   call->operation = Operation::kCreateTransfers;
   call->event_count = event_count;
-  call->events.reserve(event_count * sizeof(Transfer));
+  call->lookup_ids.clear();
+  call->expect_found = true;
+  call->events.resize(event_count * sizeof(Transfer));
   const uint64_t first = next_transfer_.fetch_add(event_count, std::memory_order_relaxed);
   const uint32_t accounts = options_.accounts;
   for (uint32_t i = 0; i < event_count; i++) {
@@ -131,43 +132,49 @@ std::shared_ptr<Call> Workload::CreateTransfers(uint32_t event_count) {
     transfer.amount = 1;
     transfer.ledger = options_.ledger;
     transfer.code = 1;
-    Append(&call->events, transfer);
+    std::memcpy(call->events.data() + i * sizeof(Transfer), &transfer, sizeof(Transfer));
   }
-  return call;
 }
 
-std::shared_ptr<Call> Workload::CreateAccounts(uint32_t event_count) {
-  auto call = std::make_shared<Call>();
+void Workload::CreateAccounts(uint32_t event_count, Call* call) {
   call->operation = Operation::kCreateAccounts;
   call->event_count = event_count;
+  call->lookup_ids.clear();
+  call->expect_found = true;
+  call->events.resize(event_count * sizeof(Account));
   const uint64_t first = next_account_.fetch_add(event_count, std::memory_order_relaxed);
   for (uint32_t i = 0; i < event_count; i++) {
     Account account{};
     account.id = MakeU128(run_tag_, kExtraAccountSpace | (first + i));
     account.ledger = options_.ledger;
     account.code = 1;
-    Append(&call->events, account);
+    std::memcpy(call->events.data() + i * sizeof(Account), &account, sizeof(Account));
   }
-  return call;
 }
 
-std::shared_ptr<Call> Workload::Lookup(Operation operation, uint64_t sequence) {
-  auto call = std::make_shared<Call>();
+void Workload::Lookup(Operation operation, uint64_t sequence, Call* call) {
   call->operation = operation;
   call->event_count = options_.events_per_call;
   call->expect_found = !options_.echo;
+  call->lookup_ids.clear();
+  call->events.resize(call->event_count * sizeof(u128));
   const bool accounts = operation == Operation::kLookupAccounts;
   const uint32_t population = accounts ? options_.accounts : options_.seed_transfers;
   for (uint32_t i = 0; i < call->event_count; i++) {
     const uint32_t index = static_cast<uint32_t>(Mix64(sequence * kEventsMax + i) % population);
     const u128 id = accounts ? AccountId(index) : SeedTransferId(index);
     call->lookup_ids.push_back(id);
-    Append(&call->events, id);
+    std::memcpy(call->events.data() + i * sizeof(u128), &id, sizeof(u128));
   }
-  return call;
 }
 
 std::shared_ptr<const Call> Workload::NextCall(uint64_t sequence) {
+  auto call = std::make_shared<Call>();
+  FillNextCall(sequence, call.get());
+  return call;
+}
+
+void Workload::FillNextCall(uint64_t sequence, Call* call) {
   uint32_t pick = static_cast<uint32_t>(Mix64(sequence ^ 0x5EED) % weight_total_);
   Operation operation = options_.mix.back().operation;
   for (const MixEntry& entry : options_.mix) {
@@ -179,11 +186,14 @@ std::shared_ptr<const Call> Workload::NextCall(uint64_t sequence) {
   }
   switch (operation) {
     case Operation::kCreateTransfers:
-      return CreateTransfers(options_.events_per_call);
+      CreateTransfers(options_.events_per_call, call);
+      return;
     case Operation::kCreateAccounts:
-      return CreateAccounts(options_.events_per_call);
+      CreateAccounts(options_.events_per_call, call);
+      return;
     default:
-      return Lookup(operation, sequence);
+      Lookup(operation, sequence, call);
+      return;
   }
 }
 
@@ -233,6 +243,15 @@ absl::Status CheckNativeResults(const Call& call, std::span<const uint8_t> resul
   const size_t count = results.size() / info.result_size;
   if (call.operation == Operation::kCreateTransfers ||
       call.operation == Operation::kCreateAccounts) {
+    // The common case (every event created) is checked in place; anything else goes through
+    // CheckCreateStatuses for its exact message.
+    bool all_created = count == call.event_count;
+    for (size_t i = 0; i < count && all_created; i++) {
+      CreateResult result;
+      std::memcpy(&result, results.data() + i * sizeof(result), sizeof(result));
+      all_created = result.status == kCreated;
+    }
+    if (all_created) return absl::OkStatus();
     std::vector<uint32_t> statuses(count);
     for (size_t i = 0; i < count; i++) {
       CreateResult result;

@@ -64,15 +64,18 @@ class Workload {
   // The next call of the mix: the operation is chosen by weight from `sequence` (any counter the
   // caller keeps); every created id is new to this run.
   std::shared_ptr<const Call> NextCall(uint64_t sequence);
+  // The same, written over `call` (its buffers are reused: no allocation once they are large
+  // enough).
+  void FillNextCall(uint64_t sequence, Call* call);
 
   const WorkloadOptions& options() const { return options_; }
 
  private:
   u128 AccountId(uint32_t index) const;
   u128 SeedTransferId(uint32_t index) const;
-  std::shared_ptr<Call> CreateTransfers(uint32_t event_count);
-  std::shared_ptr<Call> CreateAccounts(uint32_t event_count);
-  std::shared_ptr<Call> Lookup(Operation operation, uint64_t sequence);
+  void CreateTransfers(uint32_t event_count, Call* call);
+  void CreateAccounts(uint32_t event_count, Call* call);
+  void Lookup(Operation operation, uint64_t sequence, Call* call);
 
   const WorkloadOptions options_;
   const uint64_t run_tag_;
