@@ -185,7 +185,7 @@ class DirectDriver final : public Driver {
   }
 
   const DirectDriverOptions options_;
-  asio::io_context io_;
+  asio::io_context io_{1};  // One thread runs it.
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   asio::steady_timer tick_timer_;
   // Everything below is touched only on the I/O thread (or after it has stopped).
