@@ -37,6 +37,42 @@ def series(runs, prefix, events):
     return dict(sorted(found.items()))
 
 
+PATHS = ("typed", "raw", "stream", "native")
+S5_GOAL = 1_000_000  # Events per tbproxy CPU-second (issue 8's goal for the raw path).
+
+
+def s5_runs(runs):
+    """{path: {events_per_call: run}} for runs named s5_echo_<path>_c<callers>_e<events>."""
+    pattern = re.compile(r"s5_echo_([a-z]+)_c(\d+)_e(\d+)$")
+    found = {}
+    for name, run in runs.items():
+        match = pattern.match(name)
+        if match:
+            found.setdefault(match.group(1), {})[int(match.group(3))] = run
+    ordered = {p: dict(sorted(found[p].items())) for p in PATHS if p in found}
+    ordered.update({p: dict(sorted(v.items())) for p, v in found.items() if p not in ordered})
+    return ordered
+
+
+def proxy_us_per_call(run):
+    if not run.get("calls") or run.get("proxy_cpu_seconds") is None:
+        return None
+    return 1e6 * run["proxy_cpu_seconds"] / run["calls"]
+
+
+def delayed_cluster_words(machine, short=False):
+    """How the S2d/S3d cluster made each request take 2 ms."""
+    if machine.get("delayed_model") == "pipeline":
+        n = machine.get("pipeline_max", "?")
+        if short:
+            return f"a pipeline of up to {n} prepares of 2 ms each"
+        return (f"a cluster that runs a pipeline of up to {n} prepares of 2 ms each, as "
+                "TigerBeetle's primary does")
+    if short:
+        return "every request answered after 2 ms"
+    return "a cluster that answers every request after 2 ms"
+
+
 def fmt(value, digits=0):
     if value is None:
         return "—"
@@ -60,7 +96,8 @@ def plot_all(runs, plots_dir, rel_dir):
 
     # Throughput vs callers.
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    styles = {"s2_typed": "-o", "s2_raw": "-s", "s2_stream": "-^", "s3_direct": "--x"}
+    styles = {"s2_typed": "-o", "s2_raw": "-s", "s2_stream": "-^", "s2_native": "-D",
+              "s3_direct": "--x"}
     for prefix, style in styles.items():
         for events in (1, 10):
             data = series(runs, prefix, events)
@@ -95,10 +132,30 @@ def plot_all(runs, plots_dir, rel_dir):
         ax.set_yscale("log")
         ax.set_xlabel("concurrent callers")
         ax.set_ylabel("events/s")
-        ax.set_title("Throughput vs callers, cluster answering every request after 2 ms")
+        ax.set_title("Throughput vs callers, "
+                     + delayed_cluster_words(runs.get("machine", {}), short=True))
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
         save(fig, "throughput_vs_callers_2ms.png", "Throughput vs callers, 2 ms cluster")
+
+    # S5: events per tbproxy CPU-second vs events per call, per path.
+    s5 = s5_runs(runs)
+    if s5:
+        fig, ax = plt.subplots(figsize=(7.5, 4.5))
+        for path, by_events in s5.items():
+            points = [(e, r["events_per_proxy_cpu_second"]) for e, r in by_events.items()
+                      if r.get("ok") and r.get("events_per_proxy_cpu_second")]
+            if points:
+                ax.plot([e for e, _ in points], [v for _, v in points], "-o", label=path)
+        ax.axhline(S5_GOAL, color="grey", linestyle=":", label="goal: 1 M events per CPU-second")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("events per call")
+        ax.set_ylabel("events per tbproxy CPU-second")
+        ax.set_title("S5: tbproxy's cost on an echo cluster (1024 callers)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+        save(fig, "s5_events_per_cpu_second.png", "Events per tbproxy CPU-second vs events per call")
 
     # Latency percentiles vs callers, 10 events per call.
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -187,11 +244,20 @@ def markdown(runs, images, command):
             c = max(common)
             if direct[c]["events_per_s"] > 0:
                 headline.append(
-                    f"- **S2/S3** at {c} callers × {events} event(s): tbproxy "
+                    f"- **S2/S3** at {c} callers × {events} event(s): tbproxy typed "
                     f"{fmt(proxy[c]['events_per_s'])} vs direct {fmt(direct[c]['events_per_s'])} "
                     f"events/s = **{proxy[c]['events_per_s'] / direct[c]['events_per_s']:.1f}×**; "
                     f"p99 {fmt(proxy[c]['latency_us']['p99'] / 1000, 1)} ms vs "
                     f"{fmt(direct[c]['latency_us']['p99'] / 1000, 1)} ms.")
+                others = []
+                for path in PATHS[1:]:
+                    run = series(runs, f"s2_{path}", events).get(c)
+                    if run and run.get("ok"):
+                        others.append(f"{path} {fmt(run['events_per_s'])} "
+                                      f"({run['events_per_s'] / direct[c]['events_per_s']:.1f}×)")
+                if others:
+                    headline.append(f"  Other paths at {c} callers × {events} event(s): "
+                                    + ", ".join(others) + " events/s.")
     for events in (1, 10):
         proxy = series(runs, "s2d_typed", events)
         direct = series(runs, "s3d_direct", events)
@@ -200,7 +266,8 @@ def markdown(runs, images, command):
             c = max(common)
             if direct[c]["events_per_s"] > 0:
                 headline.append(
-                    f"- **S2d/S3d** (cluster answering after 2 ms) at {c} callers × {events} "
+                    f"- **S2d/S3d** ({delayed_cluster_words(machine, short=True)}) at {c} "
+                    f"callers × {events} "
                     f"event(s): tbproxy {fmt(proxy[c]['events_per_s'])} vs direct "
                     f"{fmt(direct[c]['events_per_s'])} events/s = "
                     f"**{proxy[c]['events_per_s'] / direct[c]['events_per_s']:.1f}×**; p99 "
@@ -213,13 +280,29 @@ def markdown(runs, images, command):
             f"{s4p['latency_us']['p50'] - s4d['latency_us']['p50']:+.0f} µs, p99 "
             f"{s4p['latency_us']['p99'] - s4d['latency_us']['p99']:+.0f} µs "
             f"(tbproxy p50 {fmt(s4p['latency_us']['p50'])} µs, direct {fmt(s4d['latency_us']['p50'])} µs).")
-    for path in ("typed", "raw", "stream"):
-        s5 = runs.get(f"s5_echo_{path}_c1024_e10")
-        if s5 and "events_per_proxy_cpu_second" in s5:
-            headline.append(
-                f"- **S5** ({path}, echo cluster, 1024 callers × 10 events): "
-                f"{fmt(s5['events_per_proxy_cpu_second'])} events per tbproxy CPU-second "
-                f"({fmt(s5['events_per_s'])} events/s using {s5['proxy_cpu_seconds'] / s5['seconds']:.2f} CPUs).")
+    for path, by_events in s5_runs(runs).items():
+        measured = [(e, r) for e, r in by_events.items()
+                    if r.get("ok") and r.get("events_per_proxy_cpu_second") is not None]
+        if not measured:
+            continue
+        figures = "; ".join(
+            f"{e} ev/call: {fmt(r['events_per_proxy_cpu_second'])} "
+            f"({fmt(proxy_us_per_call(r), 1)} µs per call)" for e, r in measured)
+        met = [e for e, r in measured if r["events_per_proxy_cpu_second"] >= S5_GOAL]
+        callers = measured[0][1].get("callers", "?")
+        missed = [e for e, _ in measured if e not in met]
+        if met and missed:
+            verdict = (f"the 1 M events per CPU-second goal is **met at "
+                       f"{', '.join(str(e) for e in met)}** events per call and **not met at "
+                       f"{', '.join(str(e) for e in missed)}**")
+        elif met:
+            verdict = ("the 1 M events per CPU-second goal is **met at every measured size** ("
+                       f"{', '.join(str(e) for e in met)} events per call)")
+        else:
+            verdict = ("the 1 M events per CPU-second goal is **not met** at any measured size "
+                       f"({', '.join(str(e) for e in missed)} events per call)")
+        headline.append(f"- **S5 {path}** (echo cluster, {callers} callers), events per tbproxy "
+                        f"CPU-second: {figures}; {verdict}.")
     idle, streams = runs.get("s6_rss_idle"), runs.get("s6_rss_idle_streams")
     if idle and streams:
         per = (streams["proxy_rss_kb"] - idle["proxy_rss_kb"]) / max(streams["idle_streams"], 1)
@@ -239,8 +322,8 @@ def markdown(runs, images, command):
     add("## Reading the numbers")
     add("")
     add("- A direct session pays the cluster's per-request cost once per caller batch; tbproxy "
-        "pays it once per coalesced message but adds a gRPC call per caller batch. Which one "
-        "wins depends on which cost is larger.")
+        "pays it once per coalesced message but adds a front-end call (gRPC, or a native "
+        "protocol request) per caller batch. Which one wins depends on which cost is larger.")
     costs = []
     for name, r in sorted(runs.items()):
         if (name.startswith("s2_") or name.startswith("s5_")) and r.get("calls") and \
@@ -250,19 +333,37 @@ def markdown(runs, images, command):
     if costs:
         cheapest = min(costs, key=lambda c: c[1])
         priciest = max(costs, key=lambda c: c[1])
+        ratios = sorted(c[2] / c[1] for c in costs if c[1] > 0)
+        median = ratios[len(ratios) // 2] if ratios else 0
         add(f"- tbproxy's own CPU cost per caller call ranged from {cheapest[1]:.0f} µs "
             f"({cheapest[0]}) to {priciest[1]:.0f} µs ({priciest[0]}); the load generator's "
-            f"gRPC client side costs about as much again. On "
+            f"client side (on the same CPUs) costs {median:.1f}× as much per call (median of "
+            f"these runs). On "
             f"{machine.get('nproc', '?')} shared CPUs, that caps the calls per second "
             "through tbproxy well below what the in-memory dev cluster answers, so against the "
             "plain dev cluster (S2 vs S3) direct sessions are faster: a dev-cluster request "
             "costs microseconds, not the milliseconds of a replicated, fsyncing cluster.")
-    add("- Against a cluster whose requests take 2 ms (S2d/S3d), direct callers are bound by "
-        "sessions × 500 requests/s (at most 32 sessions can be connected to a replica at "
-        "once), whatever the number of callers, while tbproxy's few sessions carry many callers' "
-        "batches in each request: there tbproxy's throughput is bounded by its own CPU.")
+    if machine.get("delayed_model") == "pipeline":
+        add(f"- Against a cluster whose requests take 2 ms (S2d/S3d: up to "
+            f"{machine.get('pipeline_max', '?')} prepares in flight at once, each 2 ms, as "
+            "TigerBeetle's primary pipelines them), every session still has one request in "
+            "flight, so direct callers get at most 500 requests/s per session (at most 32 "
+            "sessions can be connected to a replica at once) whatever the number of callers, "
+            "and the cluster as a whole at most pipeline ÷ 2 ms requests/s; tbproxy's few "
+            "sessions carry many callers' batches in each request, so there its throughput is "
+            "bounded by its own CPU.")
+    else:
+        add("- Against a cluster whose requests take 2 ms (S2d/S3d), direct callers are bound by "
+            "sessions × 500 requests/s (at most 32 sessions can be connected to a replica at "
+            "once), whatever the number of callers, while tbproxy's few sessions carry many "
+            "callers' batches in each request: there tbproxy's throughput is bounded by its own "
+            "CPU.")
+    add("- The native path (S2 native) is tbproxy's TigerBeetle-protocol port: every caller is "
+        "its own client_core session, as an official TigerBeetle client would be, and tbproxy "
+        "coalesces their requests like the gRPC paths'; no gRPC or protobuf on either side.")
     add("- S1 shows what one session can push with full requests; the gap between S1 and S2 "
-        "is tbproxy's (and the load generator's) per-call gRPC cost, not the cluster.")
+        "is tbproxy's (and the load generator's) per-call front-end cost (gRPC or native "
+        "protocol), not the cluster.")
     add("")
     for title, path in images:
         add(f"![{title}]({path})")
@@ -301,7 +402,9 @@ def markdown(runs, images, command):
     table("S1: one direct session, full 8189-event requests", ["s1_direct_8189"])
     table("S2: fan-in through tbproxy (create_transfers)", by_callers("s2_"),
           "Each caller has one call in flight (closed loop); tbproxy coalesces concurrent calls "
-          "into multi-batch messages over its default 4 sessions.")
+          "into multi-batch messages over its default 4 sessions. Paths: gRPC `typed`, `raw` "
+          "and `stream`, and `native` (tbproxy's TigerBeetle-protocol port, one session per "
+          "caller).")
     table("S3: the same callers direct (≤ 32 sessions, one request each in flight)",
           by_callers("s3_"),
           "What applications do today: every caller's batch is one request on its own session. "
@@ -309,16 +412,44 @@ def markdown(runs, images, command):
           "once (PROTOCOL.md §2.4; the dev cluster does the same), so at most 32 sessions carry "
           "requests concurrently; callers beyond wait for a free session, and that wait is in "
           "their latency.")
-    table("S2d/S3d: the same against a cluster that answers every request after 2 ms",
-          by_callers("s2d_") + by_callers("s3d_"),
-          "`tb-devcluster --reply-delay=2ms` holds every reply back 2 ms, as replication and "
-          "fsync do on a real cluster: each session then carries at most ~500 requests/s, "
-          "whatever their size.")
+    if machine.get("delayed_model") == "pipeline":
+        delayed_note = (f"`tb-devcluster {machine.get('delayed_flags', '')}` runs a pipeline of "
+                        f"up to {machine.get('pipeline_max', '?')} prepares of 2 ms each, as "
+                        "TigerBeetle's primary does (replication and fsync): each session, one "
+                        "request in flight, then carries at most ~500 requests/s whatever their "
+                        "size, and requests beyond the pipeline wait their turn.")
+    else:
+        delayed_note = ("`tb-devcluster --reply-delay=2ms` holds every reply back 2 ms, as "
+                        "replication and fsync do on a real cluster: each session then carries "
+                        "at most ~500 requests/s, whatever their size.")
+    table(f"S2d/S3d: the same against {delayed_cluster_words(machine)}",
+          by_callers("s2d_") + by_callers("s3d_"), delayed_note)
     table("S4: one sequential caller (latency)", ["s4_proxy_typed", "s4_direct"])
     table("S5: echo dev cluster (tbproxy's own cost)", by_callers("s5_"),
           "The echo cluster answers `created` without keeping state, so tbproxy and the load "
           "generator are the bottleneck; `tbproxy CPU s` is utime+stime of the tbproxy process "
           "over the measured window.")
+    s5 = s5_runs(runs)
+    if s5:
+        add("S5 by events per call: tbproxy's CPU per event and per call (goal: 1 M events per "
+            "tbproxy CPU-second).")
+        add("")
+        add("| path | ev/call | events/s | tbproxy CPUs | events per tbproxy CPU-s | tbproxy CPU "
+            "µs/call | loadgen CPU µs/call | goal | result |")
+        add("|---|---:|---:|---:|---:|---:|---:|---|---|")
+        for path, by_events in s5.items():
+            for events, r in by_events.items():
+                per_s = r.get("events_per_proxy_cpu_second")
+                cpus = (r["proxy_cpu_seconds"] / r["seconds"]
+                        if r.get("proxy_cpu_seconds") is not None and r.get("seconds") else None)
+                loadgen = (1e6 * r["loadgen_cpu_seconds"] / r["calls"]
+                           if r.get("calls") and r.get("loadgen_cpu_seconds") is not None
+                           else None)
+                goal = "—" if per_s is None else ("met" if per_s >= S5_GOAL else "not met")
+                add(f"| {path} | {events} | {fmt(r.get('events_per_s'))} | {fmt(cpus, 2)} | "
+                    f"{fmt(per_s)} | {fmt(proxy_us_per_call(r), 1)} | {fmt(loadgen, 1)} | "
+                    f"{goal} | {'ok' if r.get('ok') else 'FAILED'} |")
+        add("")
     if idle or streams:
         add("## S6: tbproxy memory")
         add("")
@@ -347,8 +478,8 @@ def markdown(runs, images, command):
     add("```")
     add("")
     add("Single runs: `tbproxy-loadgen --help` (targets: a tbproxy address or `direct`; paths "
-        "typed, raw, stream; closed loop or `--rate` open loop; JSON report; exit status 1 if "
-        "any result is wrong).")
+        "typed, raw, stream, or native with `--target=<tbproxy --native-listen port>`; closed "
+        "loop or `--rate` open loop; JSON report; exit status 1 if any result is wrong).")
     add("")
     return "\n".join(lines)
 

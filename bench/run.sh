@@ -3,6 +3,9 @@
 #
 #   bench/run.sh [--quick] [--no-build] [--out DIR]
 #
+# With --out DIR (other than bench/results), the report and plots go to DIR/BENCHMARKS.md and
+# DIR/plots instead of BENCHMARKS.md and bench/plots, so a trial run leaves the committed ones be.
+#
 # Starts dev clusters (tb-devcluster, one with --echo) and tbproxy on free 127.0.0.1 ports, runs
 # the scenarios below with tbproxy-loadgen (every result is checked; a wrong one fails the run),
 # writes one JSON file per run to bench/results/ and regenerates BENCHMARKS.md and its plots
@@ -10,15 +13,18 @@
 #
 #   S1  one direct session, full 8189-event create_transfers requests (the cluster's best case)
 #   S2  fan-in: 1..4096 callers x 1- and 10-event create_transfers through tbproxy, per API path
+#       (gRPC typed, raw, stream, and the native TigerBeetle-protocol port, one session per caller)
 #   S3  the same callers direct, one session each up to 32 sessions: applications without tbproxy
 #       (a replica keeps clients_max = 64 sessions but serves only 32 client connections at once,
 #       PROTOCOL.md §2.4, so 32 is the most sessions that can carry requests concurrently)
 #   S4  one caller, sequential: latency through tbproxy vs direct
-#   S5  echo dev cluster: events per CPU-second of the tbproxy process (/proc/<pid>/stat)
+#   S5  echo dev cluster, 1024 callers x 1, 10 and 100 events, every path: events per
+#       CPU-second of the tbproxy process (/proc/<pid>/stat) and its CPU microseconds per call
 #   S6  tbproxy RSS: idle, with many idle connected callers, and under S2's largest caller count
-#   S2d/S3d  S2 (typed) and S3 again against a dev cluster that holds every reply 2 ms
-#       (--reply-delay), like a replicated cluster that fsyncs: per-request latency, not CPU,
-#       bounds each session, which is where coalescing pays on a real cluster
+#   S2d/S3d  S2 (typed) and S3 again against a dev cluster whose requests take 2 ms, like a
+#       replicated cluster that fsyncs: a pipeline of prepares of 2 ms each (--prepare-latency,
+#       --pipeline-max) when tb-devcluster has it, else every reply held 2 ms (--reply-delay).
+#       Per-request latency, not CPU, bounds each session: where coalescing pays on a real cluster
 #
 # --quick runs a subset with short windows (a few minutes on 2 cores). Nothing is pinned to a CPU.
 set -euo pipefail
@@ -36,6 +42,11 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
+if [ "$out" = bench/results ]; then
+  markdown=BENCHMARKS.md; plots=bench/plots
+else
+  markdown="$out/BENCHMARKS.md"; plots="$out/plots"
+fi
 
 build_dir="${TBPROXY_BUILD_DIR:-build}"
 if [ "$build" = 1 ]; then
@@ -54,12 +65,26 @@ if [ "$quick" = 1 ]; then
   s3_callers=(1 16 256 4096)
   idle_streams=4096
   delayed_callers=(16 256 4096)
+  s5_events=(10 100)
 else
   duration=5s; warmup=1s; latency_duration=10s
   s2_callers=(1 16 256 1024 4096); s2_other_paths_callers=(1 16 256 1024 4096)
   s3_callers=(1 16 256 1024 4096)
   idle_streams=4096
   delayed_callers=(1 16 256 1024 4096)
+  s5_events=(1 10 100)
+fi
+s5_callers=1024
+# The 2 ms cluster of S2d/S3d: a pipeline of prepares (as TigerBeetle's primary runs them) when
+# this tb-devcluster has that model, otherwise every reply held back 2 ms.
+pipeline_max=8
+devcluster_help="$("$devcluster_bin" --help 2>&1 || true)"
+if grep -q 'prepare.latency' <<<"$devcluster_help"; then
+  delayed_flags=(--prepare-latency=2ms --pipeline-max="$pipeline_max")
+  delayed_model="pipeline"
+else
+  delayed_flags=(--reply-delay=2ms)
+  delayed_model="reply_delay"
 fi
 events_list=(1 10)
 
@@ -93,15 +118,28 @@ start_cluster() {
   cluster_address="$(wait_line "$work/$name.out" '^listening on ' | sed 's/^listening on //')"
 }
 
-# start_proxy NAME CLUSTER_ADDRESS: starts tbproxy on a free port; sets proxy_target, proxy_pid.
+# start_proxy NAME CLUSTER_ADDRESS: starts tbproxy with its gRPC and native ports on free ports;
+# sets proxy_target (gRPC), proxy_native_target (TigerBeetle protocol) and proxy_pid.
 start_proxy() {
-  "$tbproxy_bin" --listen=127.0.0.1:0 --cluster-addresses="$2" --log-level=warning \
-    >"$work/$1.out" 2>"$work/$1.err" &
+  "$tbproxy_bin" --listen=127.0.0.1:0 --native-listen=127.0.0.1:0 --cluster-addresses="$2" \
+    --log-level=warning >"$work/$1.out" 2>"$work/$1.err" &
   proxy_pid=$!
   pids+=("$proxy_pid")
   local port
-  port="$(wait_line "$work/$1.out" 'listening on port' | sed 's/.*port //')"
+  port="$(wait_line "$work/$1.out" '^tbproxy listening on port' | sed 's/.*port //')"
   proxy_target="127.0.0.1:$port"
+  port="$(wait_line "$work/$1.out" '^tbproxy native listening on port' | sed 's/.*port //')"
+  proxy_native_target="127.0.0.1:$port"
+}
+
+# proxy_flags PATH: the loadgen flags that reach the running tbproxy by PATH (typed, raw,
+# stream: its gRPC port; native: its TigerBeetle-protocol port, one session per caller).
+proxy_flags() {
+  if [ "$1" = native ]; then
+    echo "--target=$proxy_native_target --path=native"
+  else
+    echo "--target=$proxy_target --path=$1"
+  fi
 }
 
 stop_pid() {
@@ -148,6 +186,8 @@ cat >"$out/machine.json" <<JSON
 {"nproc": $(nproc), "cpu_model": "$cpu_model", "kernel": "$(uname -r)",
  "mem_total_kb": $(awk '/^MemTotal:/ {print $2}' /proc/meminfo),
  "loadavg_at_start": "$(cut -d' ' -f1-3 /proc/loadavg)", "pinning": "none",
+ "delayed_model": "$delayed_model", "delayed_flags": "${delayed_flags[*]}",
+ "pipeline_max": $pipeline_max, "s5_callers": $s5_callers,
  "quick": $([ "$quick" = 1 ] && echo true || echo false),
  "date": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "commit": "$(git rev-parse --short HEAD)"}
 JSON
@@ -182,8 +222,9 @@ for callers in "${s2_callers[@]}"; do
     run "s2_typed_c${callers}_e${events}" --target="$proxy_target" --path=typed \
       --callers="$callers" --events="$events" --duration="$duration" --proxy-pid="$proxy_pid"
     if [[ " ${s2_other_paths_callers[*]} " == *" $callers "* ]]; then
-      for path in raw stream; do
-        run "s2_${path}_c${callers}_e${events}" --target="$proxy_target" --path="$path" \
+      for path in raw stream native; do
+        # shellcheck disable=SC2046  # proxy_flags prints two flags without spaces inside.
+        run "s2_${path}_c${callers}_e${events}" $(proxy_flags "$path") \
           --callers="$callers" --events="$events" --duration="$duration" \
           --proxy-pid="$proxy_pid"
       done
@@ -204,11 +245,11 @@ done
 # ---- S2d/S3d: a cluster whose every request takes 2 ms ---------------------------------------
 for callers in "${delayed_callers[@]}"; do
   stop_pid "$proxy_pid"; stop_pid "$proxy_cluster_pid"
-  start_cluster delayed-cluster --reply-delay=2ms
+  start_cluster delayed-cluster "${delayed_flags[@]}"
   proxy_cluster_pid=$cluster_pid
   start_proxy proxy "$cluster_address"
   [ -n "${direct_cluster_pid:-}" ] && stop_pid "$direct_cluster_pid"
-  start_cluster delayed-direct-cluster --reply-delay=2ms
+  start_cluster delayed-direct-cluster "${delayed_flags[@]}"
   direct_cluster_pid=$cluster_pid
   for events in "${events_list[@]}"; do
     run "s2d_typed_c${callers}_e${events}" --target="$proxy_target" --path=typed \
@@ -219,19 +260,26 @@ for callers in "${delayed_callers[@]}"; do
   done
 done
 
-# ---- S5: echo cluster, tbproxy's own CPU cost --------------------------------------------------
+# ---- S5: echo cluster, tbproxy's own CPU cost, by events per call ----------------------------
 stop_pid "$proxy_pid"; proxy_pid=
 start_cluster echo-cluster --echo
 echo_address="$cluster_address"
-start_proxy proxy-echo "$echo_address"
-for path in typed raw stream; do
-  run "s5_echo_${path}_c1024_e10" --target="$proxy_target" --path="$path" --callers=1024 \
-    --events=10 --duration="$duration" --echo --proxy-pid="$proxy_pid"
+for events in "${s5_events[@]}"; do
+  for path in typed raw stream native; do
+    # A fresh tbproxy per run: one run's leftover virtual sessions or streams cost nothing in
+    # the next one's CPU window.
+    [ -n "${proxy_pid:-}" ] && stop_pid "$proxy_pid"
+    start_proxy proxy-echo "$echo_address"
+    # shellcheck disable=SC2046
+    run "s5_echo_${path}_c${s5_callers}_e${events}" $(proxy_flags "$path") \
+      --callers="$s5_callers" --events="$events" --duration="$duration" --echo \
+      --proxy-pid="$proxy_pid"
+  done
 done
 
 echo "run.sh: $failures failed run(s); results in $out" >&2
 # Debian's python3 has python3-matplotlib; another python3 first on PATH may not.
 python=python3
 [ -x /usr/bin/python3 ] && python=/usr/bin/python3
-"$python" bench/report.py --results "$out" --markdown BENCHMARKS.md --plots bench/plots
+"$python" bench/report.py --results "$out" --markdown "$markdown" --plots "$plots"
 [ "$failures" = 0 ]
