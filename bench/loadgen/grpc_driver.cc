@@ -117,9 +117,10 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target, uint32_t i
   arguments.SetInt("tbproxy.bench.channel", static_cast<int>(index));
   // The load generator's own cost is taken from tbproxy on a shared machine: no retry filter (it
   // never retries; a failed call is a failure) and the minimal filter stack (no per-call
-  // deadline timers, census or message-size filters).
+  // deadline timers, census or message-size filters), and no channelz call counting.
   arguments.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   arguments.SetInt(GRPC_ARG_MINIMAL_STACK, 1);
+  arguments.SetInt(GRPC_ARG_ENABLE_CHANNELZ, 0);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
 }
 
