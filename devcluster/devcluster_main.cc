@@ -6,6 +6,7 @@
 //   tb-devcluster --replica-count=3 --addresses=127.0.0.1:3000   # ports 3000, 3001, 3002
 //   kill -USR1 <pid>                                 # view change: the next replica is primary
 //   kill -USR2 <pid>                                 # pause / resume
+//   tb-devcluster --prepare-latency=2ms              # a real cluster's pipeline, 2 ms per op
 #include <unistd.h>
 
 #include <algorithm>
@@ -55,6 +56,20 @@ ABSL_FLAG(bool, echo, false,
           "lookups and queries find nothing.");
 ABSL_FLAG(absl::Duration, reply_delay, absl::ZeroDuration(),
           "Fault injection: hold every reply back this long (e.g. 700ms forces client retries).");
+ABSL_FLAG(absl::Duration, prepare_latency, absl::ZeroDuration(),
+          "Cost model of a real cluster (0 = off): a model of TigerBeetle's pipeline. Each "
+          "request (registers too, pings not) becomes one prepare; at most --pipeline-max are "
+          "in flight, further requests wait in arrival order (up to --request-queue-max, beyond "
+          "which they are dropped and the client retries); each reply leaves this long after "
+          "its request was admitted, in op order (the WAL write and replication of a real "
+          "cluster, e.g. 2ms). --reply-delay, if also set, adds to it per reply.");
+ABSL_FLAG(uint32_t, pipeline_max, tb::devcluster::kPipelinePreparesMaxDefault,
+          "Prepares in flight with --prepare-latency (1..1024). TigerBeetle 0.17.x: "
+          "pipeline_prepare_queue_max = 8 (src/config.zig).");
+ABSL_FLAG(uint32_t, request_queue_max, tb::devcluster::kPipelineRequestsQueuedDefault,
+          "Requests waiting for a prepare slot with --prepare-latency (0..1024). TigerBeetle "
+          "0.17.x: --limit-pipeline-requests, default div_ceil(clients_max, 2) - 8 = 24 "
+          "(src/tigerbeetle/cli.zig).");
 ABSL_FLAG(double, reply_drop_probability, 0, "Fault injection: lose replies with this chance.");
 ABSL_FLAG(double, connection_reset_probability, 0,
           "Fault injection: after handling a message, reset its connection with this chance.");
@@ -122,7 +137,10 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
       .reply_delay = absl::GetFlag(FLAGS_reply_delay),
       .reply_drop_probability = absl::GetFlag(FLAGS_reply_drop_probability),
       .connection_reset_probability = absl::GetFlag(FLAGS_connection_reset_probability),
-      .seed = absl::GetFlag(FLAGS_fault_seed)};
+      .seed = absl::GetFlag(FLAGS_fault_seed),
+      .pipeline = {.prepare_latency = absl::GetFlag(FLAGS_prepare_latency),
+                   .prepares_max = absl::GetFlag(FLAGS_pipeline_max),
+                   .requests_queued_max = absl::GetFlag(FLAGS_request_queue_max)}};
   options.log_messages = absl::GetFlag(FLAGS_log_messages);
   if (absl::Status valid = ValidateServerOptions(options); !valid.ok()) return valid;
   return options;
@@ -197,11 +215,19 @@ int Main(int argc, char** argv) {
   std::fprintf(stderr,
                "tb-devcluster: WARNING: %s\n"
                "tb-devcluster: release %s, cluster %s, %zu replica(s), batch_size_limit %u, "
-               "clients_max %u%s\n",
+               "clients_max %u%s%s\n",
                kNotDurable, ReleaseToString(kReleaseServer).c_str(),
                U128ToDecimal(options->protocol.cluster).c_str(), options->addresses.size(),
                options->protocol.batch_size_limit, options->protocol.clients_max,
-               echo ? ", echo mode (no state)" : "");
+               echo ? ", echo mode (no state)" : "",
+               options->faults.pipeline.prepare_latency > absl::ZeroDuration()
+                   ? absl::StrCat(", pipeline model: prepare latency ",
+                                  absl::FormatDuration(options->faults.pipeline.prepare_latency),
+                                  ", ", options->faults.pipeline.prepares_max,
+                                  " prepares in flight, request queue ",
+                                  options->faults.pipeline.requests_queued_max)
+                         .c_str()
+                   : "");
   asio::signal_set stop_signals(io_context, SIGINT, SIGTERM);
   stop_signals.async_wait([&](asio::error_code error, int signal) {
     if (error) return;

@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <deque>
 #include <future>
+#include <optional>
 #include <random>
+#include <span>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -14,6 +16,7 @@
 #include "asio.hpp"
 #include "client_core/assert.h"
 #include "client_core/replica/message_framer.h"
+#include "devcluster/prepare_pipeline.h"
 
 namespace tb::devcluster {
 namespace {
@@ -49,6 +52,8 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   void SetFaults(const FaultOptions& faults) {
     options_.faults = faults;
     random_.seed(faults.seed);
+    pipeline_.SetOptions(faults.pipeline);
+    PumpPipeline();
   }
   bool& paused() { return paused_; }
   ServerStats stats() const;
@@ -56,6 +61,15 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
 
  private:
   void Accept(uint8_t replica);
+  // Runs `message` through the protocol now: counts, logs, closes, applies the reset fault.
+  // Returns the verdict and the sends still to deliver.
+  std::pair<Verdict, PreparePipeline::Sends> Handle(Connection& connection,
+                                                     std::span<const uint8_t> message);
+  // The pipeline model (FaultOptions::pipeline): queue a request that a primary would prepare.
+  void OfferToPipeline(ConnectionId connection, u128 client, std::span<const uint8_t> message);
+  void Admit(PreparePipeline::Request request);
+  // Sends the replies of committed prepares, admits queued requests, arms the commit timer.
+  void PumpPipeline();
   void Deliver(const Send& send);
   void SendNow(ConnectionId connection, const MessageBytes& message);
   void Log(const Connection& connection, const Decision& decision) const;
@@ -74,6 +88,9 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   absl::flat_hash_map<uint64_t, std::unique_ptr<asio::steady_timer>> delayed_;
   uint64_t next_delayed_id_ = 1;
   std::mt19937_64 random_;
+  PreparePipeline pipeline_;
+  asio::steady_timer pipeline_timer_;
+  std::optional<PreparePipeline::Clock::time_point> pipeline_timer_at_;  // While a wait is set.
   ServerStats stats_;
   bool started_ = false;
   bool stopped_ = false;
@@ -206,7 +223,9 @@ Server::Impl::Impl(asio::io_context& io_context, Executor* executor, ServerOptio
       options_(std::move(options)),
       protocol_(ProtocolOptions(options_), executor),
       connection_counts_(options_.addresses.size(), 0),
-      random_(options_.faults.seed) {
+      random_(options_.faults.seed),
+      pipeline_(options_.faults.pipeline),
+      pipeline_timer_(io_context) {
   TB_ASSERT(ValidateServerOptions(options_).ok());
   options_.protocol = protocol_.options();
 }
@@ -287,6 +306,9 @@ void Server::Impl::Stop() {
   }
   for (auto& [id, timer] : delayed_) timer->cancel();
   delayed_.clear();
+  pipeline_timer_.cancel();
+  pipeline_timer_at_.reset();
+  pipeline_.Clear();
   ResetConnections();
 }
 
@@ -336,7 +358,24 @@ void Server::Impl::OnMessage(Connection& connection, std::span<const uint8_t> me
     stats_.messages_ignored_paused++;
     return;
   }
-  const Decision decision =
+  if (pipeline_.active()) {
+    if (std::optional<u128> client = RequestClient(message)) {
+      if (pipeline_.Holds(*client)) {
+        stats_.pipeline_ignored++;  // As a primary: "already queued" or "already preparing".
+        return;
+      }
+      if (PipelinedClient(message, protocol_.sessions()).has_value()) {
+        OfferToPipeline(connection.id(), *client, message);
+        return;
+      }
+    }
+  }
+  for (const Send& send : Handle(connection, message).second) Deliver(send);
+}
+
+std::pair<Verdict, PreparePipeline::Sends> Server::Impl::Handle(
+    Connection& connection, std::span<const uint8_t> message) {
+  Decision decision =
       protocol_.OnMessage(connection.id(), message, static_cast<uint64_t>(absl::GetCurrentTimeNanos()));
   switch (decision.verdict) {
     case Verdict::kDrop: stats_.drops++; break;
@@ -355,14 +394,68 @@ void Server::Impl::OnMessage(Connection& connection, std::span<const uint8_t> me
     }
   }
   const bool reset = Chance(options_.faults.connection_reset_probability);
-  for (const Send& send : decision.sends) {
+  PreparePipeline::Sends sends;
+  for (Send& send : decision.sends) {
     if (reset && send.connection == connection.id()) continue;
-    Deliver(send);
+    sends.push_back(std::move(send));
   }
   if (reset && !connection.closed()) {
     stats_.connections_reset++;
     connection.Close();
   }
+  return {decision.verdict, std::move(sends)};
+}
+
+void Server::Impl::OfferToPipeline(ConnectionId connection, u128 client,
+                                   std::span<const uint8_t> message) {
+  if (!pipeline_.Enqueue({.connection = connection,
+                          .client = client,
+                          .message = std::vector<uint8_t>(message.begin(), message.end())})) {
+    stats_.pipeline_queue_full++;  // As a primary: dropped, the client retries.
+    if (options_.log_messages) {
+      std::fprintf(stderr, "devcluster: connection %llu: request dropped, pipeline full\n",
+                   static_cast<unsigned long long>(connection));
+    }
+    return;
+  }
+  PumpPipeline();
+}
+
+void Server::Impl::Admit(PreparePipeline::Request request) {
+  auto it = connections_.find(request.connection);
+  if (it == connections_.end()) {
+    pipeline_.Abandon(request.client);  // Closed while queued: the client will retry.
+    return;
+  }
+  std::shared_ptr<Connection> connection = it->second;
+  auto [verdict, sends] = Handle(*connection, request.message);
+  if (verdict == Verdict::kReply) {
+    pipeline_.Admitted(request.client, PreparePipeline::Clock::now(), std::move(sends));
+    return;
+  }
+  pipeline_.Abandon(request.client);
+  for (const Send& send : sends) Deliver(send);
+}
+
+void Server::Impl::PumpPipeline() {
+  if (stopped_) return;
+  const PreparePipeline::Clock::time_point now = PreparePipeline::Clock::now();
+  while (std::optional<PreparePipeline::Sends> sends = pipeline_.PopCommitted(now)) {
+    stats_.pipeline_commits++;
+    for (const Send& send : *sends) Deliver(send);
+  }
+  while (std::optional<PreparePipeline::Request> request = pipeline_.NextToAdmit()) {
+    Admit(*std::move(request));
+  }
+  const std::optional<PreparePipeline::Clock::time_point> commit = pipeline_.NextCommit();
+  if (!commit.has_value() || pipeline_timer_at_ == commit) return;
+  pipeline_timer_at_ = commit;
+  pipeline_timer_.expires_at(*commit);  // Cancels an earlier wait (operation_aborted).
+  pipeline_timer_.async_wait([self = shared_from_this()](asio::error_code error) {
+    if (error || self->stopped_) return;
+    self->pipeline_timer_at_.reset();
+    self->PumpPipeline();
+  });
 }
 
 void Server::Impl::Deliver(const Send& send) {
@@ -411,6 +504,9 @@ void Server::Impl::Log(const Connection& connection, const Decision& decision) c
 ServerStats Server::Impl::stats() const {
   ServerStats stats = stats_;
   stats.connections_open = connections_.size();
+  stats.pipeline_prepares = pipeline_.prepares();
+  stats.pipeline_prepares_max_seen = pipeline_.prepares_max_seen();
+  stats.pipeline_requests_queued = pipeline_.queued();
   return stats;
 }
 

@@ -5,6 +5,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "client_core/constants.h"
 
 namespace tb::devcluster {
@@ -37,6 +38,27 @@ absl::StatusOr<std::vector<ListenAddress>> ParseListenAddresses(absl::string_vie
   return addresses;
 }
 
+absl::Status ValidatePipelineOptions(const PipelineOptions& pipeline) {
+  if (pipeline.prepare_latency < absl::ZeroDuration() ||
+      pipeline.prepare_latency > absl::Minutes(1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prepare_latency (--prepare-latency) ", absl::FormatDuration(pipeline.prepare_latency),
+        " is outside 0..1m"));
+  }
+  if (pipeline.prepares_max < 1 || pipeline.prepares_max > kPipelinePreparesMaxLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pipeline prepares_max (--pipeline-max) ", pipeline.prepares_max,
+                     " is outside 1..", kPipelinePreparesMaxLimit));
+  }
+  if (pipeline.requests_queued_max > kPipelineRequestsQueuedLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pipeline requests_queued_max (--request-queue-max) ",
+                     pipeline.requests_queued_max, " is outside 0..",
+                     kPipelineRequestsQueuedLimit));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateFaultOptions(const FaultOptions& faults) {
   if (faults.reply_delay < absl::ZeroDuration() || faults.reply_delay > absl::Minutes(10)) {
     return absl::InvalidArgumentError("reply_delay must be within 0..10m");
@@ -47,7 +69,7 @@ absl::Status ValidateFaultOptions(const FaultOptions& faults) {
   if (!(faults.connection_reset_probability >= 0 && faults.connection_reset_probability <= 1)) {
     return absl::InvalidArgumentError("connection_reset_probability must be within 0..1");
   }
-  return absl::OkStatus();
+  return ValidatePipelineOptions(faults.pipeline);
 }
 
 absl::Status ValidateServerOptions(const ServerOptions& options) {

@@ -43,11 +43,39 @@ struct ListenAddress {
 // "127.0.0.1:3000,127.0.0.1:0" (also "3000" for 127.0.0.1:3000, and "[::1]:3000").
 absl::StatusOr<std::vector<ListenAddress>> ParseListenAddresses(absl::string_view list);
 
+// A cost model of a real cluster's primary (not a fault): TigerBeetle turns each client request
+// into one prepare (one op; requests are never merged), keeps at most `prepares_max` prepares in
+// flight, queues further requests in arrival order (up to `requests_queued_max`, beyond which
+// they are dropped and the client retries), and commits ops in order, each after its WAL write
+// and replication. Here a request is admitted (executed, op and timestamp assigned) in arrival
+// order while fewer than `prepares_max` are in flight, and its reply leaves `prepare_latency`
+// after admission, in op order. Registers take part (a register is an op); pings do not.
+// A retry of a request that is queued or preparing is dropped, as by a real primary.
+// prepare_latency 0 = off (requests commit at once, as before).
+//
+// TigerBeetle 0.17.x: pipeline_prepare_queue_max = 8 (src/config.zig); the request queue
+// defaults to div_ceil(clients_max, 2) - 8 = 24 (--limit-pipeline-requests default,
+// src/tigerbeetle/cli.zig), at most clients_max + 1 - 8 = 57 (src/constants.zig).
+inline constexpr uint32_t kPipelinePreparesMaxDefault = 8;
+inline constexpr uint32_t kPipelineRequestsQueuedDefault = 24;
+inline constexpr uint32_t kPipelinePreparesMaxLimit = 1024;
+inline constexpr uint32_t kPipelineRequestsQueuedLimit = 1024;
+
+struct PipelineOptions {
+  absl::Duration prepare_latency = absl::ZeroDuration();  // Admission to reply; 0..1m.
+  uint32_t prepares_max = kPipelinePreparesMaxDefault;    // 1..kPipelinePreparesMaxLimit.
+  uint32_t requests_queued_max = kPipelineRequestsQueuedDefault;  // 0..kPipelineRequestsQueuedLimit.
+};
+absl::Status ValidatePipelineOptions(const PipelineOptions& pipeline);
+
 struct FaultOptions {
   absl::Duration reply_delay = absl::ZeroDuration();  // Every reply is held back this long.
   double reply_drop_probability = 0;                  // Replies lost on the way, in [0, 1].
   double connection_reset_probability = 0;  // Per received message: handled, then reset.
   uint64_t seed = 1;                        // Makes the random faults reproducible.
+  // Settable at run time with the faults. A reply committed by the pipeline then also waits
+  // reply_delay (independently per reply, like a slow network back to the client).
+  PipelineOptions pipeline;
 };
 absl::Status ValidateFaultOptions(const FaultOptions& faults);
 
@@ -83,6 +111,13 @@ struct ServerStats {
   uint64_t replies_lost = 0;        // Dropped by fault injection or the delay bound.
   uint64_t connections_reset = 0;   // By fault injection or ResetConnections().
   uint64_t slow_readers_closed = 0;
+  // The pipeline model (FaultOptions::pipeline).
+  uint64_t pipeline_prepares = 0;           // Now in flight.
+  uint64_t pipeline_prepares_max_seen = 0;  // The most ever in flight at once.
+  uint64_t pipeline_requests_queued = 0;    // Now waiting in the request queue.
+  uint64_t pipeline_commits = 0;            // Replies released by the pipeline.
+  uint64_t pipeline_ignored = 0;     // Dropped: the client's request is queued or preparing.
+  uint64_t pipeline_queue_full = 0;  // Dropped: prepares and request queue were full.
 };
 
 }  // namespace tb::devcluster
