@@ -6,7 +6,9 @@
 // Fault injection for tests (all settable at run time): reply delay, replies dropped with a
 // probability, connections reset with a probability per received message, pause (every
 // message is dropped unread, as by a stalled cluster), reset of every connection at once, and
-// view changes that move the primary.
+// view changes that move the primary. A cost model of a real cluster's pipeline (prepares in
+// flight, request queue, commit latency; FaultOptions::pipeline, prepare_pipeline.h) is set
+// along with them.
 //
 //   asio::io_context io;
 //   tb::replica::EchoExecutor executor;
