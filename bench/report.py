@@ -413,11 +413,17 @@ def markdown(runs, images, command):
           "requests concurrently; callers beyond wait for a free session, and that wait is in "
           "their latency.")
     if machine.get("delayed_model") == "pipeline":
+        pipeline_max = machine.get("pipeline_max")
+        bound = (f" = {fmt(pipeline_max / 0.002)}" if isinstance(pipeline_max, (int, float))
+                 else "")
         delayed_note = (f"`tb-devcluster {machine.get('delayed_flags', '')}` runs a pipeline of "
                         f"up to {machine.get('pipeline_max', '?')} prepares of 2 ms each, as "
-                        "TigerBeetle's primary does (replication and fsync): each session, one "
-                        "request in flight, then carries at most ~500 requests/s whatever their "
-                        "size, and requests beyond the pipeline wait their turn.")
+                        "TigerBeetle's primary does (replication and fsync): every request is one "
+                        "prepare, so the cluster commits at most "
+                        f"{machine.get('pipeline_max', '?')} ÷ 2 ms{bound} requests/s whatever "
+                        "their size, each session (one request in flight) at most ~500, and "
+                        "requests beyond the pipeline wait in the cluster's bounded request "
+                        "queue.")
     else:
         delayed_note = ("`tb-devcluster --reply-delay=2ms` holds every reply back 2 ms, as "
                         "replication and fsync do on a real cluster: each session then carries "
