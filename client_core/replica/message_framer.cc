@@ -38,13 +38,21 @@ absl::StatusOr<Header> CheckFrame(std::span<const uint8_t> header_bytes, u128 cl
 }
 
 MessageFramer::MessageFramer(u128 cluster, size_t initial_capacity)
-    : cluster_(cluster), buffer_(std::clamp<size_t>(initial_capacity, kHeaderSize, kMessageSizeMax)) {}
+    : cluster_(cluster),
+      initial_capacity_(std::clamp<size_t>(initial_capacity, kHeaderSize, kMessageSizeMax)),
+      buffer_(initial_capacity_) {}
 
 std::span<uint8_t> MessageFramer::WritableSpan() {
   TB_ASSERT(!broken_);
   TB_ASSERT(pending_size_ == 0 || end_ - begin_ < pending_size_,
             "drain complete messages with Next() first");
-  if (begin_ == end_) begin_ = end_ = 0;
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+    // Nothing buffered: give back what a large message made the buffer grow to.
+    if (pending_size_ == 0 && buffer_.size() > initial_capacity_) {
+      std::vector<uint8_t>(initial_capacity_).swap(buffer_);
+    }
+  }
   const size_t needed = std::max<size_t>(pending_size_, kHeaderSize);
   if (buffer_.size() < needed) buffer_.resize(needed);
   // Move the partial message to the front when the rest of it would not fit behind it, or when

@@ -6,7 +6,9 @@
 // checksum is left to the consumer (ReplicaProtocol verifies the whole message again).
 //
 // The buffer starts small and grows on demand up to kMessageSizeMax; it never holds more than
-// one incomplete message plus whatever one read delivered.
+// one incomplete message plus whatever one read delivered. Once a large message is consumed and
+// nothing is buffered, it shrinks back to its initial size, so an idle connection holds only
+// that much however large its past messages were (thousands of client connections stay cheap).
 //
 //   std::span<uint8_t> space = framer.WritableSpan();        // read up to space.size() bytes
 //   framer.Commit(bytes_read);
@@ -38,7 +40,7 @@ absl::StatusOr<Header> CheckFrame(std::span<const uint8_t> header_bytes, u128 cl
 
 class MessageFramer {
  public:
-  explicit MessageFramer(u128 cluster, size_t initial_capacity = 64 * 1024);
+  explicit MessageFramer(u128 cluster, size_t initial_capacity = 4096);
 
   // Free space to read into; never empty. Call only after Next() returned an empty span, so no
   // complete message is left unread (asserted).
@@ -56,6 +58,7 @@ class MessageFramer {
 
  private:
   u128 cluster_;
+  size_t initial_capacity_;
   std::vector<uint8_t> buffer_;
   size_t begin_ = 0;
   size_t end_ = 0;

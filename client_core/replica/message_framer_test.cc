@@ -69,6 +69,14 @@ TEST(MessageFramer, GrowsOnlyToTheLargestMessage) {
   ASSERT_TRUE(received.ok());
   ASSERT_EQ(received->size(), 1u);
   EXPECT_EQ(framer.capacity(), kMessageSizeMax);
+  // Consumed and nothing buffered: the next read starts from the initial size again.
+  EXPECT_EQ(framer.WritableSpan().size(), 1024u);
+  EXPECT_EQ(framer.capacity(), 1024u);
+  // And a large message still gets through afterwards.
+  received = Frame(framer, big, {65536});
+  ASSERT_TRUE(received.ok());
+  ASSERT_EQ(received->size(), 1u);
+  EXPECT_EQ((*received)[0], big);
 }
 
 TEST(MessageFramer, RefusesBrokenHeadersBeforeTrustingTheSize) {
