@@ -63,14 +63,14 @@ if [ "$quick" = 1 ]; then
   duration=2s; warmup=500ms; latency_duration=3s
   s2_callers=(1 16 256 4096); s2_other_paths_callers=(256 4096)
   s3_callers=(1 16 256 4096)
-  idle_streams=4096
+  idle_streams=10000
   delayed_callers=(16 256 4096)
   s5_events=(10 100)
 else
   duration=5s; warmup=1s; latency_duration=10s
   s2_callers=(1 16 256 1024 4096); s2_other_paths_callers=(1 16 256 1024 4096)
   s3_callers=(1 16 256 1024 4096)
-  idle_streams=4096
+  idle_streams=10000
   delayed_callers=(1 16 256 1024 4096)
   s5_events=(1 10 100)
 fi

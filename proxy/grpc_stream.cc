@@ -6,7 +6,6 @@
 // than the cluster answers, or reads its responses slowly, is held back by flow control and
 // memory stays bounded. All decisions are taken under the mutex and carried out after it is
 // released, because gRPC may run reactions inline and OnDone deletes the reactor.
-#include <cstddef>
 #include <deque>
 #include <utility>
 
@@ -29,8 +28,7 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
              StreamCallOptions options)
       : submitter_(submitter),
         options_(options),
-        deadline_(CallDeadline(*context)),
-        read_arena_(ReadArenaOptions(read_block_)) {
+        deadline_(CallDeadline(*context)) {
     TB_ASSERT(options_.calls_max > 0);
     Pump();
   }
@@ -212,16 +210,8 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
   absl::Mutex mutex_;
   // The one outstanding read lands in request_, on read_arena_ (a typed call's messages are then
   // one block, not one allocation per Transfer and per id), which is reset once it is submitted.
-  // Its first block is read_block_: a call of a few events needs no heap at all.
-  static google::protobuf::ArenaOptions ReadArenaOptions(char* block) {
-    google::protobuf::ArenaOptions options;
-    options.initial_block = block;
-    options.initial_block_size = kReadBlockBytes;
-    options.start_block_size = 8192;
-    return options;
-  }
-  static constexpr size_t kReadBlockBytes = 2048;
-  alignas(std::max_align_t) char read_block_[kReadBlockBytes];
+  // No inline first block: an idle stream should cost as little memory as possible (S6 in
+  // BENCHMARKS.md holds 10,000 of them), and one block allocation per call measured the same.
   google::protobuf::Arena read_arena_;
   v1::StreamRequest* request_ = nullptr;
   v1::StreamResponse writing_response_;  // Source of the one outstanding write.
