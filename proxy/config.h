@@ -58,6 +58,8 @@ struct Config {
   uint32_t native_sessions_max = 10'000;  // Virtual sessions of native clients.
 
   absl::Duration drain_timeout = absl::Seconds(15);  // SIGTERM: finish calls in flight.
+  // The pool thread polls this long after its last event before sleeping (proxy/io_loop.h).
+  absl::Duration busy_poll = absl::ZeroDuration();
   LogLevel log_level = LogLevel::kInfo;
 
   bool embedded_cluster() const { return cluster_addresses.empty(); }

@@ -32,6 +32,7 @@ TEST(Config, DefaultsAreValid) {
   EXPECT_TRUE(config->embedded_cluster());
   EXPECT_EQ(config->sessions, 4u);
   EXPECT_EQ(config->drain_timeout, absl::Seconds(15));
+  EXPECT_EQ(config->busy_poll, absl::ZeroDuration());
 }
 
 TEST(Config, ParsesEveryKindOfValue) {
@@ -43,6 +44,7 @@ TEST(Config, ParsesEveryKindOfValue) {
       {"session-budget", "12"},
       {"keepalive-time", "90s"},
       {"drain-timeout", "2m"},
+      {"busy-poll", "50us"},
       {"log-level", "warning"},
       {"queued-bytes-max", "1048576"},
       {"stream-calls-max", "8"},
@@ -56,6 +58,7 @@ TEST(Config, ParsesEveryKindOfValue) {
   EXPECT_EQ(config->session_budget, 12u);
   EXPECT_EQ(config->keepalive_time, absl::Seconds(90));
   EXPECT_EQ(config->drain_timeout, absl::Minutes(2));
+  EXPECT_EQ(config->busy_poll, absl::Microseconds(50));
   EXPECT_EQ(config->log_level, LogLevel::kWarning);
   EXPECT_EQ(config->queued_bytes_max, 1048576u);
   EXPECT_EQ(config->stream_calls_max, 8u);
@@ -83,6 +86,8 @@ TEST(Config, ErrorsNameTheBadSetting) {
       {{"tls-client-ca-file", "/etc/hostname"}},
       {{"token-file", "/nonexistent/tokens"}},
       {{"drain-timeout", "-1s"}},
+      {{"busy-poll", "2ms"}},
+      {{"busy-poll", "-1us"}},
       {{"log-level", "loud"}},
       {{"queued-events-max", "0"}},
   };
@@ -129,7 +134,7 @@ TEST(Config, DashedFlagNamesAreNormalized) {
 
 TEST(Config, EverySettingHasAName) {
   EXPECT_THAT(ConfigSettingNames(), ::testing::Contains("cluster-addresses"));
-  EXPECT_EQ(ConfigSettingNames().size(), 22u);
+  EXPECT_EQ(ConfigSettingNames().size(), 23u);
 }
 
 }  // namespace

@@ -34,6 +34,7 @@
 #include "proxy/grpc_auth.h"
 #include "proxy/grpc_server.h"
 #include "proxy/grpc_service.h"
+#include "proxy/io_loop.h"
 #include "proxy/log.h"
 #include "proxy/metrics.h"
 #include "proxy/metrics_http.h"
@@ -174,7 +175,7 @@ int Run(const Config& config, const sigset_t& stop_signals) {
   ScheduleDeadlineSweep(sweep_timer, coalescer);
   auto work = asio::make_work_guard(pool_io);
   (*pool)->Start();
-  std::thread pool_thread([&pool_io] { pool_io.run(); });
+  std::thread pool_thread([&pool_io, &config] { RunIoContext(pool_io, config.busy_poll); });
 
   MeteredSubmitter submitter(coalescer, metrics);
   GrpcService service(submitter, {.stream_calls_max = config.stream_calls_max,
@@ -227,7 +228,8 @@ int Run(const Config& config, const sigset_t& stop_signals) {
          {"authentication", tokens ? "bearer" : "off"},
          {"cluster", U128ToDecimal(config.cluster_id)},
          {"replicas", AddressList(replicas)},
-         {"sessions", absl::StrCat(config.sessions)}});
+         {"sessions", absl::StrCat(config.sessions)},
+         {"busy_poll", absl::FormatDuration(config.busy_poll)}});
     // Tests and scripts read the port from this line (stdout, one line).
     std::printf("tbproxy listening on port %d\n", (*server)->port());
     std::fflush(stdout);
