@@ -122,6 +122,8 @@ def plot_all(runs, plots_dir, rel_dir):
     if series(runs, "s2d_typed", 1) or series(runs, "s3d_direct", 1):
         fig, ax = plt.subplots(figsize=(7.5, 4.5))
         for prefix, style, name in (("s2d_typed", "-o", "tbproxy typed"),
+                                    ("s2d_stream", "-s", "tbproxy stream"),
+                                    ("s2d_native", "-^", "tbproxy native"),
                                     ("s3d_direct", "--x", "direct (≤32 sessions)")):
             for events in (1, 10):
                 data = series(runs, prefix, events)
@@ -273,10 +275,26 @@ def markdown(runs, images, command):
                     f"**{proxy[c]['events_per_s'] / direct[c]['events_per_s']:.1f}×**; p99 "
                     f"{fmt(proxy[c]['latency_us']['p99'] / 1000, 1)} ms vs "
                     f"{fmt(direct[c]['latency_us']['p99'] / 1000, 1)} ms.")
-    s4p, s4d = runs.get("s4_proxy_typed"), runs.get("s4_direct")
-    if s4p and s4d:
+                others = []
+                for path in ("stream", "native"):
+                    run = series(runs, f"s2d_{path}", events).get(c)
+                    if run and run.get("ok"):
+                        others.append(f"{path} {fmt(run['events_per_s'])} "
+                                      f"({run['events_per_s'] / direct[c]['events_per_s']:.1f}×, "
+                                      f"p99 {fmt(run['latency_us']['p99'] / 1000, 1)} ms)")
+                if others:
+                    headline.append(f"  Other paths at {c} callers × {events} event(s): "
+                                    + ", ".join(others) + " events/s.")
+    s4d = runs.get("s4_direct")
+    for label, words in (("s4_proxy_typed", "typed gRPC"),
+                         ("s4_proxy_native", "native port"),
+                         ("s4_proxy_typed_busy_poll", "typed gRPC, `--busy-poll=100us`"),
+                         ("s4_proxy_native_busy_poll", "native port, `--busy-poll=100us`")):
+        s4p = runs.get(label)
+        if not (s4p and s4d and s4p.get("ok")):
+            continue
         headline.append(
-            f"- **S4 overhead** of one sequential caller through tbproxy: p50 "
+            f"- **S4 overhead** of one sequential caller through tbproxy ({words}): p50 "
             f"{s4p['latency_us']['p50'] - s4d['latency_us']['p50']:+.0f} µs, p99 "
             f"{s4p['latency_us']['p99'] - s4d['latency_us']['p99']:+.0f} µs "
             f"(tbproxy p50 {fmt(s4p['latency_us']['p50'])} µs, direct {fmt(s4d['latency_us']['p50'])} µs).")
@@ -430,7 +448,9 @@ def markdown(runs, images, command):
                         "at most ~500 requests/s, whatever their size.")
     table(f"S2d/S3d: the same against {delayed_cluster_words(machine)}",
           by_callers("s2d_") + by_callers("s3d_"), delayed_note)
-    table("S4: one sequential caller (latency)", ["s4_proxy_typed", "s4_direct"])
+    table("S4: one sequential caller (latency)",
+          ["s4_proxy_typed", "s4_proxy_native", "s4_proxy_typed_busy_poll",
+           "s4_proxy_native_busy_poll", "s4_direct"])
     table("S5: echo dev cluster (tbproxy's own cost)", by_callers("s5_"),
           "The echo cluster answers `created` without keeping state, so tbproxy and the load "
           "generator are the bottleneck; `tbproxy CPU s` is utime+stime of the tbproxy process "

@@ -118,17 +118,19 @@ start_cluster() {
   cluster_address="$(wait_line "$work/$name.out" '^listening on ' | sed 's/^listening on //')"
 }
 
-# start_proxy NAME CLUSTER_ADDRESS: starts tbproxy with its gRPC and native ports on free ports;
-# sets proxy_target (gRPC), proxy_native_target (TigerBeetle protocol) and proxy_pid.
+# start_proxy NAME CLUSTER_ADDRESS [tbproxy flags...]: starts tbproxy with its gRPC and native
+# ports on free ports; sets proxy_target (gRPC), proxy_native_target (TigerBeetle protocol) and
+# proxy_pid.
 start_proxy() {
-  "$tbproxy_bin" --listen=127.0.0.1:0 --native-listen=127.0.0.1:0 --cluster-addresses="$2" \
-    --log-level=warning >"$work/$1.out" 2>"$work/$1.err" &
+  local name="$1" cluster="$2"; shift 2
+  "$tbproxy_bin" --listen=127.0.0.1:0 --native-listen=127.0.0.1:0 --cluster-addresses="$cluster" \
+    --log-level=warning "$@" >"$work/$name.out" 2>"$work/$name.err" &
   proxy_pid=$!
   pids+=("$proxy_pid")
   local port
-  port="$(wait_line "$work/$1.out" '^tbproxy listening on port' | sed 's/.*port //')"
+  port="$(wait_line "$work/$name.out" '^tbproxy listening on port' | sed 's/.*port //')"
   proxy_target="127.0.0.1:$port"
-  port="$(wait_line "$work/$1.out" '^tbproxy native listening on port' | sed 's/.*port //')"
+  port="$(wait_line "$work/$name.out" '^tbproxy native listening on port' | sed 's/.*port //')"
   proxy_native_target="127.0.0.1:$port"
 }
 
@@ -149,12 +151,13 @@ stop_pid() {
 
 # A fresh cluster + tbproxy (the dev cluster keeps every transfer in memory, so long runs get
 # a new one per group).
+# fresh_proxy [tbproxy flags...]
 fresh_proxy() {
   [ -n "${proxy_pid:-}" ] && stop_pid "$proxy_pid"
   [ -n "${proxy_cluster_pid:-}" ] && stop_pid "$proxy_cluster_pid"
   start_cluster proxy-cluster
   proxy_cluster_pid=$cluster_pid
-  start_proxy proxy "$cluster_address"
+  start_proxy proxy "$cluster_address" "$@"
 }
 fresh_direct() {
   [ -n "${direct_cluster_pid:-}" ] && stop_pid "$direct_cluster_pid"
@@ -212,8 +215,17 @@ run s1_direct_8189 --target=direct --cluster-addresses="$direct_address" --sessi
 fresh_proxy
 run s4_proxy_typed --target="$proxy_target" --path=typed --callers=1 --events=1 \
   --duration="$latency_duration" --proxy-pid="$proxy_pid"
+run s4_proxy_native --target="$proxy_native_target" --path=native --callers=1 --events=1 \
+  --duration="$latency_duration" --proxy-pid="$proxy_pid"
 run s4_direct --target=direct --cluster-addresses="$direct_address" --callers=1 --events=1 \
   --duration="$latency_duration"
+# The same with --busy-poll: the pool thread polls instead of sleeping between a lone caller's
+# calls, which saves the wake-ups that dominate at one caller (bench/PROFILE.md).
+fresh_proxy --busy-poll=100us
+run s4_proxy_typed_busy_poll --target="$proxy_target" --path=typed --callers=1 --events=1 \
+  --duration="$latency_duration" --proxy-pid="$proxy_pid"
+run s4_proxy_native_busy_poll --target="$proxy_native_target" --path=native --callers=1 \
+  --events=1 --duration="$latency_duration" --proxy-pid="$proxy_pid"
 
 # ---- S2: fan-in through tbproxy ------------------------------------------------------------------
 # A fresh dev cluster and tbproxy per run: the dev cluster keeps every transfer in memory, and one
@@ -255,8 +267,11 @@ for callers in "${delayed_callers[@]}"; do
   start_cluster delayed-direct-cluster "${delayed_flags[@]}"
   direct_cluster_pid=$cluster_pid
   for events in "${events_list[@]}"; do
-    run "s2d_typed_c${callers}_e${events}" --target="$proxy_target" --path=typed \
-      --callers="$callers" --events="$events" --duration="$duration" --proxy-pid="$proxy_pid"
+    for path in typed stream native; do
+      # shellcheck disable=SC2046  # proxy_flags prints several flags
+      run "s2d_${path}_c${callers}_e${events}" $(proxy_flags "$path") \
+        --callers="$callers" --events="$events" --duration="$duration" --proxy-pid="$proxy_pid"
+    done
     run "s3d_direct_c${callers}_e${events}" --target=direct --cluster-addresses="$cluster_address" \
       --callers="$callers" --sessions=$((callers < 32 ? callers : 32)) --events="$events" \
       --duration="$duration"
