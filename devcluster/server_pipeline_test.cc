@@ -25,25 +25,13 @@ namespace tb::devcluster {
 namespace {
 
 using replica::testing::ParseHeader;
+using replica::testing::AccountsBody;
 using replica::testing::TestClient;
 using testing::TcpClient;
 using Clock = std::chrono::steady_clock;
 
 constexpr uint8_t kCreateAccounts = 146;
 constexpr absl::Duration kForever = absl::Minutes(1);  // Never elapses during a test.
-
-std::vector<uint8_t> AccountsBody(int count) {
-  std::vector<uint8_t> events(count * sizeof(Account));
-  for (int i = 0; i < count; i++) {
-    Account account{};
-    account.id = 1 + i;
-    account.ledger = 1;
-    account.code = 1;
-    std::memcpy(events.data() + i * sizeof(Account), &account, sizeof(account));
-  }
-  const std::span<const uint8_t> batches[] = {events};
-  return EncodeMultiBatch(sizeof(Account), batches);
-}
 
 // Echoes, and records for each execution its body size and the number of pipeline commits the
 // server had made when it ran (on the io thread).

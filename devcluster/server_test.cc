@@ -26,23 +26,11 @@ namespace {
 
 using replica::testing::ParseHeader;
 using replica::testing::Serialize;
+using replica::testing::AccountsBody;
 using replica::testing::TestClient;
 using testing::TcpClient;
 
 constexpr uint8_t kCreateAccounts = 146;
-
-std::vector<uint8_t> AccountsBody(int count) {
-  std::vector<uint8_t> events(count * sizeof(Account));
-  for (int i = 0; i < count; i++) {
-    Account account{};
-    account.id = 1 + i;
-    account.ledger = 1;
-    account.code = 1;
-    std::memcpy(events.data() + i * sizeof(Account), &account, sizeof(account));
-  }
-  const std::span<const uint8_t> batches[] = {events};
-  return EncodeMultiBatch(sizeof(Account), batches);
-}
 
 Command CommandOf(const std::vector<uint8_t>& message) { return ParseHeader(message).frame.command; }
 

@@ -21,6 +21,7 @@ namespace tb::proxy {
 namespace {
 
 using replica::testing::ParseHeader;
+using replica::testing::AccountsBody;
 using replica::testing::TestClient;
 
 constexpr uint8_t kCreateAccounts = 146;
@@ -52,19 +53,6 @@ class ImmediateSubmitter final : public Submitter {
   int calls_ ABSL_GUARDED_BY(mutex_) = 0;
   std::vector<uint64_t> keys_ ABSL_GUARDED_BY(mutex_);
 };
-
-std::vector<uint8_t> AccountsBody(int count) {
-  std::vector<uint8_t> events(count * sizeof(Account));
-  for (int i = 0; i < count; i++) {
-    Account account{};
-    account.id = 1 + i;
-    account.ledger = 1;
-    account.code = 1;
-    std::memcpy(events.data() + i * sizeof(Account), &account, sizeof(account));
-  }
-  const std::span<const uint8_t> batches[] = {events};
-  return EncodeMultiBatch(sizeof(Account), batches);
-}
 
 class Peer {
  public:

@@ -16,11 +16,27 @@
 #include "client_core/assert.h"
 #include "client_core/constants.h"
 #include "client_core/header.h"
+#include "client_core/multi_batch.h"
 #include "client_core/operation.h"
 #include "client_core/release.h"
+#include "client_core/types.h"
 #include "client_core/u128.h"
 
 namespace tb::replica::testing {
+
+// A create_accounts (146) request body: one batch of `count` valid accounts, ids 1..count.
+inline std::vector<uint8_t> AccountsBody(int count) {
+  std::vector<uint8_t> events(count * sizeof(Account));
+  for (int i = 0; i < count; i++) {
+    Account account{};
+    account.id = 1 + i;
+    account.ledger = 1;
+    account.code = 1;
+    std::memcpy(events.data() + i * sizeof(Account), &account, sizeof(account));
+  }
+  const std::span<const uint8_t> batches[] = {events};
+  return EncodeMultiBatch(sizeof(Account), batches);
+}
 
 inline std::vector<uint8_t> Serialize(Header header, std::span<const uint8_t> body) {
   SetChecksums(header, body);
