@@ -36,18 +36,7 @@ class RecordingExecutor final : public AsyncExecutor {
   std::vector<Started> started;
 };
 
-std::vector<uint8_t> AccountsBody(int count) {
-  std::vector<uint8_t> events(count * sizeof(Account));
-  for (int i = 0; i < count; i++) {
-    Account account{};
-    account.id = 1000 + i;
-    account.ledger = 1;
-    account.code = 1;
-    std::memcpy(events.data() + i * sizeof(Account), &account, sizeof(account));
-  }
-  const std::span<const uint8_t> batches[] = {events};
-  return EncodeMultiBatch(sizeof(Account), batches);
-}
+std::vector<uint8_t> AccountsBody(int count) { return testing::AccountsBody(count, 1000); }
 
 // A create_accounts reply body with one empty batch (every account created).
 std::vector<uint8_t> EmptyResultBody() {

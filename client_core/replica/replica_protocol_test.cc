@@ -36,18 +36,7 @@ class CountingExecutor final : public Executor {
   int calls = 0;
 };
 
-std::vector<uint8_t> AccountsBody(int count) {
-  std::vector<uint8_t> events(count * sizeof(Account));
-  for (int i = 0; i < count; i++) {
-    Account account{};
-    account.id = 1000 + i;
-    account.ledger = 1;
-    account.code = 1;
-    std::memcpy(events.data() + i * sizeof(Account), &account, sizeof(account));
-  }
-  const std::span<const uint8_t> batches[] = {events};
-  return EncodeMultiBatch(sizeof(Account), batches);
-}
+std::vector<uint8_t> AccountsBody(int count) { return testing::AccountsBody(count, 1000); }
 
 std::vector<uint8_t> LookupBody(u128 id) {
   std::vector<uint8_t> ids(sizeof(u128));

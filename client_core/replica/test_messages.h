@@ -24,12 +24,13 @@
 
 namespace tb::replica::testing {
 
-// A create_accounts (146) request body: one batch of `count` valid accounts, ids 1..count.
-inline std::vector<uint8_t> AccountsBody(int count) {
+// A create_accounts (146) request body: one batch of `count` valid accounts with ids
+// first_id, first_id + 1, ...
+inline std::vector<uint8_t> AccountsBody(int count, u128 first_id = 1) {
   std::vector<uint8_t> events(count * sizeof(Account));
   for (int i = 0; i < count; i++) {
     Account account{};
-    account.id = 1 + i;
+    account.id = first_id + i;
     account.ledger = 1;
     account.code = 1;
     std::memcpy(events.data() + i * sizeof(Account), &account, sizeof(account));
