@@ -79,6 +79,18 @@ def fmt(value, digits=0):
     return f"{value:,.{digits}f}"
 
 
+def finish_axes(ax, xlabel, ylabel, title, log_y=True, legend_size=7, legend_columns=1):
+    """Log-scaled callers/events axes, labels, grid and legend: the same on every plot."""
+    ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=legend_size, ncol=legend_columns)
+
+
 def plot_all(runs, plots_dir, rel_dir):
     import matplotlib
     matplotlib.use("Agg")
@@ -109,13 +121,7 @@ def plot_all(runs, plots_dir, rel_dir):
     if s1 and s1.get("ok"):
         ax.axhline(s1["events_per_s"], color="grey", linestyle=":",
                    label="S1: 1 direct session, 8189 ev/request")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("concurrent callers")
-    ax.set_ylabel("events/s")
-    ax.set_title("Throughput vs callers (create_transfers)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    finish_axes(ax, "concurrent callers", "events/s", "Throughput vs callers (create_transfers)")
     save(fig, "throughput_vs_callers.png", "Throughput vs callers")
 
     # The 2 ms cluster: throughput vs callers.
@@ -130,14 +136,8 @@ def plot_all(runs, plots_dir, rel_dir):
                 if data:
                     ax.plot(list(data), [r["events_per_s"] for r in data.values()], style,
                             label=f"{name}, {events} ev/call")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("concurrent callers")
-        ax.set_ylabel("events/s")
-        ax.set_title("Throughput vs callers, "
-                     + delayed_cluster_words(runs.get("machine", {}), short=True))
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        finish_axes(ax, "concurrent callers", "events/s", "Throughput vs callers, "
+                    + delayed_cluster_words(runs.get("machine", {}), short=True))
         save(fig, "throughput_vs_callers_2ms.png", "Throughput vs callers, 2 ms cluster")
 
     # S5: events per tbproxy CPU-second vs events per call, per path.
@@ -150,13 +150,8 @@ def plot_all(runs, plots_dir, rel_dir):
             if points:
                 ax.plot([e for e, _ in points], [v for _, v in points], "-o", label=path)
         ax.axhline(S5_GOAL, color="grey", linestyle=":", label="goal: 1 M events per CPU-second")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("events per call")
-        ax.set_ylabel("events per tbproxy CPU-second")
-        ax.set_title("S5: tbproxy's cost on an echo cluster (1024 callers)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+        finish_axes(ax, "events per call", "events per tbproxy CPU-second",
+                    "S5: tbproxy's cost on an echo cluster (1024 callers)", legend_size=8)
         save(fig, "s5_events_per_cpu_second.png", "Events per tbproxy CPU-second vs events per call")
 
     # Latency percentiles vs callers, 10 events per call.
@@ -169,13 +164,8 @@ def plot_all(runs, plots_dir, rel_dir):
         for key, style in (("p50", "-o"), ("p99", "--s"), ("p999", ":^")):
             ax.plot(list(data), [r["latency_us"][key] / 1000 for r in data.values()], style,
                     color=color, label=f"{name} {key}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("concurrent callers")
-    ax.set_ylabel("latency (ms)")
-    ax.set_title("Latency percentiles vs callers (10 events/call)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
+    finish_axes(ax, "concurrent callers", "latency (ms)",
+                "Latency percentiles vs callers (10 events/call)", legend_columns=2)
     save(fig, "latency_vs_callers.png", "Latency percentiles vs callers")
 
     # tbproxy vs direct ratio.
@@ -188,14 +178,42 @@ def plot_all(runs, plots_dir, rel_dir):
             ax.plot(callers, [proxy[c]["events_per_s"] / direct[c]["events_per_s"] for c in callers],
                     style, label=f"{events} ev/call")
     ax.axhline(1.0, color="grey", linestyle=":")
-    ax.set_xscale("log")
-    ax.set_xlabel("concurrent callers")
-    ax.set_ylabel("tbproxy events/s ÷ direct events/s")
-    ax.set_title("tbproxy (typed) vs direct sessions")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    finish_axes(ax, "concurrent callers", "tbproxy events/s ÷ direct events/s",
+                "tbproxy (typed) vs direct sessions", log_y=False, legend_size=8)
     save(fig, "proxy_vs_direct.png", "tbproxy vs direct")
     return images
+
+
+def ratio_lines(runs, lead, proxy_word, proxy_base, direct_prefix, events, other_paths,
+                other_p99):
+    """Headline lines: tbproxy typed vs direct at the largest caller count both ran, then the
+    other paths' ratios at that count."""
+    proxy = series(runs, f"{proxy_base}_typed", events)
+    direct = series(runs, direct_prefix, events)
+    common = [c for c in proxy if c in direct]
+    if not common:
+        return []
+    c = max(common)
+    base = direct[c]["events_per_s"]
+    if base <= 0:
+        return []
+    lines = [
+        f"- {lead} {c} callers × {events} event(s): {proxy_word} "
+        f"{fmt(proxy[c]['events_per_s'])} vs direct {fmt(base)} events/s = "
+        f"**{proxy[c]['events_per_s'] / base:.1f}×**; p99 "
+        f"{fmt(proxy[c]['latency_us']['p99'] / 1000, 1)} ms vs "
+        f"{fmt(direct[c]['latency_us']['p99'] / 1000, 1)} ms."]
+    others = []
+    for path in other_paths:
+        run = series(runs, f"{proxy_base}_{path}", events).get(c)
+        if run and run.get("ok"):
+            p99 = f", p99 {fmt(run['latency_us']['p99'] / 1000, 1)} ms" if other_p99 else ""
+            others.append(f"{path} {fmt(run['events_per_s'])} "
+                          f"({run['events_per_s'] / base:.1f}×{p99})")
+    if others:
+        lines.append(f"  Other paths at {c} callers × {events} event(s): "
+                     + ", ".join(others) + " events/s.")
+    return lines
 
 
 def markdown(runs, images, command):
@@ -239,52 +257,12 @@ def markdown(runs, images, command):
                         f"({fmt(best_s2['events_per_s'])} vs {fmt(s1['events_per_s'])} events/s; best "
                         f"S2 run: {best_s2['label']}).")
     for events in (1, 10):
-        proxy = series(runs, "s2_typed", events)
-        direct = series(runs, "s3_direct", events)
-        common = [c for c in proxy if c in direct]
-        if common:
-            c = max(common)
-            if direct[c]["events_per_s"] > 0:
-                headline.append(
-                    f"- **S2/S3** at {c} callers × {events} event(s): tbproxy typed "
-                    f"{fmt(proxy[c]['events_per_s'])} vs direct {fmt(direct[c]['events_per_s'])} "
-                    f"events/s = **{proxy[c]['events_per_s'] / direct[c]['events_per_s']:.1f}×**; "
-                    f"p99 {fmt(proxy[c]['latency_us']['p99'] / 1000, 1)} ms vs "
-                    f"{fmt(direct[c]['latency_us']['p99'] / 1000, 1)} ms.")
-                others = []
-                for path in PATHS[1:]:
-                    run = series(runs, f"s2_{path}", events).get(c)
-                    if run and run.get("ok"):
-                        others.append(f"{path} {fmt(run['events_per_s'])} "
-                                      f"({run['events_per_s'] / direct[c]['events_per_s']:.1f}×)")
-                if others:
-                    headline.append(f"  Other paths at {c} callers × {events} event(s): "
-                                    + ", ".join(others) + " events/s.")
+        headline += ratio_lines(runs, "**S2/S3** at", "tbproxy typed", "s2", "s3_direct", events,
+                                PATHS[1:], other_p99=False)
     for events in (1, 10):
-        proxy = series(runs, "s2d_typed", events)
-        direct = series(runs, "s3d_direct", events)
-        common = [c for c in proxy if c in direct]
-        if common:
-            c = max(common)
-            if direct[c]["events_per_s"] > 0:
-                headline.append(
-                    f"- **S2d/S3d** ({delayed_cluster_words(machine, short=True)}) at {c} "
-                    f"callers × {events} "
-                    f"event(s): tbproxy {fmt(proxy[c]['events_per_s'])} vs direct "
-                    f"{fmt(direct[c]['events_per_s'])} events/s = "
-                    f"**{proxy[c]['events_per_s'] / direct[c]['events_per_s']:.1f}×**; p99 "
-                    f"{fmt(proxy[c]['latency_us']['p99'] / 1000, 1)} ms vs "
-                    f"{fmt(direct[c]['latency_us']['p99'] / 1000, 1)} ms.")
-                others = []
-                for path in ("stream", "native"):
-                    run = series(runs, f"s2d_{path}", events).get(c)
-                    if run and run.get("ok"):
-                        others.append(f"{path} {fmt(run['events_per_s'])} "
-                                      f"({run['events_per_s'] / direct[c]['events_per_s']:.1f}×, "
-                                      f"p99 {fmt(run['latency_us']['p99'] / 1000, 1)} ms)")
-                if others:
-                    headline.append(f"  Other paths at {c} callers × {events} event(s): "
-                                    + ", ".join(others) + " events/s.")
+        headline += ratio_lines(runs, f"**S2d/S3d** ({delayed_cluster_words(machine, short=True)}) at",
+                                "tbproxy", "s2d", "s3d_direct", events,
+                                ("stream", "native"), other_p99=True)
     s4d = runs.get("s4_direct")
     for label, words in (("s4_proxy_typed", "typed gRPC"),
                          ("s4_proxy_native", "native port"),
