@@ -21,6 +21,7 @@
 #include "client_core/constants.h"
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
+#include "client_core/replica/fuzz/fuzz_message.h"
 #include "client_core/replica/replica_protocol.h"
 #include "client_core/replica/test_messages.h"
 #include "client_core/types.h"
@@ -112,17 +113,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if ((flags & 32) && last_completed != 0) {
       CheckDecision(protocol.Complete(last_completed, CompletionFailure::kSessionLost));
     }
-    Header header;
-    std::memcpy(&header, input.data(), kHeaderSize);
-    input = input.subspan(kHeaderSize);
-    const size_t available = std::min(body_size, input.size());
-    const std::span<const uint8_t> body = input.first(available);
-    input = input.subspan(available);
-    if ((flags & 1) == 0) SetChecksums(header, body);
-    std::vector<uint8_t> message(kHeaderSize + body.size());
-    std::memcpy(message.data(), &header, kHeaderSize);
-    if (!body.empty()) std::memcpy(message.data() + kHeaderSize, body.data(), body.size());
+    std::vector<uint8_t> message =
+        fuzz::TakeMessage(input, body_size, /*reseal=*/(flags & 1) == 0);
     if (flags & 64) {
+      // The fuzzed body supplies the events; it is read before `message` is replaced.
+      const std::span<const uint8_t> body = std::span<const uint8_t>(message).subspan(kHeaderSize);
       FollowingClient& sender = following[slot];
       if (!sender.registered) {
         message = sender.client.Register();

@@ -14,6 +14,7 @@
 #include "client_core/assert.h"
 #include "client_core/header.h"
 #include "client_core/replica/echo_executor.h"
+#include "client_core/replica/fuzz/fuzz_message.h"
 #include "client_core/replica/replica_protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -36,17 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const uint8_t flags = input[1];
     const size_t body_size = (input[2] | (input[3] << 8)) % 8192;
     input = input.subspan(4);
-    Header header;
-    std::memcpy(&header, input.data(), kHeaderSize);
-    input = input.subspan(kHeaderSize);
-    const size_t available = std::min(body_size, input.size());
-    const std::span<const uint8_t> body = input.first(available);
-    input = input.subspan(available);
-    if ((flags & 1) == 0) SetChecksums(header, body);
+    const std::vector<uint8_t> message =
+        fuzz::TakeMessage(input, body_size, /*reseal=*/(flags & 1) == 0);
     if (flags & 2) protocol.SetView(protocol.view() + 1);
-    std::vector<uint8_t> message(kHeaderSize + body.size());
-    std::memcpy(message.data(), &header, kHeaderSize);
-    if (!body.empty()) std::memcpy(message.data() + kHeaderSize, body.data(), body.size());
     const Decision decision = protocol.OnMessage(connections[slot], message, now_ns++);
     for (const Send& send : decision.sends) TB_ASSERT(send.message->size() >= kHeaderSize);
     for (ConnectionId closed : decision.closes) {
