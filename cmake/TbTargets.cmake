@@ -15,6 +15,16 @@ function(tb_library name)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
 endfunction()
 
+# tb_header_library(NAME HEADERS ... DEPS ...): header-only code (an interface, test helpers) as
+# a target of its own, so whoever includes these headers must link NAME and, through it, DEPS.
+# HEADERS is read by tests/check_layers.py, which maps every header to exactly one target.
+function(tb_header_library name)
+  cmake_parse_arguments(ARG "" "" "HEADERS;DEPS" ${ARGN})
+  add_library(${name} INTERFACE)
+  target_include_directories(${name} INTERFACE ${PROJECT_SOURCE_DIR})
+  target_link_libraries(${name} INTERFACE ${ARG_DEPS})
+endfunction()
+
 # tb_executable(NAME SOURCES ... DEPS ...)
 function(tb_executable name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})

@@ -13,7 +13,7 @@ packages=(
   libasio-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   # JSON reader for the state-machine conformance test (devcluster/conformance_test.cc).
   nlohmann-json3-dev
-  # HTTP listener for /metrics, /healthz and /readyz (proxy/metrics_http.cc).
+  # HTTP listener for /metrics, /healthz and /readyz (proxy/metrics/metrics_http.cc).
   libcivetweb-dev
   # Thread-caching allocator linked into tbproxy, tb-devcluster and the load generator
   # (cmake/TbTargets.cmake: tb_use_fast_malloc).

@@ -8,7 +8,7 @@
 3. Checks that README.md holds each example file verbatim in a fenced code block, and the
    commands that run them.
 4. Checks that the README's configuration table lists exactly the flags of `tbproxy --helpfull`
-   (those defined in proxy/config.cc), each with its TBPROXY_* variable and documented default,
+   (those defined in proxy/app/config.cc), each with its TBPROXY_* variable and documented default,
    and that its Dependencies section names every package scripts/install-deps.sh and
    tests/node/package.json install.
 
@@ -156,7 +156,7 @@ def check_readme_examples(root, readme):
 
 
 def help_flags(binary):
-    """{flag: help text} for the flags tbproxy defines in proxy/config.cc.
+    """{flag: help text} for the flags tbproxy defines in proxy/app/config.cc.
 
     `--helpfull` prints, per source file, "    --name (help); default: ;", wrapped onto lines
     indented by six spaces.
@@ -166,7 +166,7 @@ def help_flags(binary):
     entries, in_config = [], False
     for line in text.splitlines():
         if line.startswith("  Flags from "):
-            in_config = line.rstrip().endswith("proxy/config.cc:")
+            in_config = line.rstrip().endswith("proxy/app/config.cc:")
         elif in_config and line.startswith("    --"):
             entries.append(line.strip())
         elif in_config and line.startswith("      ") and entries:

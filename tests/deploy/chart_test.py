@@ -56,11 +56,11 @@ def schema_errors(value, schema, path="values"):
 
 
 def config_settings():
-    """The settings tbproxy reads (proxy/config.cc), as flag names with underscores."""
-    names = re.findall(r"^TB_SETTING_FLAG\((\w+),", (ROOT / "proxy" / "config.cc").read_text(),
+    """The settings tbproxy reads (proxy/app/config.cc), as flag names with underscores."""
+    names = re.findall(r"^TB_SETTING_FLAG\((\w+),", (ROOT / "proxy" / "app" / "config.cc").read_text(),
                        re.M)
     if len(names) < 10:
-        raise AssertionError(f"only {len(names)} settings found in proxy/config.cc")
+        raise AssertionError(f"only {len(names)} settings found in proxy/app/config.cc")
     return set(names)
 
 

@@ -160,7 +160,7 @@ class ComposeTest(unittest.TestCase):
 
     def test_tbproxy_flags_are_real_settings(self):
         settings = set(re.findall(r"^TB_SETTING_FLAG\((\w+),",
-                                  (ROOT / "proxy" / "config.cc").read_text(), re.M))
+                                  (ROOT / "proxy" / "app" / "config.cc").read_text(), re.M))
         self.assertGreater(len(settings), 10)
         for flag in self.compose["services"]["tbproxy"]["command"]:
             name = flag.removeprefix("--").split("=")[0].replace("-", "_")

@@ -2,8 +2,8 @@
 """Checks that the monitoring files speak of metrics tbproxy really exports:
 
 - every `tbproxy_*` name in the Grafana dashboard, the alert rules and the README's metric table
-  is a family registered in proxy/metrics.cc (histograms also as _bucket, _sum, _count);
-- every family registered in proxy/metrics.cc is documented in the README;
+  is a family registered in proxy/metrics/metrics.cc (histograms also as _bucket, _sum, _count);
+- every family registered in proxy/metrics/metrics.cc is documented in the README;
 - the alert rules and the Prometheus configuration pass `promtool check`, and the chart's copy of
   the rules is byte-identical to docker/'s.
 """
@@ -23,14 +23,14 @@ NAME = re.compile(r"\btbproxy_[a-z0-9_]+\b")
 
 
 def exported_families():
-    """{family name: is histogram} from the Name(...) calls and helpers in proxy/metrics.cc."""
-    source = (ROOT / "proxy" / "metrics.cc").read_text()
+    """{family name: is histogram} from the Name(...) calls and helpers in proxy/metrics/metrics.cc."""
+    source = (ROOT / "proxy" / "metrics" / "metrics.cc").read_text()
     families = {}
     for match in re.finditer(r'(Build\w+\(\)\s*\.Name\(|gauge\(|counter\()\s*"(tbproxy_[a-z0-9_]+)"',
                              source):
         families[match.group(2)] = "BuildHistogram" in match.group(1)
     if len(families) < 15:
-        raise AssertionError(f"only {len(families)} families found in proxy/metrics.cc")
+        raise AssertionError(f"only {len(families)} families found in proxy/metrics/metrics.cc")
     return families
 
 

@@ -17,7 +17,7 @@
 #include "client_core/outcome.h"
 #include "client_core/types.h"
 #include "gtest/gtest.h"
-#include "proxy/coalescer_test_util.h"
+#include "proxy/testing/coalescer_test_util.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/workload.h"
 

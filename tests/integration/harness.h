@@ -38,7 +38,7 @@
 #include "pool/pool_observer.h"
 #include "pool/session_pool.h"
 #include "pool/session_pool_test_util.h"
-#include "proxy/coalescer.h"
+#include "proxy/coalescer/coalescer.h"
 
 namespace tb::integration {
 

@@ -1,0 +1,141 @@
+#include "proxy/app/config.h"
+
+#include <cstdlib>
+#include <map>
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+#include "absl/strings/match.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+ABSL_DECLARE_FLAG(std::optional<std::string>, sessions);
+ABSL_DECLARE_FLAG(std::optional<std::string>, listen);
+
+namespace tb::proxy {
+namespace {
+
+using ::testing::HasSubstr;
+
+absl::StatusOr<Config> ParseMap(const std::map<std::string, std::string>& values) {
+  return ParseConfig([&](absl::string_view name) -> std::optional<std::string> {
+    auto it = values.find(std::string(name));
+    if (it == values.end()) return std::nullopt;
+    return it->second;
+  });
+}
+
+TEST(Config, DefaultsAreValid) {
+  absl::StatusOr<Config> config = ParseMap({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen, "127.0.0.1:50051");
+  EXPECT_TRUE(config->embedded_cluster());
+  EXPECT_EQ(config->sessions, 4u);
+  EXPECT_EQ(config->drain_timeout, absl::Seconds(15));
+  EXPECT_EQ(config->busy_poll, absl::ZeroDuration());
+}
+
+TEST(Config, ParsesEveryKindOfValue) {
+  absl::StatusOr<Config> config = ParseMap({
+      {"listen", "0.0.0.0:0"},
+      {"cluster-addresses", "127.0.0.1:3000,127.0.0.1:3001"},
+      {"cluster-id", "0x10"},
+      {"sessions", "6"},
+      {"session-budget", "12"},
+      {"keepalive-time", "90s"},
+      {"drain-timeout", "2m"},
+      {"busy-poll", "50us"},
+      {"log-level", "warning"},
+      {"queued-bytes-max", "1048576"},
+      {"stream-calls-max", "8"},
+  });
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->listen, "0.0.0.0:0");
+  ASSERT_EQ(config->cluster_addresses.size(), 2u);
+  EXPECT_EQ(config->cluster_addresses[1].port, 3001);
+  EXPECT_EQ(config->cluster_id, 16u);
+  EXPECT_EQ(config->sessions, 6u);
+  EXPECT_EQ(config->session_budget, 12u);
+  EXPECT_EQ(config->keepalive_time, absl::Seconds(90));
+  EXPECT_EQ(config->drain_timeout, absl::Minutes(2));
+  EXPECT_EQ(config->busy_poll, absl::Microseconds(50));
+  EXPECT_EQ(config->log_level, LogLevel::kWarning);
+  EXPECT_EQ(config->queued_bytes_max, 1048576u);
+  EXPECT_EQ(config->stream_calls_max, 8u);
+
+  absl::StatusOr<Config> decimal = ParseMap({{"cluster-id", "340282366920938463463374607431768211455"}});
+  ASSERT_TRUE(decimal.ok()) << decimal.status();
+  EXPECT_EQ(decimal->cluster_id, kU128Max);
+}
+
+TEST(Config, ErrorsNameTheBadSetting) {
+  const std::map<std::string, std::string> bad[] = {
+      {{"sessions", "0"}},
+      {{"sessions", "many"}},
+      {{"sessions", "8"}, {"session-budget", "7"}},
+      {{"session-budget", "64"}},
+      {{"cluster-id", "340282366920938463463374607431768211456"}},
+      {{"cluster-id", "0xg"}},
+      {{"cluster-addresses", "127.0.0.1:0"}},
+      {{"listen", "nowhere"}},
+      {{"grpc-message-size-max", "10"}},
+      {{"stream-calls-max", "0"}},
+      {{"keepalive-time", "soon"}},
+      {{"tls-key-file", "/etc/hostname"}},
+      {{"tls-cert-file", "/nonexistent.pem"}, {"tls-key-file", "/nonexistent.key"}},
+      {{"tls-client-ca-file", "/etc/hostname"}},
+      {{"token-file", "/nonexistent/tokens"}},
+      {{"drain-timeout", "-1s"}},
+      {{"busy-poll", "2ms"}},
+      {{"busy-poll", "-1us"}},
+      {{"log-level", "loud"}},
+      {{"queued-events-max", "0"}},
+  };
+  for (const auto& values : bad) {
+    absl::StatusOr<Config> config = ParseMap(values);
+    ASSERT_FALSE(config.ok()) << values.begin()->first << "=" << values.begin()->second;
+    EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+    bool named = false;
+    for (const auto& [name, value] : values) {
+      named = named || absl::StrContains(config.status().message(), name);
+    }
+    EXPECT_TRUE(named) << config.status();
+  }
+}
+
+TEST(Config, FlagWinsOverEnvironment) {
+  ::setenv("TBPROXY_SESSIONS", "5", 1);
+  ::setenv("TBPROXY_LISTEN", "127.0.0.1:7000", 1);
+  absl::SetFlag(&FLAGS_sessions, std::optional<std::string>("3"));
+  absl::StatusOr<Config> config = ConfigFromFlagsAndEnvironment();
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->sessions, 3u);               // Flag.
+  EXPECT_EQ(config->listen, "127.0.0.1:7000");   // Environment.
+  absl::SetFlag(&FLAGS_sessions, std::nullopt);
+  config = ConfigFromFlagsAndEnvironment();
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(config->sessions, 5u);
+  ::setenv("TBPROXY_SESSIONS", "zero", 1);
+  EXPECT_THAT(ConfigFromFlagsAndEnvironment().status().message(), HasSubstr("sessions"));
+  ::unsetenv("TBPROXY_SESSIONS");
+  ::unsetenv("TBPROXY_LISTEN");
+}
+
+TEST(Config, DashedFlagNamesAreNormalized) {
+  std::string program = "tbproxy", a = "--cluster-addresses=1.2.3.4:5", b = "-session-budget",
+              c = "9-9", d = "--", e = "--not-a-flag";
+  char* argv[] = {program.data(), a.data(), b.data(), c.data(), d.data(), e.data()};
+  NormalizeFlagNames(6, argv);
+  EXPECT_STREQ(argv[1], "--cluster_addresses=1.2.3.4:5");
+  EXPECT_STREQ(argv[2], "-session_budget");
+  EXPECT_STREQ(argv[3], "9-9");
+  EXPECT_STREQ(argv[5], "--not-a-flag");
+}
+
+TEST(Config, EverySettingHasAName) {
+  EXPECT_THAT(ConfigSettingNames(), ::testing::Contains("cluster-addresses"));
+  EXPECT_EQ(ConfigSettingNames().size(), 23u);
+}
+
+}  // namespace
+}  // namespace tb::proxy

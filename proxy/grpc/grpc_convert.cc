@@ -1,0 +1,293 @@
+#include "proxy/grpc/grpc_convert.h"
+
+#include <cstring>
+#include <span>
+#include <string>
+#include <type_traits>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/unknown_field_set.h"
+#include "client_core/assert.h"
+#include "client_core/constants.h"
+#include "client_core/operation.h"
+#include "client_core/status_macros.h"
+#include "client_core/types.h"
+
+namespace tb::proxy {
+namespace {
+
+// Where a value sits in the request, for error messages: "accounts[3].id", "filter.limit".
+struct FieldPath {
+  const char* list;  // "accounts", "ids", "filter".
+  int index;         // -1 when `list` is a single message.
+  const char* field;  // "" when the element itself is the value (lookup ids).
+
+  std::string ToString() const {
+    std::string path = index >= 0 ? absl::StrCat(list, "[", index, "]") : std::string(list);
+    if (field[0] != '\0') absl::StrAppend(&path, ".", field);
+    return path;
+  }
+};
+
+absl::Status FieldError(const FieldPath& path, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(path.ToString(), ": ", problem));
+}
+
+enum class Presence { kOptional, kRequired };
+
+absl::Status ReadU128(bool has, const v1::Uint128& value, Presence presence,
+                      const FieldPath& path, u128* out) {
+  if (!has) {
+    if (presence == Presence::kRequired) return FieldError(path, "required");
+    *out = 0;
+    return absl::OkStatus();
+  }
+  // A field with the wrong wire type lands in the unknown fields: the value is malformed and
+  // must not silently read as zero.
+  // Looked up once: GetReflection() per value was a measurable share of a typed call's cost.
+  static const google::protobuf::Reflection* const reflection = v1::Uint128::GetReflection();
+  if (!reflection->GetUnknownFields(value).empty()) {
+    return FieldError(path, "malformed Uint128 (unknown fields; expected fixed64 lo = 1, hi = 2)");
+  }
+  *out = FromProto(value);
+  return absl::OkStatus();
+}
+
+absl::Status ReadU16(uint32_t value, const FieldPath& path, uint16_t* out) {
+  if (value > 0xFFFF) return FieldError(path, absl::StrCat(value, " does not fit u16"));
+  *out = static_cast<uint16_t>(value);
+  return absl::OkStatus();
+}
+
+absl::Status CheckCount(int count, uint8_t operation, const char* list) {
+  const uint32_t max = CallEventsMax(operation);
+  if (count < 0 || static_cast<uint32_t>(count) > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(list, ": ", count, " events, at most ", max, " per call"));
+  }
+  return absl::OkStatus();
+}
+
+template <typename Native>
+void Append(const Native& value, std::vector<uint8_t>* bytes) {
+  static_assert(std::is_trivially_copyable_v<Native>);
+  const size_t offset = bytes->size();
+  bytes->resize(offset + sizeof(Native));
+  std::memcpy(bytes->data() + offset, &value, sizeof(Native));
+}
+
+absl::Status AccountToNative(const v1::Account& account, int index, Account* out) {
+  *out = Account{};
+  const char* list = "accounts";
+  TB_RETURN_IF_ERROR(ReadU128(account.has_id(), account.id(), Presence::kRequired,
+                              {list, index, "id"}, &out->id));
+  TB_RETURN_IF_ERROR(ReadU128(account.has_debits_pending(), account.debits_pending(),
+                              Presence::kOptional, {list, index, "debits_pending"},
+                              &out->debits_pending));
+  TB_RETURN_IF_ERROR(ReadU128(account.has_debits_posted(), account.debits_posted(),
+                              Presence::kOptional, {list, index, "debits_posted"},
+                              &out->debits_posted));
+  TB_RETURN_IF_ERROR(ReadU128(account.has_credits_pending(), account.credits_pending(),
+                              Presence::kOptional, {list, index, "credits_pending"},
+                              &out->credits_pending));
+  TB_RETURN_IF_ERROR(ReadU128(account.has_credits_posted(), account.credits_posted(),
+                              Presence::kOptional, {list, index, "credits_posted"},
+                              &out->credits_posted));
+  TB_RETURN_IF_ERROR(ReadU128(account.has_user_data_128(), account.user_data_128(),
+                              Presence::kOptional, {list, index, "user_data_128"},
+                              &out->user_data_128));
+  out->user_data_64 = account.user_data_64();
+  out->user_data_32 = account.user_data_32();
+  out->ledger = account.ledger();
+  TB_RETURN_IF_ERROR(ReadU16(account.code(), {list, index, "code"}, &out->code));
+  TB_RETURN_IF_ERROR(ReadU16(account.flags(), {list, index, "flags"}, &out->flags));
+  out->timestamp = account.timestamp();
+  return absl::OkStatus();
+}
+
+absl::Status TransferToNative(const v1::Transfer& transfer, int index, Transfer* out) {
+  *out = Transfer{};
+  const char* list = "transfers";
+  TB_RETURN_IF_ERROR(ReadU128(transfer.has_id(), transfer.id(), Presence::kRequired,
+                              {list, index, "id"}, &out->id));
+  TB_RETURN_IF_ERROR(ReadU128(transfer.has_debit_account_id(), transfer.debit_account_id(),
+                              Presence::kRequired, {list, index, "debit_account_id"},
+                              &out->debit_account_id));
+  TB_RETURN_IF_ERROR(ReadU128(transfer.has_credit_account_id(), transfer.credit_account_id(),
+                              Presence::kRequired, {list, index, "credit_account_id"},
+                              &out->credit_account_id));
+  TB_RETURN_IF_ERROR(ReadU128(transfer.has_amount(), transfer.amount(), Presence::kOptional,
+                              {list, index, "amount"}, &out->amount));
+  TB_RETURN_IF_ERROR(ReadU128(transfer.has_pending_id(), transfer.pending_id(),
+                              Presence::kOptional, {list, index, "pending_id"},
+                              &out->pending_id));
+  TB_RETURN_IF_ERROR(ReadU128(transfer.has_user_data_128(), transfer.user_data_128(),
+                              Presence::kOptional, {list, index, "user_data_128"},
+                              &out->user_data_128));
+  out->user_data_64 = transfer.user_data_64();
+  out->user_data_32 = transfer.user_data_32();
+  out->timeout = transfer.timeout();
+  out->ledger = transfer.ledger();
+  TB_RETURN_IF_ERROR(ReadU16(transfer.code(), {list, index, "code"}, &out->code));
+  TB_RETURN_IF_ERROR(ReadU16(transfer.flags(), {list, index, "flags"}, &out->flags));
+  out->timestamp = transfer.timestamp();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<SubmitRequest> AccountFilterRequest(bool has_filter,
+                                                   const v1::AccountFilter& filter,
+                                                   Operation operation) {
+  if (!has_filter) return absl::InvalidArgumentError("filter: required");
+  AccountFilter native{};
+  TB_RETURN_IF_ERROR(ReadU128(filter.has_account_id(), filter.account_id(), Presence::kRequired,
+                              {"filter", -1, "account_id"}, &native.account_id));
+  TB_RETURN_IF_ERROR(ReadU128(filter.has_user_data_128(), filter.user_data_128(),
+                              Presence::kOptional, {"filter", -1, "user_data_128"},
+                              &native.user_data_128));
+  native.user_data_64 = filter.user_data_64();
+  native.user_data_32 = filter.user_data_32();
+  TB_RETURN_IF_ERROR(ReadU16(filter.code(), {"filter", -1, "code"}, &native.code));
+  native.timestamp_min = filter.timestamp_min();
+  native.timestamp_max = filter.timestamp_max();
+  native.limit = filter.limit();
+  native.flags = filter.flags();
+  SubmitRequest request{.operation = static_cast<uint8_t>(operation)};
+  Append(native, &request.events);
+  return request;
+}
+
+absl::StatusOr<SubmitRequest> QueryFilterRequest(bool has_filter, const v1::QueryFilter& filter,
+                                                 Operation operation) {
+  if (!has_filter) return absl::InvalidArgumentError("filter: required");
+  QueryFilter native{};
+  TB_RETURN_IF_ERROR(ReadU128(filter.has_user_data_128(), filter.user_data_128(),
+                              Presence::kOptional, {"filter", -1, "user_data_128"},
+                              &native.user_data_128));
+  native.user_data_64 = filter.user_data_64();
+  native.user_data_32 = filter.user_data_32();
+  native.ledger = filter.ledger();
+  TB_RETURN_IF_ERROR(ReadU16(filter.code(), {"filter", -1, "code"}, &native.code));
+  native.timestamp_min = filter.timestamp_min();
+  native.timestamp_max = filter.timestamp_max();
+  native.limit = filter.limit();
+  native.flags = filter.flags();
+  SubmitRequest request{.operation = static_cast<uint8_t>(operation)};
+  Append(native, &request.events);
+  return request;
+}
+
+template <typename Ids>
+absl::StatusOr<SubmitRequest> LookupRequest(const Ids& ids, Operation operation) {
+  SubmitRequest request{.operation = static_cast<uint8_t>(operation)};
+  TB_RETURN_IF_ERROR(CheckCount(ids.size(), request.operation, "ids"));
+  request.events.reserve(ids.size() * sizeof(u128));
+  for (int i = 0; i < ids.size(); ++i) {
+    u128 id = 0;
+    // Every element of a repeated message field is present; only malformed ones are refused.
+    TB_RETURN_IF_ERROR(ReadU128(true, ids.Get(i), Presence::kRequired, {"ids", i, ""}, &id));
+    Append(id, &request.events);
+  }
+  return request;
+}
+
+}  // namespace
+
+uint32_t CallEventsMax(uint8_t operation) {
+  const OperationInfo* info = FindOperation(operation);
+  TB_ASSERT(info != nullptr);
+  return EventMax(*info, kBatchSizeLimitMax);
+}
+
+bool IsCreateOperation(uint8_t operation) {
+  return operation == static_cast<uint8_t>(Operation::kCreateAccounts) ||
+         operation == static_cast<uint8_t>(Operation::kCreateTransfers) ||
+         operation == static_cast<uint8_t>(Operation::kDeprecatedCreateAccountsUnbatched) ||
+         operation == static_cast<uint8_t>(Operation::kDeprecatedCreateTransfersUnbatched) ||
+         operation == static_cast<uint8_t>(Operation::kDeprecatedCreateAccountsSparse) ||
+         operation == static_cast<uint8_t>(Operation::kDeprecatedCreateTransfersSparse);
+}
+
+absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::CreateAccountsRequest& request) {
+  SubmitRequest out{.operation = static_cast<uint8_t>(Operation::kCreateAccounts)};
+  TB_RETURN_IF_ERROR(CheckCount(request.accounts_size(), out.operation, "accounts"));
+  out.events.reserve(request.accounts_size() * sizeof(Account));
+  for (int i = 0; i < request.accounts_size(); ++i) {
+    Account account;
+    TB_RETURN_IF_ERROR(AccountToNative(request.accounts(i), i, &account));
+    Append(account, &out.events);
+  }
+  return out;
+}
+
+absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::CreateTransfersRequest& request) {
+  SubmitRequest out{.operation = static_cast<uint8_t>(Operation::kCreateTransfers)};
+  TB_RETURN_IF_ERROR(CheckCount(request.transfers_size(), out.operation, "transfers"));
+  out.events.reserve(request.transfers_size() * sizeof(Transfer));
+  for (int i = 0; i < request.transfers_size(); ++i) {
+    Transfer transfer;
+    TB_RETURN_IF_ERROR(TransferToNative(request.transfers(i), i, &transfer));
+    Append(transfer, &out.events);
+  }
+  return out;
+}
+
+absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::LookupAccountsRequest& request) {
+  return LookupRequest(request.ids(), Operation::kLookupAccounts);
+}
+
+absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::LookupTransfersRequest& request) {
+  return LookupRequest(request.ids(), Operation::kLookupTransfers);
+}
+
+absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::GetAccountTransfersRequest& request) {
+  return AccountFilterRequest(request.has_filter(), request.filter(),
+                              Operation::kGetAccountTransfers);
+}
+
+absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::GetAccountBalancesRequest& request) {
+  return AccountFilterRequest(request.has_filter(), request.filter(),
+                              Operation::kGetAccountBalances);
+}
+
+absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::QueryAccountsRequest& request) {
+  return QueryFilterRequest(request.has_filter(), request.filter(), Operation::kQueryAccounts);
+}
+
+absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::QueryTransfersRequest& request) {
+  return QueryFilterRequest(request.has_filter(), request.filter(), Operation::kQueryTransfers);
+}
+
+absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::GetChangeEventsRequest& request) {
+  if (!request.has_filter()) return absl::InvalidArgumentError("filter: required");
+  ChangeEventsFilter native{};
+  native.timestamp_min = request.filter().timestamp_min();
+  native.timestamp_max = request.filter().timestamp_max();
+  native.limit = request.filter().limit();
+  SubmitRequest out{.operation = static_cast<uint8_t>(Operation::kGetChangeEvents)};
+  Append(native, &out.events);
+  return out;
+}
+
+absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::RawRequest& request) {
+  const uint32_t operation = request.operation();
+  if (operation > 0xFF || !IsForwardableOperation(static_cast<uint8_t>(operation))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "operation: ", operation, " is not accepted (allowed: 137 and 140..147)"));
+  }
+  const OperationInfo* info = FindOperation(static_cast<uint8_t>(operation));
+  TB_ASSERT(info != nullptr);
+  TB_ASSERT(info->event_size > 0);
+  const size_t size = request.events().size();
+  if (size % info->event_size != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("events: ", size, " bytes is not a whole number of ", info->event_size,
+                     "-byte ", info->name, " events"));
+  }
+  TB_RETURN_IF_ERROR(CheckCount(static_cast<int>(size / info->event_size),
+                                static_cast<uint8_t>(operation), "events"));
+  SubmitRequest out{.operation = static_cast<uint8_t>(operation)};
+  out.events.assign(request.events().begin(), request.events().end());
+  return out;
+}
+
+}  // namespace tb::proxy

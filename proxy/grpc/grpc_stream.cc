@@ -1,0 +1,235 @@
+// The bidirectional Stream RPC: many calls pipelined on one stream, matched by correlation id.
+//
+// One read and one write may be outstanding at a time (gRPC's rule). The reactor keeps a count
+// of calls that are outstanding (submitted, or answered and waiting to be written) and reads
+// the next request only while that count is below calls_max, so a client that sends faster
+// than the cluster answers, or reads its responses slowly, is held back by flow control and
+// memory stays bounded. All decisions are taken under the mutex and carried out after it is
+// released, because gRPC may run reactions inline and OnDone deletes the reactor.
+#include <deque>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "google/protobuf/arena.h"
+#include "client_core/assert.h"
+#include "proxy/grpc/grpc_convert.h"
+#include "proxy/grpc/grpc_status.h"
+#include "proxy/grpc/internal/grpc_call.h"
+
+namespace tb::proxy::internal {
+namespace {
+
+namespace v1 = ::tbproxy::v1;
+
+class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
+ public:
+  StreamCall(Submitter& submitter, grpc::CallbackServerContext* context,
+             StreamCallOptions options)
+      : submitter_(submitter),
+        options_(options),
+        deadline_(CallDeadline(*context)) {
+    TB_ASSERT(options_.calls_max > 0);
+    Pump();
+  }
+
+  void OnReadDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mutex_);
+      TB_ASSERT(reading_);
+      if (!ok) {
+        reading_ = false;
+        read_closed_ = true;
+      } else {
+        outstanding_ += 1;
+      }
+    }
+    if (ok) {
+      // reading_ stays set until the call is submitted: a Pump on another thread (a write
+      // completing) must not start the next read before then, or the next call could reach
+      // the submitter first and the stream's order would be lost. Until then nobody else
+      // touches request_ or its arena either.
+      Dispatch(*request_);
+      request_ = nullptr;
+      read_arena_.Reset();  // The call was converted to native bytes: its messages can go.
+      absl::MutexLock lock(&mutex_);
+      reading_ = false;
+    }
+    Pump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mutex_);
+      TB_ASSERT(writing_);
+      TB_ASSERT(outstanding_ > 0);
+      writing_ = false;
+      outstanding_ -= 1;
+      if (!ok) broken_ = true;
+    }
+    Pump();
+  }
+
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&mutex_);
+      broken_ = true;
+    }
+    Pump();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // Starts the next read or write, or finishes, as the state allows. Must not hold mutex_.
+  void Pump() ABSL_LOCKS_EXCLUDED(mutex_) {
+    bool start_read = false;
+    bool start_write = false;
+    bool buffer_write = false;
+    bool finish = false;
+    bool cancelled = false;
+    {
+      absl::MutexLock lock(&mutex_);
+      if (finished_) return;
+      if (broken_) {
+        // Nobody will read the responses: drop what waits, keep counting calls in flight.
+        outstanding_ -= write_queue_.size();
+        write_queue_.clear();
+      }
+      if (!writing_ && !write_queue_.empty()) {
+        writing_ = true;
+        writing_response_ = std::move(write_queue_.front());
+        write_queue_.pop_front();
+        start_write = true;
+        // More responses wait behind this one: let the transport hold it and send them all
+        // in one TCP write; the last write of a run has no hint and flushes the run.
+        buffer_write = !write_queue_.empty();
+      }
+      if (!reading_ && !read_closed_ && !broken_ && outstanding_ < options_.calls_max) {
+        reading_ = true;
+        start_read = true;
+      }
+      if ((read_closed_ || broken_) && !reading_ && !writing_ && outstanding_ == 0) {
+        finished_ = true;
+        finish = true;
+        cancelled = broken_;
+      }
+    }
+    // After Finish, OnDone may run at any moment and delete this: touch nothing afterwards.
+    if (finish) {
+      Finish(cancelled ? grpc::Status::CANCELLED : grpc::Status::OK);
+      return;
+    }
+    if (start_write) {
+      StartWrite(&writing_response_,
+                 buffer_write ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
+    }
+    if (start_read) {
+      request_ = google::protobuf::Arena::CreateMessage<v1::StreamRequest>(&read_arena_);
+      StartRead(request_);
+    }
+  }
+
+  // Queues a response; its call stays counted in outstanding_ until the write completes.
+  void Deliver(v1::StreamResponse response) ABSL_LOCKS_EXCLUDED(mutex_) {
+    {
+      absl::MutexLock lock(&mutex_);
+      write_queue_.push_back(std::move(response));
+    }
+    Pump();
+  }
+
+  void DeliverError(uint64_t correlation_id, const absl::Status& status) {
+    v1::StreamResponse response;
+    response.set_correlation_id(correlation_id);
+    ToCallError(status, response.mutable_error());
+    Deliver(std::move(response));
+  }
+
+  template <typename Request, typename Response>
+  void SubmitCall(uint64_t correlation_id, absl::Time deadline, const Request& call,
+                  Response* (v1::StreamResponse::*field)()) {
+    absl::Status allowed = CheckPermission(options_.permission, Creates(call));
+    if (!allowed.ok()) return DeliverError(correlation_id, allowed);
+    absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(call);
+    if (!submit.ok()) return DeliverError(correlation_id, submit.status());
+    // The reactor outlives this callback: it finishes only when outstanding_ is back to 0.
+    submitter_.Submit(*std::move(submit),
+                      {.deadline = deadline, .ordering_key = options_.ordering_key},
+                      [this, correlation_id, field](absl::StatusOr<SubmitResult> result) {
+                        v1::StreamResponse response;
+                        absl::Status status = result.status();
+                        if (result.ok()) status = FromSubmitResult(*result, (response.*field)());
+                        if (!status.ok()) return DeliverError(correlation_id, status);
+                        response.set_correlation_id(correlation_id);
+                        Deliver(std::move(response));
+                      });
+  }
+
+  void Dispatch(const v1::StreamRequest& request) {
+    const uint64_t id = request.correlation_id();
+    absl::Time deadline = deadline_;
+    if (request.timeout_ms() > 0) {
+      deadline = std::min(deadline, absl::Now() + absl::Milliseconds(request.timeout_ms()));
+    }
+    using R = v1::StreamResponse;
+    switch (request.call_case()) {
+      case v1::StreamRequest::kCreateAccounts:
+        return SubmitCall(id, deadline, request.create_accounts(), &R::mutable_create_accounts);
+      case v1::StreamRequest::kCreateTransfers:
+        return SubmitCall(id, deadline, request.create_transfers(), &R::mutable_create_transfers);
+      case v1::StreamRequest::kLookupAccounts:
+        return SubmitCall(id, deadline, request.lookup_accounts(), &R::mutable_lookup_accounts);
+      case v1::StreamRequest::kLookupTransfers:
+        return SubmitCall(id, deadline, request.lookup_transfers(), &R::mutable_lookup_transfers);
+      case v1::StreamRequest::kGetAccountTransfers:
+        return SubmitCall(id, deadline, request.get_account_transfers(),
+                          &R::mutable_get_account_transfers);
+      case v1::StreamRequest::kGetAccountBalances:
+        return SubmitCall(id, deadline, request.get_account_balances(),
+                          &R::mutable_get_account_balances);
+      case v1::StreamRequest::kQueryAccounts:
+        return SubmitCall(id, deadline, request.query_accounts(), &R::mutable_query_accounts);
+      case v1::StreamRequest::kQueryTransfers:
+        return SubmitCall(id, deadline, request.query_transfers(), &R::mutable_query_transfers);
+      case v1::StreamRequest::kGetChangeEvents:
+        return SubmitCall(id, deadline, request.get_change_events(),
+                          &R::mutable_get_change_events);
+      case v1::StreamRequest::kRaw:
+        return SubmitCall(id, deadline, request.raw(), &R::mutable_raw);
+      case v1::StreamRequest::CALL_NOT_SET:
+        break;
+    }
+    DeliverError(id, absl::InvalidArgumentError("call: required (set one operation)"));
+  }
+
+  Submitter& submitter_;
+  const StreamCallOptions options_;
+  const absl::Time deadline_;
+
+  absl::Mutex mutex_;
+  // The one outstanding read lands in request_, on read_arena_ (a typed call's messages are then
+  // one block, not one allocation per Transfer and per id), which is reset once it is submitted.
+  // No inline first block: an idle stream should cost as little memory as possible (S6 in
+  // BENCHMARKS.md holds 10,000 of them), and one block allocation per call measured the same.
+  google::protobuf::Arena read_arena_;
+  v1::StreamRequest* request_ = nullptr;
+  v1::StreamResponse writing_response_;  // Source of the one outstanding write.
+  std::deque<v1::StreamResponse> write_queue_ ABSL_GUARDED_BY(mutex_);
+  uint32_t outstanding_ ABSL_GUARDED_BY(mutex_) = 0;  // Calls read and not yet written.
+  bool reading_ ABSL_GUARDED_BY(mutex_) = false;  // A read is outstanding or being dispatched.
+  bool writing_ ABSL_GUARDED_BY(mutex_) = false;
+  bool read_closed_ ABSL_GUARDED_BY(mutex_) = false;  // The client half-closed (or failed).
+  bool broken_ ABSL_GUARDED_BY(mutex_) = false;  // Cancelled or a write failed.
+  bool finished_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+}  // namespace
+
+grpc::ServerBidiReactor<::tbproxy::v1::StreamRequest, ::tbproxy::v1::StreamResponse>*
+NewStreamCall(Submitter& submitter, grpc::CallbackServerContext* context,
+              StreamCallOptions options) {
+  return new StreamCall(submitter, context, options);
+}
+
+}  // namespace tb::proxy::internal

@@ -1,0 +1,243 @@
+#include <cstring>
+#include <map>
+#include <thread>
+
+#include "client_core/outcome.h"
+#include "client_core/types.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proxy/grpc/grpc_service.h"
+#include "proxy/testing/grpc_test_server.h"
+
+namespace tb::proxy {
+namespace {
+
+namespace v1 = ::tbproxy::v1;
+using internal::TestServer;
+using ::testing::HasSubstr;
+
+absl::StatusOr<SubmitResult> EchoAnswer(const SubmitRequest& request) {
+  // Results = the events themselves, so a response shows which request it answers.
+  return SubmitResult{.timestamp = request.operation, .results = request.events};
+}
+
+v1::StreamRequest RawLookup(uint64_t correlation_id, uint8_t id) {
+  v1::StreamRequest request;
+  request.set_correlation_id(correlation_id);
+  request.mutable_raw()->set_operation(140);
+  std::string ids(16, '\0');
+  ids[0] = static_cast<char>(id);
+  request.mutable_raw()->set_events(ids);
+  return request;
+}
+
+using Stream = grpc::ClientReaderWriter<v1::StreamRequest, v1::StreamResponse>;
+
+std::map<uint64_t, v1::StreamResponse> ReadAll(Stream* stream, size_t count) {
+  std::map<uint64_t, v1::StreamResponse> responses;
+  v1::StreamResponse response;
+  while (responses.size() < count && stream->Read(&response)) {
+    responses[response.correlation_id()] = response;
+  }
+  return responses;
+}
+
+TEST(GrpcStream, PipelinedCallsAreAnsweredByCorrelationId) {
+  TestServer server;
+  server.submitter.set_answer(EchoAnswer);
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  std::unique_ptr<Stream> stream = stub->Stream(&context);
+  for (uint64_t id = 1; id <= 10; ++id) {
+    ASSERT_TRUE(stream->Write(RawLookup(id, static_cast<uint8_t>(id * 3))));
+  }
+  v1::StreamRequest typed;
+  typed.set_correlation_id(11);
+  v1::Account* account = typed.mutable_create_accounts()->add_accounts();
+  account->mutable_id()->set_lo(5);
+  ASSERT_TRUE(stream->Write(typed));
+  ASSERT_TRUE(stream->WritesDone());
+  std::map<uint64_t, v1::StreamResponse> responses = ReadAll(stream.get(), 11);
+  ASSERT_EQ(responses.size(), 11u);
+  for (uint64_t id = 1; id <= 10; ++id) {
+    ASSERT_TRUE(responses[id].has_raw()) << id;
+    EXPECT_EQ(static_cast<uint8_t>(responses[id].raw().results()[0]), id * 3);
+    EXPECT_EQ(responses[id].raw().timestamp(), 140u);
+  }
+  // The echo is an Account, not a CreateResult: 128 bytes = 8 create results.
+  ASSERT_TRUE(responses[11].has_create_accounts());
+  EXPECT_EQ(responses[11].create_accounts().results_size(), 8);
+  EXPECT_TRUE(stream->Finish().ok());
+
+  // One stream is one ordering key; the keys of two streams differ.
+  const auto calls = server.submitter.calls();
+  ASSERT_EQ(calls.size(), 11u);
+  for (const auto& call : calls) EXPECT_EQ(call.options.ordering_key, calls[0].options.ordering_key);
+  EXPECT_NE(calls[0].options.ordering_key & kStreamOrderingKeyTag, 0u);
+  // Submitted in the order they were written.
+  for (size_t i = 0; i < 10; ++i) EXPECT_EQ(calls[i].request.events[0], (i + 1) * 3);
+
+  grpc::ClientContext second_context;
+  auto second = stub->Stream(&second_context);
+  ASSERT_TRUE(second->Write(RawLookup(1, 1)));
+  ASSERT_TRUE(second->WritesDone());
+  ReadAll(second.get(), 1);
+  EXPECT_TRUE(second->Finish().ok());
+  EXPECT_NE(server.submitter.calls().back().options.ordering_key, calls[0].options.ordering_key);
+}
+
+TEST(GrpcStream, CallsReachTheSubmitterInTheOrderTheyWereSent) {
+  // Answers come back inline, so writes complete (on gRPC's threads) while later requests are
+  // being read: the next read must still wait until the previous call is submitted.
+  TestServer server({.stream_calls_max = 16});
+  server.submitter.set_answer(EchoAnswer);
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  auto stream = stub->Stream(&context);
+  constexpr uint32_t kCalls = 3000;
+  std::thread writer([&] {
+    for (uint32_t id = 0; id < kCalls; ++id) {
+      v1::StreamRequest request;
+      request.set_correlation_id(id);
+      request.mutable_raw()->set_operation(140);
+      std::string ids(16, '\0');
+      std::memcpy(ids.data(), &id, sizeof(id));
+      request.mutable_raw()->set_events(ids);
+      if (!stream->Write(request)) break;
+    }
+    stream->WritesDone();
+  });
+  EXPECT_EQ(ReadAll(stream.get(), kCalls).size(), kCalls);
+  writer.join();
+  EXPECT_TRUE(stream->Finish().ok());
+  const auto calls = server.submitter.calls();
+  ASSERT_EQ(calls.size(), kCalls);
+  for (uint32_t id = 0; id < kCalls; ++id) {
+    uint32_t submitted;
+    std::memcpy(&submitted, calls[id].request.events.data(), sizeof(submitted));
+    ASSERT_EQ(submitted, id) << "call " << id << " was overtaken";
+  }
+}
+
+TEST(GrpcStream, OrderingNoneUsesNoKey) {
+  TestServer server;
+  server.submitter.set_answer(EchoAnswer);
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  context.AddMetadata(kOrderingMetadataKey, "none");
+  auto stream = stub->Stream(&context);
+  ASSERT_TRUE(stream->Write(RawLookup(1, 1)));
+  ASSERT_TRUE(stream->WritesDone());
+  ReadAll(stream.get(), 1);
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(server.submitter.calls().at(0).options.ordering_key, 0u);
+
+  grpc::ClientContext bad_context;
+  bad_context.AddMetadata(kOrderingMetadataKey, "sometimes");
+  auto bad = stub->Stream(&bad_context);
+  v1::StreamResponse response;
+  EXPECT_FALSE(bad->Read(&response));
+  EXPECT_EQ(bad->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST(GrpcStream, BadCallsFailAloneAndTheStreamGoesOn) {
+  TestServer server;
+  server.submitter.set_answer([](const SubmitRequest& request) -> absl::StatusOr<SubmitResult> {
+    if (request.events[0] == 9) {
+      return WithOutcome(absl::UnavailableError("no session"), Outcome::kNotApplied);
+    }
+    return EchoAnswer(request);
+  });
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  auto stream = stub->Stream(&context);
+  v1::StreamRequest empty;
+  empty.set_correlation_id(1);
+  ASSERT_TRUE(stream->Write(empty));
+  v1::StreamRequest blocked = RawLookup(2, 1);
+  blocked.mutable_raw()->set_operation(128);
+  ASSERT_TRUE(stream->Write(blocked));
+  ASSERT_TRUE(stream->Write(RawLookup(3, 9)));
+  ASSERT_TRUE(stream->Write(RawLookup(4, 4)));
+  ASSERT_TRUE(stream->WritesDone());
+  auto responses = ReadAll(stream.get(), 4);
+  ASSERT_EQ(responses.size(), 4u);
+  EXPECT_EQ(responses[1].error().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(responses[2].error().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_THAT(responses[2].error().message(), HasSubstr("operation"));
+  EXPECT_EQ(responses[2].error().outcome(), v1::OUTCOME_UNSPECIFIED);
+  EXPECT_EQ(responses[3].error().code(), static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_EQ(responses[3].error().outcome(), v1::OUTCOME_NOT_APPLIED);
+  EXPECT_TRUE(responses[4].has_raw());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST(GrpcStream, CallsInFlightAreCappedAndCompleteOutOfOrder) {
+  TestServer server({.stream_calls_max = 2});
+  server.submitter.set_hold(true);
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  auto stream = stub->Stream(&context);
+  for (uint64_t id = 1; id <= 6; ++id) ASSERT_TRUE(stream->Write(RawLookup(id, id)));
+  ASSERT_TRUE(stream->WritesDone());
+  std::map<uint64_t, v1::StreamResponse> responses;
+  for (int round = 0; round < 3; ++round) {
+    server.submitter.WaitForPending(2);
+    server.submitter.ReleaseNewest(EchoAnswer);  // Out of order: the later call first.
+    server.submitter.ReleaseOldest(EchoAnswer);
+    for (auto& [id, response] : ReadAll(stream.get(), 2)) responses[id] = response;
+  }
+  EXPECT_EQ(responses.size(), 6u);
+  for (uint64_t id = 1; id <= 6; ++id) {
+    EXPECT_EQ(static_cast<uint8_t>(responses[id].raw().results()[0]), id);
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(server.submitter.pending_max(), 2u);
+}
+
+TEST(GrpcStream, AnswersQueuedTogetherAllReachAnOpenStream) {
+  // Many answers at once queue up behind one write; they go out as buffered runs. The stream
+  // stays open (no WritesDone) while reading, so a run that was never flushed would hang here.
+  // 2.4 MB of responses in all: more than gRPC's write buffer.
+  constexpr uint64_t kCalls = 300;
+  constexpr size_t kIdsPerCall = 500;
+  TestServer server({.stream_calls_max = kCalls});
+  server.submitter.set_hold(true);
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  auto stream = stub->Stream(&context);
+  for (uint64_t id = 1; id <= kCalls; ++id) {
+    v1::StreamRequest request = RawLookup(id, static_cast<uint8_t>(id));
+    std::string ids(16 * kIdsPerCall, static_cast<char>(id));
+    request.mutable_raw()->set_events(ids);
+    ASSERT_TRUE(stream->Write(request));
+  }
+  server.submitter.WaitForPending(kCalls);
+  for (uint64_t i = 0; i < kCalls; ++i) server.submitter.ReleaseOldest(EchoAnswer);
+  std::map<uint64_t, v1::StreamResponse> responses = ReadAll(stream.get(), kCalls);
+  ASSERT_EQ(responses.size(), kCalls);
+  for (uint64_t id = 1; id <= kCalls; ++id) {
+    const std::string& results = responses[id].raw().results();
+    ASSERT_EQ(results.size(), 16 * kIdsPerCall) << id;
+    EXPECT_EQ(results, std::string(16 * kIdsPerCall, static_cast<char>(id))) << id;
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST(GrpcStream, CancelledStreamWaitsForItsCallsThenEnds) {
+  TestServer server;
+  server.submitter.set_hold(true);
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  auto stream = stub->Stream(&context);
+  ASSERT_TRUE(stream->Write(RawLookup(1, 1)));
+  server.submitter.WaitForPending(1);
+  context.TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // The reactor is still waiting for this answer; it must take it and end cleanly.
+  server.submitter.ReleaseOldest(EchoAnswer);
+}
+
+}  // namespace
+}  // namespace tb::proxy

@@ -1,0 +1,339 @@
+#include "proxy/metrics/metrics.h"
+
+#include <atomic>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "client_core/assert.h"
+#include "client_core/header.h"
+#include "client_core/operation.h"
+#include "client_core/types.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+
+namespace tb::proxy {
+namespace {
+
+using prometheus::Counter;
+using prometheus::Family;
+using prometheus::Gauge;
+using prometheus::Histogram;
+
+// The operations an application may send (client_core IsForwardableOperation), in label order.
+constexpr std::array<uint8_t, 9> kForwardableOperations = {137, 140, 141, 142, 143,
+                                                           144, 145, 146, 147};
+constexpr size_t kUnknownOperationIndex = kForwardableOperations.size();
+
+// Seconds: from half a millisecond (a local round trip) to ten seconds (a stuck cluster).
+const std::vector<double>& LatencyBuckets() {
+  static const auto* buckets = new std::vector<double>{
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return *buckets;
+}
+
+// Events per message: up to 8189 events of the smallest batches at the default limit.
+const std::vector<double>& EventBuckets() {
+  static const auto* buckets = new std::vector<double>{1,    2,    5,    10,   50,   100,
+                                                       500,  1000, 2000, 4000, 6000, 8189};
+  return *buckets;
+}
+
+const std::vector<double>& BatchBuckets() {
+  static const auto* buckets =
+      new std::vector<double>{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192};
+  return *buckets;
+}
+
+const std::vector<double>& FillBuckets() {
+  static const auto* buckets = new std::vector<double>{0.05, 0.1, 0.2, 0.3, 0.4, 0.5,
+                                                       0.6,  0.7, 0.8, 0.9, 0.95, 1};
+  return *buckets;
+}
+
+// Eviction reasons 1..8 by wire value (PROTOCOL.md §6.5); slot 0 stands for anything invalid.
+std::string EvictionLabel(size_t index) {
+  if (index == 0 || index > kEvictionReasonMax) return "unknown";
+  return EvictionReasonName(static_cast<EvictionReason>(index));
+}
+
+std::string OutcomeName(absl::StatusCode code) {
+  return absl::AsciiStrToLower(absl::StatusCodeToString(code));
+}
+
+// "unknown" for anything outside TigerBeetle's status tables, so the label stays bounded.
+std::string StatusName(uint8_t operation, uint32_t status) {
+  const char* name = "";
+  if (operation == static_cast<uint8_t>(Operation::kCreateAccounts)) {
+    name = CreateAccountStatusName(status);
+  } else if (operation == static_cast<uint8_t>(Operation::kCreateTransfers)) {
+    name = CreateTransferStatusName(status);
+  }
+  return name[0] == '\0' ? "unknown" : name;
+}
+
+}  // namespace
+
+struct Metrics::Families {
+  Family<Counter>& requests;
+  Family<Counter>& events;
+  Family<Counter>& results;
+  Family<Histogram>& request_duration;
+  Family<Histogram>& message_events;
+  Family<Histogram>& message_batches;
+  Family<Histogram>& message_fill;
+  Family<Histogram>& queue_wait;
+  Family<Histogram>& round_trip;
+};
+
+// Series looked up on every request are created once, so the hot path does no label hashing.
+struct Metrics::OperationSeries {
+  std::string name;
+  // By absl::StatusCode 0..16, created on first use so only outcomes that happen are exposed.
+  std::array<std::atomic<Counter*>, 17> requests{};
+  std::array<std::atomic<Counter*>, 17> events{};
+  Histogram* request_duration = nullptr;
+  Histogram* message_events = nullptr;
+  Histogram* message_batches = nullptr;
+  Histogram* message_fill = nullptr;
+  Histogram* queue_wait = nullptr;
+  Histogram* round_trip = nullptr;
+};
+
+Metrics::Metrics(const MetricsOptions& options)
+    : registry_(std::make_shared<prometheus::Registry>()) {
+  RegisterOperationSeries();
+  RegisterReasonSeries();
+  RegisterScalarSeries(options);
+}
+
+void Metrics::RegisterOperationSeries() {
+  prometheus::Registry& registry = *registry_;
+  families_ = std::make_unique<Families>(Families{
+      .requests = prometheus::BuildCounter()
+                      .Name("tbproxy_requests_total")
+                      .Help("Calls finished, by operation and outcome (gRPC status code).")
+                      .Register(registry),
+      .events = prometheus::BuildCounter()
+                    .Name("tbproxy_events_total")
+                    .Help("Events carried by finished calls, by operation and outcome.")
+                    .Register(registry),
+      .results = prometheus::BuildCounter()
+                     .Name("tbproxy_results_total")
+                     .Help("Per-event results returned by the cluster, by operation and status.")
+                     .Register(registry),
+      .request_duration = prometheus::BuildHistogram()
+                              .Name("tbproxy_request_duration_seconds")
+                              .Help("End-to-end latency of a call, from arrival to its results.")
+                              .Register(registry),
+      .message_events = prometheus::BuildHistogram()
+                            .Name("tbproxy_message_events")
+                            .Help("Events per message sent to the cluster.")
+                            .Register(registry),
+      .message_batches = prometheus::BuildHistogram()
+                             .Name("tbproxy_message_batches")
+                             .Help("Batches (coalesced calls) per message sent to the cluster.")
+                             .Register(registry),
+      .message_fill = prometheus::BuildHistogram()
+                          .Name("tbproxy_message_fill_ratio")
+                          .Help("Message body size as a fraction of the session's "
+                                "batch_size_limit.")
+                          .Register(registry),
+      .queue_wait = prometheus::BuildHistogram()
+                        .Name("tbproxy_queue_wait_seconds")
+                        .Help("Time a message's oldest batch waited before a session took it.")
+                        .Register(registry),
+      .round_trip = prometheus::BuildHistogram()
+                        .Name("tbproxy_cluster_round_trip_seconds")
+                        .Help("Time from a message's first transmission to the cluster's reply.")
+                        .Register(registry),
+  });
+
+  for (size_t index = 0; index < operations_.size(); index++) {
+    auto series = std::make_unique<OperationSeries>();
+    if (index < kUnknownOperationIndex) {
+      const OperationInfo* info = FindOperation(kForwardableOperations[index]);
+      TB_ASSERT(info != nullptr);
+      series->name = info->name;
+    } else {
+      series->name = "unknown";
+    }
+    const prometheus::Labels labels = {{"operation", series->name}};
+    series->request_duration = &families_->request_duration.Add(labels, LatencyBuckets());
+    series->message_events = &families_->message_events.Add(labels, EventBuckets());
+    series->message_batches = &families_->message_batches.Add(labels, BatchBuckets());
+    series->message_fill = &families_->message_fill.Add(labels, FillBuckets());
+    series->queue_wait = &families_->queue_wait.Add(labels, LatencyBuckets());
+    series->round_trip = &families_->round_trip.Add(labels, LatencyBuckets());
+    operations_[index] = std::move(series);
+  }
+}
+
+void Metrics::RegisterReasonSeries() {
+  prometheus::Registry& registry = *registry_;
+  auto& refusals = prometheus::BuildCounter()
+                       .Name("tbproxy_refusals_total")
+                       .Help("Calls refused before they were queued, by reason.")
+                       .Register(registry);
+  for (size_t index = 0; index < refusals_.size(); index++) {
+    const auto reason = static_cast<RefusalReason>(index);
+    refusals_[index] = &refusals.Add({{"reason", RefusalReasonName(reason)}});
+  }
+
+  auto& evictions = prometheus::BuildCounter()
+                        .Name("tbproxy_session_evictions_total")
+                        .Help("Sessions evicted by the cluster, by eviction reason.")
+                        .Register(registry);
+  static_assert(kEvictionReasonMax + 1 == std::tuple_size_v<decltype(evictions_)>);
+  for (size_t index = 0; index < evictions_.size(); index++) {
+    evictions_[index] = &evictions.Add({{"reason", EvictionLabel(index)}});
+  }
+}
+
+void Metrics::RegisterScalarSeries(const MetricsOptions& options) {
+  prometheus::Registry& registry = *registry_;
+  auto gauge = [&registry](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
+  };
+  auto counter = [&registry](const char* name, const char* help) {
+    return &prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add({});
+  };
+  grpc_calls_in_flight_ =
+      gauge("tbproxy_grpc_calls_in_flight", "gRPC calls accepted and not yet finished.");
+  queued_events_ = gauge("tbproxy_queued_events", "Events waiting in the coalescer.");
+  queued_bytes_ = gauge("tbproxy_queued_bytes", "Bytes of events waiting in the coalescer.");
+  sessions_registered_ =
+      gauge("tbproxy_sessions_registered", "Cluster sessions registered and serving.");
+  session_budget_ = gauge("tbproxy_session_budget",
+                          "Cluster session slots this proxy may occupy (of clients_max 64).");
+  view_ = gauge("tbproxy_cluster_view", "Highest cluster view seen by any session.");
+  sessions_replaced_ =
+      counter("tbproxy_session_replacements_total",
+              "New sessions started to replace lost ones (evicted, or failed connection).");
+  resends_ = counter("tbproxy_request_resends_total",
+                     "Requests that timed out and were re-sent with the same bytes.");
+  view_changes_ = counter("tbproxy_view_changes_total", "Higher cluster views seen by a session.");
+  keep_warm_ = counter("tbproxy_keep_warm_requests_total",
+                       "Requests sent by idle sessions to stay recently used.");
+  late_results_dropped_ =
+      counter("tbproxy_late_results_dropped_total",
+              "Results that arrived after their caller was told the deadline passed.");
+  pool_failures_ =
+      counter("tbproxy_pool_failures_total", "Times the session pool stopped for good.");
+
+  prometheus::BuildGauge()
+      .Name("tbproxy_build_info")
+      .Help("Always 1; labels say which tbproxy and TigerBeetle wire release run.")
+      .Register(registry)
+      .Add({{"version", options.version}, {"tigerbeetle_release", options.tigerbeetle_release}})
+      .Set(1);
+}
+
+Metrics::~Metrics() = default;
+
+std::string Metrics::Exposition() {
+  absl::MutexLock lock(&scrape_mutex_);
+  for (auto& hook : scrape_hooks_) hook(*this);
+  return prometheus::TextSerializer().Serialize(registry_->Collect());
+}
+
+void Metrics::AddScrapeHook(absl::AnyInvocable<void(Metrics&)> hook) {
+  TB_ASSERT(hook != nullptr);
+  absl::MutexLock lock(&scrape_mutex_);
+  scrape_hooks_.push_back(std::move(hook));
+}
+
+Metrics::OperationSeries& Metrics::SeriesFor(uint8_t operation) {
+  for (size_t index = 0; index < kForwardableOperations.size(); index++) {
+    if (kForwardableOperations[index] == operation) return *operations_[index];
+  }
+  return *operations_[kUnknownOperationIndex];
+}
+
+void Metrics::RecordRequest(uint8_t operation, absl::StatusCode code, uint32_t event_count) {
+  OperationSeries& series = SeriesFor(operation);
+  auto index = static_cast<size_t>(code);
+  if (index >= series.requests.size()) index = static_cast<size_t>(absl::StatusCode::kUnknown);
+  // Family::Add returns the existing series for equal labels, so a race only repeats a lookup.
+  Counter* requests = series.requests[index].load(std::memory_order_acquire);
+  Counter* events = series.events[index].load(std::memory_order_acquire);
+  if (requests == nullptr || events == nullptr) {
+    const std::string outcome = OutcomeName(static_cast<absl::StatusCode>(index));
+    const prometheus::Labels labels = {{"operation", series.name}, {"outcome", outcome}};
+    requests = &families_->requests.Add(labels);
+    events = &families_->events.Add(labels);
+    series.requests[index].store(requests, std::memory_order_release);
+    series.events[index].store(events, std::memory_order_release);
+  }
+  requests->Increment();
+  events->Increment(event_count);
+}
+
+void Metrics::RecordRequestDuration(uint8_t operation, absl::Duration duration) {
+  SeriesFor(operation).request_duration->Observe(absl::ToDoubleSeconds(duration));
+}
+
+void Metrics::AddGrpcCallsInFlight(int64_t delta) {
+  grpc_calls_in_flight_->Increment(static_cast<double>(delta));
+}
+
+void Metrics::RecordResultStatus(uint8_t operation, uint32_t status, uint64_t count) {
+  if (count == 0) return;
+  families_->results
+      .Add({{"operation", SeriesFor(operation).name}, {"status", StatusName(operation, status)}})
+      .Increment(static_cast<double>(count));
+}
+
+void Metrics::RecordMessage(const MessageStats& stats) {
+  OperationSeries& series = SeriesFor(stats.operation);
+  series.message_events->Observe(stats.event_count);
+  series.message_batches->Observe(stats.batch_count);
+  series.message_fill->Observe(stats.limit_fill);
+  series.queue_wait->Observe(absl::ToDoubleSeconds(stats.queue_wait));
+}
+
+void Metrics::SetQueued(uint64_t events, uint64_t bytes) {
+  queued_events_->Set(static_cast<double>(events));
+  queued_bytes_->Set(static_cast<double>(bytes));
+}
+
+void Metrics::RecordRefusal(RefusalReason reason) {
+  const auto index = static_cast<size_t>(reason);
+  TB_ASSERT(index < refusals_.size());
+  refusals_[index]->Increment();
+}
+
+void Metrics::RecordLateResultsDropped(uint8_t operation, uint32_t caller_count) {
+  late_results_dropped_->Increment(caller_count);
+}
+
+void Metrics::RecordRoundTrip(uint8_t operation, absl::Duration round_trip) {
+  SeriesFor(operation).round_trip->Observe(absl::ToDoubleSeconds(round_trip));
+}
+
+void Metrics::SetSessionsRegistered(uint32_t sessions) { sessions_registered_->Set(sessions); }
+
+void Metrics::SetSessionBudget(uint32_t sessions) { session_budget_->Set(sessions); }
+
+void Metrics::RecordEviction(uint8_t reason) {
+  evictions_[reason <= kEvictionReasonMax ? reason : 0]->Increment();
+}
+
+void Metrics::RecordSessionReplaced() { sessions_replaced_->Increment(); }
+
+void Metrics::RecordResend() { resends_->Increment(); }
+
+void Metrics::RecordViewChange(uint32_t view) {
+  view_changes_->Increment();
+  if (view > view_->Value()) view_->Set(view);
+}
+
+void Metrics::RecordKeepWarm() { keep_warm_->Increment(); }
+
+void Metrics::RecordPoolFailed() { pool_failures_->Increment(); }
+
+}  // namespace tb::proxy

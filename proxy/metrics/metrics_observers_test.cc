@@ -1,0 +1,244 @@
+#include "proxy/metrics/metrics_observers.h"
+
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client_core/outcome.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "proxy/coalescer/coalescer.h"
+#include "proxy/testing/coalescer_test_util.h"
+#include "proxy/log/log.h"
+#include "proxy/testing/metrics_test_util.h"
+
+namespace tb::proxy {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Accounts;
+using testing::Answer;
+using testing::EncodeBatches;
+using testing::FakeClock;
+using testing::Reply;
+using testing::Sample;
+
+constexpr uint8_t kCreateAccounts = 146;
+constexpr uint32_t kCreated = 0xFFFFFFFF;
+constexpr uint32_t kExists = 21;
+
+std::vector<uint8_t> CreateResults(const std::vector<uint32_t>& statuses) {
+  std::vector<uint8_t> bytes(statuses.size() * sizeof(CreateResult));
+  for (size_t i = 0; i < statuses.size(); i++) {
+    const CreateResult result{.timestamp = 1000 + i, .status = statuses[i], .reserved = 0};
+    std::memcpy(bytes.data() + i * sizeof(result), &result, sizeof(result));
+  }
+  return bytes;
+}
+
+// The coalescer, its observer and the metered submitter wired as main wires them.
+class MeteredCoalescerTest : public ::testing::Test {
+ protected:
+  MeteredCoalescerTest() {
+    CoalescerOptions options;
+    options.clock = clock_.Function();
+    options.observer = &observer_;
+    coalescer_.emplace(std::move(options));
+    SampleCoalescerOnScrape(metrics_, *coalescer_);
+    submitter_.emplace(*coalescer_, metrics_, clock_.Function());
+  }
+
+  Metrics metrics_{{}};
+  FakeClock clock_;
+  CoalescerMetricsObserver observer_{metrics_};
+  std::optional<Coalescer> coalescer_;
+  std::optional<MeteredSubmitter> submitter_;
+};
+
+TEST_F(MeteredCoalescerTest, MeasuresACallFromSubmitToResults) {
+  Answer answer;
+  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(3)}, {},
+                     answer.Callback());
+  std::string text = metrics_.Exposition();
+  EXPECT_EQ(Sample(text, "tbproxy_grpc_calls_in_flight"), 1);
+  EXPECT_EQ(Sample(text, "tbproxy_queued_events"), 3);
+  EXPECT_EQ(Sample(text, "tbproxy_queued_bytes"), 3 * 128);
+
+  clock_.Advance(absl::Milliseconds(2));
+  std::optional<pool::OutgoingMessage> message = coalescer_->TakeMessage(kBatchSizeLimitMax);
+  ASSERT_TRUE(message.has_value());
+  text = metrics_.Exposition();
+  EXPECT_EQ(Sample(text, "tbproxy_queued_events"), 0);
+  EXPECT_EQ(Sample(text, R"(tbproxy_message_events_sum{operation="create_accounts"})"), 3);
+  EXPECT_EQ(Sample(text, R"(tbproxy_message_batches_sum{operation="create_accounts"})"), 1);
+  EXPECT_EQ(Sample(text, R"(tbproxy_message_fill_ratio_count{operation="create_accounts"})"), 1);
+  EXPECT_EQ(Sample(text, R"(tbproxy_queue_wait_seconds_bucket{operation="create_accounts",le="0.001"})"),
+            0);
+  EXPECT_EQ(Sample(text, R"(tbproxy_queue_wait_seconds_bucket{operation="create_accounts",le="0.0025"})"),
+            1);
+
+  clock_.Advance(absl::Milliseconds(5));
+  std::move(message->on_done)(
+      Reply(9, EncodeBatches(16, {CreateResults({kCreated, kExists, kCreated})})));
+  ASSERT_TRUE(answer.ok()) << answer.result()->status();
+  text = metrics_.Exposition();
+  EXPECT_EQ(Sample(text, "tbproxy_grpc_calls_in_flight"), 0);
+  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="create_accounts",outcome="ok"})"),
+            1);
+  EXPECT_EQ(Sample(text, R"(tbproxy_events_total{operation="create_accounts",outcome="ok"})"), 3);
+  EXPECT_EQ(Sample(text, R"(tbproxy_results_total{operation="create_accounts",status="created"})"),
+            2);
+  EXPECT_EQ(Sample(text, R"(tbproxy_results_total{operation="create_accounts",status="exists"})"),
+            1);
+  // 7 ms from Submit to results.
+  EXPECT_EQ(Sample(text, R"(tbproxy_request_duration_seconds_bucket{operation="create_accounts",le="0.005"})"),
+            0);
+  EXPECT_EQ(Sample(text, R"(tbproxy_request_duration_seconds_bucket{operation="create_accounts",le="0.01"})"),
+            1);
+}
+
+TEST_F(MeteredCoalescerTest, CountsRefusalsByReasonAndOutcome) {
+  Answer invalid;
+  submitter_->Submit({.operation = 128, .events = {}}, {}, invalid.Callback());
+  ASSERT_EQ(invalid.code(), absl::StatusCode::kInvalidArgument);
+  Answer ragged;
+  submitter_->Submit({.operation = kCreateAccounts, .events = std::vector<uint8_t>(100)}, {},
+                     ragged.Callback());
+  ASSERT_EQ(ragged.code(), absl::StatusCode::kInvalidArgument);
+  coalescer_->Close();
+  Answer closed;
+  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(1)}, {}, closed.Callback());
+  ASSERT_EQ(closed.code(), absl::StatusCode::kUnavailable);
+
+  const std::string text = metrics_.Exposition();
+  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="invalid_input"})"), 2);
+  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="closed"})"), 1);
+  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="unknown",outcome="invalid_argument"})"),
+            1);
+  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="create_accounts",)"
+                         R"(outcome="invalid_argument"})"),
+            1);
+  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="create_accounts",outcome="unavailable"})"),
+            1);
+  EXPECT_EQ(Sample(text, "tbproxy_grpc_calls_in_flight"), 0);
+}
+
+TEST_F(MeteredCoalescerTest, CountsAMessageLostInFlightAsUnavailable) {
+  Answer answer;
+  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(2)}, {},
+                     answer.Callback());
+  std::optional<pool::OutgoingMessage> message = coalescer_->TakeMessage(kBatchSizeLimitMax);
+  ASSERT_TRUE(message.has_value());
+  std::move(message->on_done)(
+      WithOutcome(absl::UnavailableError("session lost"), Outcome::kUnknown));
+  ASSERT_EQ(answer.code(), absl::StatusCode::kUnavailable);
+  const std::string text = metrics_.Exposition();
+  EXPECT_EQ(Sample(text, R"(tbproxy_events_total{operation="create_accounts",outcome="unavailable"})"),
+            2);
+  EXPECT_EQ(Sample(text, R"(tbproxy_results_total{operation="create_accounts",status="created"})"),
+            -1);
+}
+
+// A submitter that answers inline with what the test prepared.
+class FixedSubmitter : public Submitter {
+ public:
+  void Submit(SubmitRequest request, SubmitOptions options, SubmitCallback callback) override {
+    std::move(callback)(answer);
+  }
+  absl::StatusOr<SubmitResult> answer = SubmitResult{};
+};
+
+TEST(MeteredSubmitter, IgnoresResultsThatAreNotWholeCreateResults) {
+  Metrics metrics({});
+  FixedSubmitter inner;
+  inner.answer = SubmitResult{.timestamp = 1, .results = std::vector<uint8_t>(17)};
+  MeteredSubmitter submitter(inner, metrics);
+  Answer answer;
+  submitter.Submit({.operation = 147, .events = std::vector<uint8_t>(128)}, {}, answer.Callback());
+  ASSERT_TRUE(answer.ok());
+  const std::string text = metrics.Exposition();
+  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="create_transfers",outcome="ok"})"),
+            1);
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("tbproxy_results_total{")));
+}
+
+TEST(MeteredSubmitter, CountsResultStatusesOnlyForCreates) {
+  Metrics metrics({});
+  FixedSubmitter inner;
+  inner.answer = SubmitResult{.timestamp = 1, .results = CreateResults({kCreated})};
+  MeteredSubmitter submitter(inner, metrics);
+  Answer lookup;
+  submitter.Submit({.operation = 140, .events = std::vector<uint8_t>(16)}, {}, lookup.Callback());
+  EXPECT_THAT(metrics.Exposition(), ::testing::Not(HasSubstr("tbproxy_results_total{")));
+  Answer create;
+  submitter.Submit({.operation = 147, .events = std::vector<uint8_t>(128)}, {}, create.Callback());
+  EXPECT_EQ(Sample(metrics.Exposition(),
+                   R"(tbproxy_results_total{operation="create_transfers",status="created"})"),
+            1);
+}
+
+class PoolMetricsObserverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SetLogSink([this](absl::string_view line) { lines_.emplace_back(line); });
+  }
+  void TearDown() override { SetLogSink(nullptr); }
+
+  Metrics metrics_{{}};
+  PoolMetricsObserver observer_{metrics_};
+  std::vector<std::string> lines_;
+};
+
+TEST_F(PoolMetricsObserverTest, TracksRegisteredSessionsThroughEvictionsAndLosses) {
+  observer_.OnSessionRegistered(1, 1, 1024 * 1024 - 256);
+  observer_.OnSessionRegistered(2, 1, 1024 * 1024 - 256);
+  observer_.OnSessionRegistered(2, 1, 1024 * 1024 - 256);  // Reported twice: still one session.
+  observer_.OnSessionRegistered(3, 1, 1024 * 1024 - 256);
+  EXPECT_EQ(Sample(metrics_.Exposition(), "tbproxy_sessions_registered"), 3);
+  observer_.OnSessionEvicted(2, EvictionReason::kNoSession);
+  observer_.OnSessionReplaced(2, 4);  // Replacing an evicted session.
+  observer_.OnSessionReplaced(3, 5);  // Replacing a session lost without an eviction.
+  observer_.OnSessionReplaced(9, 6);  // Replacing one that never registered.
+  std::string text = metrics_.Exposition();
+  EXPECT_EQ(Sample(text, "tbproxy_sessions_registered"), 1);
+  EXPECT_EQ(Sample(text, R"(tbproxy_session_evictions_total{reason="no_session"})"), 1);
+  EXPECT_EQ(Sample(text, "tbproxy_session_replacements_total"), 3);
+  observer_.OnSessionRegistered(4, 1, 4096);
+  EXPECT_EQ(Sample(metrics_.Exposition(), "tbproxy_sessions_registered"), 2);
+  observer_.OnPoolFailed(absl::FailedPreconditionError("release too low"));
+  text = metrics_.Exposition();
+  EXPECT_EQ(Sample(text, "tbproxy_sessions_registered"), 0);
+  EXPECT_EQ(Sample(text, "tbproxy_pool_failures_total"), 1);
+}
+
+TEST_F(PoolMetricsObserverTest, CountsResendsViewsRoundTripsAndKeepWarm) {
+  observer_.OnRequestResent(1, 5);
+  observer_.OnViewChange(1, 4);
+  observer_.OnRoundTrip(147, absl::Milliseconds(3));
+  observer_.OnKeepWarm(1);
+  const std::string text = metrics_.Exposition();
+  EXPECT_EQ(Sample(text, "tbproxy_request_resends_total"), 1);
+  EXPECT_EQ(Sample(text, "tbproxy_view_changes_total"), 1);
+  EXPECT_EQ(Sample(text, "tbproxy_cluster_view"), 4);
+  EXPECT_EQ(Sample(text, R"(tbproxy_cluster_round_trip_seconds_count{operation="create_transfers"})"),
+            1);
+  EXPECT_EQ(Sample(text, "tbproxy_keep_warm_requests_total"), 1);
+}
+
+TEST_F(PoolMetricsObserverTest, LogsSessionEventsAsStructuredLines) {
+  observer_.OnSessionRegistered(0xAB, 7, 4096);
+  observer_.OnSessionEvicted(0xAB, EvictionReason::kSessionTooLow);
+  observer_.OnPoolFailed(absl::FailedPreconditionError("client release too low"));
+  ASSERT_EQ(lines_.size(), 3u);
+  EXPECT_THAT(lines_[0], HasSubstr("level=info event=session_registered client="));
+  EXPECT_THAT(lines_[0], HasSubstr(" session=7 batch_size_limit=4096"));
+  EXPECT_THAT(lines_[1], HasSubstr("level=warning event=session_evicted client="));
+  EXPECT_THAT(lines_[1], HasSubstr(" reason=session_too_low"));
+  EXPECT_THAT(lines_[2],
+              HasSubstr("level=error event=pool_failed status=\"FAILED_PRECONDITION: client "
+                        "release too low\""));
+}
+
+}  // namespace
+}  // namespace tb::proxy

@@ -1,0 +1,154 @@
+#include "proxy/native/native_executor.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "client_core/assert.h"
+#include "client_core/multi_batch.h"
+#include "client_core/operation.h"
+#include "client_core/outcome.h"
+
+namespace tb::proxy {
+
+using replica::CompletionFailure;
+using replica::ExecuteResult;
+
+replica::CompletionFailure MapFailure(const absl::Status& status) {
+  TB_ASSERT(!status.ok());
+  if (status.code() == absl::StatusCode::kInvalidArgument) {
+    return CompletionFailure::kInvalidRequestBody;
+  }
+  if (status.code() == absl::StatusCode::kResourceExhausted ||
+      GetOutcome(status) == Outcome::kNotApplied) {
+    return CompletionFailure::kDrop;
+  }
+  return CompletionFailure::kSessionLost;
+}
+
+uint64_t OrderingKeyOf(u128 client) {
+  const uint64_t key = U128Low(client) ^ (U128High(client) * 0x9E3779B97F4A7C15ULL);
+  return key == 0 ? 1 : key;
+}
+
+struct NativeExecutor::Gather {
+  uint64_t token = 0;
+  const OperationInfo* info = nullptr;
+  absl::Mutex mutex;
+  size_t remaining ABSL_GUARDED_BY(mutex) = 0;
+  std::vector<std::vector<uint8_t>> results ABSL_GUARDED_BY(mutex);
+  std::vector<std::optional<absl::Status>> errors ABSL_GUARDED_BY(mutex);
+  std::vector<bool> submitted ABSL_GUARDED_BY(mutex);
+  uint64_t timestamp ABSL_GUARDED_BY(mutex) = 0;
+};
+
+NativeExecutor::NativeExecutor(
+    Submitter* submitter, absl::AnyInvocable<void(uint64_t, NativeCompletion)> complete,
+    absl::Duration request_timeout)
+    : submitter_(submitter), complete_(std::move(complete)), request_timeout_(request_timeout) {
+  TB_ASSERT(submitter_ != nullptr);
+}
+
+void NativeExecutor::Start(uint64_t token, u128 client, uint8_t operation,
+                           std::span<const uint8_t> body) {
+  const OperationInfo* info = FindOperation(operation);
+  // ReplicaProtocol validated operation and body (ValidateRequestBody) before starting.
+  TB_ASSERT(info != nullptr);
+  std::vector<std::span<const uint8_t>> batches;
+  if (info->multi_batch) {
+    absl::StatusOr<MultiBatchView> decoded = DecodeMultiBatch(body, info->event_size);
+    if (!decoded.ok()) {
+      complete_(token, CompletionFailure::kInvalidRequestBody);
+      return;
+    }
+    batches.assign(decoded->begin(), decoded->end());
+  } else {
+    batches.push_back(body);
+  }
+  auto gather = std::make_shared<Gather>();
+  gather->token = token;
+  gather->info = info;
+  {
+    absl::MutexLock lock(&gather->mutex);
+    gather->remaining = batches.size() + 1;  // +1 until every batch is submitted.
+    gather->results.resize(batches.size());
+    gather->errors.resize(batches.size());
+    gather->submitted.assign(batches.size(), false);
+  }
+  const absl::Time deadline = absl::Now() + request_timeout_;
+  const uint64_t key = OrderingKeyOf(client);
+  for (size_t i = 0; i < batches.size(); i++) {
+    if (batches[i].empty()) {
+      absl::MutexLock lock(&gather->mutex);
+      gather->remaining--;  // An empty batch has empty results; nothing to send.
+      continue;
+    }
+    {
+      absl::MutexLock lock(&gather->mutex);
+      gather->submitted[i] = true;
+    }
+    submitter_->Submit(
+        SubmitRequest{.operation = operation,
+                      .events = std::vector<uint8_t>(batches[i].begin(), batches[i].end())},
+        SubmitOptions{.deadline = deadline, .ordering_key = key},
+        [this, gather, i](absl::StatusOr<SubmitResult> result) {
+          bool last = false;
+          {
+            absl::MutexLock lock(&gather->mutex);
+            if (result.ok()) {
+              gather->results[i] = std::move(result->results);
+              gather->timestamp = std::max(gather->timestamp, result->timestamp);
+            } else {
+              gather->errors[i] = result.status();
+            }
+            last = --gather->remaining == 0;
+          }
+          if (last) Finish(*gather);
+        });
+  }
+  bool last = false;
+  {
+    absl::MutexLock lock(&gather->mutex);
+    last = --gather->remaining == 0;
+  }
+  if (last) Finish(*gather);
+}
+
+void NativeExecutor::Finish(Gather& gather) {
+  absl::MutexLock lock(&gather.mutex);
+  std::optional<CompletionFailure> failure;
+  bool some_succeeded = false;
+  for (size_t i = 0; i < gather.errors.size(); i++) {
+    if (!gather.errors[i].has_value()) {
+      if (gather.submitted[i]) some_succeeded = true;
+      continue;
+    }
+    const CompletionFailure mapped = MapFailure(*gather.errors[i]);
+    // The most severe failure wins: session lost > invalid body > drop (enum order).
+    if (!failure.has_value() || static_cast<int>(mapped) > static_cast<int>(*failure)) {
+      failure = mapped;
+    }
+  }
+  if (failure.has_value()) {
+    // Dropping makes the client send the whole request again: only safe if nothing applied.
+    if (some_succeeded) failure = CompletionFailure::kSessionLost;
+    complete_(gather.token, *failure);
+    return;
+  }
+  ExecuteResult result;
+  result.timestamp = gather.timestamp != 0 ? gather.timestamp
+                                           : static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  if (gather.info->multi_batch) {
+    MultiBatchEncoder encoder(gather.info->result_size, &result.body);
+    for (const auto& batch : gather.results) encoder.AddBatch(batch);
+    encoder.Finish();
+  } else {
+    result.body = std::move(gather.results.at(0));
+  }
+  complete_(gather.token, std::move(result));
+}
+
+}  // namespace tb::proxy

@@ -1,0 +1,246 @@
+// NativeFrontend over real loopback sockets with a Submitter that answers at once: requests,
+// the limit it announces, virtual session eviction, and hostile input (frame errors close the
+// connection, release and session errors evict, other clients are unaffected).
+#include "proxy/native/native_frontend.h"
+
+#include <asio.hpp>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "client_core/header.h"
+#include "client_core/multi_batch.h"
+#include "client_core/release.h"
+#include "client_core/replica/test_messages.h"
+#include "client_core/types.h"
+#include "gtest/gtest.h"
+
+namespace tb::proxy {
+namespace {
+
+using replica::testing::ParseHeader;
+using replica::testing::AccountsBody;
+using replica::testing::TestClient;
+
+constexpr uint8_t kCreateAccounts = 146;
+constexpr uint32_t kLimit = 8 * 1024;
+
+// Answers every create with one "created" result per event, at cluster timestamp 77.
+class ImmediateSubmitter final : public Submitter {
+ public:
+  void Submit(SubmitRequest request, SubmitOptions options, SubmitCallback callback) override {
+    {
+      absl::MutexLock lock(&mutex_);
+      calls_++;
+      keys_.push_back(options.ordering_key);
+    }
+    std::vector<uint8_t> results(request.events.size() / sizeof(Account) * sizeof(CreateResult));
+    for (size_t i = 0; i * sizeof(CreateResult) < results.size(); i++) {
+      const CreateResult created{.timestamp = 77, .status = 0xFFFFFFFF, .reserved = 0};
+      std::memcpy(results.data() + i * sizeof(CreateResult), &created, sizeof(created));
+    }
+    std::move(callback)(SubmitResult{.timestamp = 77, .results = std::move(results)});
+  }
+  int calls() const {
+    absl::MutexLock lock(&mutex_);
+    return calls_;
+  }
+
+ private:
+  mutable absl::Mutex mutex_;
+  int calls_ ABSL_GUARDED_BY(mutex_) = 0;
+  std::vector<uint64_t> keys_ ABSL_GUARDED_BY(mutex_);
+};
+
+class Peer {
+ public:
+  explicit Peer(uint16_t port) : socket_(io_) {
+    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
+  }
+  // Errors are ignored: a closed connection shows in Receive().
+  void Send(const std::vector<uint8_t>& bytes) {
+    asio::error_code ignored;
+    asio::write(socket_, asio::buffer(bytes), ignored);
+  }
+  // The next whole message, or nullopt when the server closed the connection.
+  std::optional<std::vector<uint8_t>> Receive() {
+    std::vector<uint8_t> message(kHeaderSize);
+    asio::error_code error;
+    asio::read(socket_, asio::buffer(message), error);
+    if (error) return std::nullopt;
+    const uint32_t size = ParseHeader(message).frame.size;
+    if (size < kHeaderSize) return std::nullopt;
+    message.resize(size);
+    asio::read(socket_, asio::buffer(message.data() + kHeaderSize, size - kHeaderSize), error);
+    if (error) return std::nullopt;
+    return message;
+  }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::socket socket_;
+};
+
+class NativeFrontendTest : public ::testing::Test {
+ protected:
+  void Start(NativeFrontendOptions options = {}) {
+    options.host = "127.0.0.1";
+    options.port = 0;
+    auto started = NativeFrontend::Start(options, &submitter_);
+    ASSERT_TRUE(started.ok()) << started.status();
+    frontend_ = *std::move(started);
+    frontend_->SetBatchSizeLimit(kLimit);
+  }
+  // Registers and checks the announced limit.
+  void Register(Peer& peer, TestClient& client) {
+    peer.Send(client.Register());
+    std::optional<std::vector<uint8_t>> reply = peer.Receive();
+    ASSERT_TRUE(reply.has_value());
+    const auto header = HeaderAs<ReplyHeader>(ParseHeader(*reply));
+    ASSERT_EQ(header.frame.command, Command::kReply);
+    RegisterResult result{};
+    ASSERT_EQ(reply->size(), kHeaderSize + sizeof(result));
+    std::memcpy(&result, reply->data() + kHeaderSize, sizeof(result));
+    EXPECT_EQ(result.batch_size_limit, kLimit);
+    client.OnReply(*reply);
+  }
+  void CreateAndCheck(Peer& peer, TestClient& client, int count) {
+    peer.Send(client.Request(kCreateAccounts, AccountsBody(count)));
+    std::optional<std::vector<uint8_t>> reply = peer.Receive();
+    ASSERT_TRUE(reply.has_value());
+    const auto header = HeaderAs<ReplyHeader>(ParseHeader(*reply));
+    ASSERT_EQ(header.frame.command, Command::kReply);
+    EXPECT_TRUE(ValidateReply(header).ok());
+    EXPECT_EQ(header.timestamp, 77u);
+    auto batches = DecodeMultiBatch(std::span<const uint8_t>(*reply).subspan(kHeaderSize),
+                                    sizeof(CreateResult));
+    ASSERT_TRUE(batches.ok());
+    ASSERT_EQ(batches->size(), 1u);
+    EXPECT_EQ((*batches)[0].size(), count * sizeof(CreateResult));
+    client.OnReply(*reply);
+  }
+  EvictionReason ExpectEviction(Peer& peer) {
+    std::optional<std::vector<uint8_t>> message = peer.Receive();
+    EXPECT_TRUE(message.has_value());
+    if (!message.has_value()) return EvictionReason::kReserved;
+    const auto eviction = HeaderAs<EvictionHeader>(ParseHeader(*message));
+    EXPECT_EQ(eviction.frame.command, Command::kEviction);
+    return eviction.reason;
+  }
+
+  ImmediateSubmitter submitter_;
+  std::unique_ptr<NativeFrontend> frontend_;
+};
+
+TEST_F(NativeFrontendTest, RegistersAnnouncesTheLimitAndAnswersRequestsThroughTheSubmitter) {
+  Start();
+  Peer peer(frontend_->port());
+  TestClient client(42);
+  Register(peer, client);
+  CreateAndCheck(peer, client, 3);
+  CreateAndCheck(peer, client, 1);
+  EXPECT_EQ(submitter_.calls(), 2);
+  EXPECT_EQ(frontend_->stats().sessions, 1u);
+}
+
+TEST_F(NativeFrontendTest, TooLargeForTheAnnouncedLimitIsEvictedAsInvalidBodySize) {
+  Start();
+  Peer peer(frontend_->port());
+  TestClient client(42);
+  Register(peer, client);
+  peer.Send(client.Request(kCreateAccounts, AccountsBody(kLimit / sizeof(Account) + 1)));
+  EXPECT_EQ(ExpectEviction(peer), EvictionReason::kInvalidRequestBodySize);
+  EXPECT_EQ(submitter_.calls(), 0);
+}
+
+TEST_F(NativeFrontendTest, LeastRecentlyCommittedVirtualSessionIsEvictedWithNoSession) {
+  Start({.sessions_max = 2});
+  Peer first_peer(frontend_->port());
+  TestClient first(1);
+  Register(first_peer, first);
+  Peer second_peer(frontend_->port());
+  TestClient second(2);
+  Register(second_peer, second);
+  CreateAndCheck(second_peer, second, 1);
+  Peer third_peer(frontend_->port());
+  TestClient third(3);
+  Register(third_peer, third);  // Evicts `first`, the least recently committed.
+  first_peer.Send(first.Request(kCreateAccounts, AccountsBody(1)));
+  EXPECT_EQ(ExpectEviction(first_peer), EvictionReason::kNoSession);
+  CreateAndCheck(second_peer, second, 1);
+  CreateAndCheck(third_peer, third, 1);
+}
+
+TEST_F(NativeFrontendTest, HostileInputClosesOrEvictsAndOthersAreUnaffected) {
+  Start({.cluster = 9});
+  Peer good_peer(frontend_->port());
+  TestClient good(100, kReleaseServer, /*cluster=*/9);
+  Register(good_peer, good);
+
+  {  // Garbage: bad header checksum.
+    Peer peer(frontend_->port());
+    peer.Send(std::vector<uint8_t>(kHeaderSize, 0x5A));
+    EXPECT_FALSE(peer.Receive().has_value());
+  }
+  {  // A valid message for another cluster.
+    Peer peer(frontend_->port());
+    TestClient stranger(101, kReleaseServer, /*cluster=*/1);
+    peer.Send(stranger.Register());
+    EXPECT_FALSE(peer.Receive().has_value());
+  }
+  {  // A bad body checksum.
+    Peer peer(frontend_->port());
+    TestClient client(102, kReleaseServer, 9);
+    std::vector<uint8_t> bytes = client.Register();
+    bytes.back() ^= 1;
+    peer.Send(bytes);
+    EXPECT_FALSE(peer.Receive().has_value());
+  }
+  {  // A size beyond any message.
+    Peer peer(frontend_->port());
+    TestClient client(103, kReleaseServer, 9);
+    std::vector<uint8_t> bytes = client.Register();
+    Header header = ParseHeader(bytes);
+    header.frame.size = 0x7FFFFFFF;
+    SetHeaderChecksum(header);
+    std::memcpy(bytes.data(), &header, kHeaderSize);
+    peer.Send(std::vector<uint8_t>(bytes.begin(), bytes.begin() + kHeaderSize));
+    EXPECT_FALSE(peer.Receive().has_value());
+  }
+  {  // Releases outside the served range.
+    Peer peer(frontend_->port());
+    TestClient old_client(104, MakeRelease(0, 15, 0), 9);
+    peer.Send(old_client.Register());
+    EXPECT_EQ(ExpectEviction(peer), EvictionReason::kClientReleaseTooLow);
+    Peer other(frontend_->port());
+    TestClient new_client(105, MakeRelease(0, 99, 0), 9);
+    other.Send(new_client.Register());
+    EXPECT_EQ(ExpectEviction(other), EvictionReason::kClientReleaseTooHigh);
+  }
+  CreateAndCheck(good_peer, good, 2);
+  EXPECT_GE(frontend_->stats().closes, 4u);
+}
+
+TEST_F(NativeFrontendTest, ConnectionsBeyondTheBoundAreClosed) {
+  Start({.connections_max = 1});
+  Peer first(frontend_->port());
+  TestClient client(1);
+  Register(first, client);  // The first connection is served...
+  Peer second(frontend_->port());
+  TestClient other(2);
+  second.Send(other.Register());
+  EXPECT_FALSE(second.Receive().has_value());  // ...the second is closed at accept.
+  CreateAndCheck(first, client, 1);
+}
+
+TEST(NativeFrontendOptions, RejectsBadSettings) {
+  ImmediateSubmitter submitter;
+  EXPECT_FALSE(NativeFrontend::Start({.sessions_max = 0}, &submitter).ok());
+  EXPECT_FALSE(NativeFrontend::Start({.host = "not an address"}, &submitter).ok());
+  EXPECT_FALSE(NativeFrontend::Start({.connections_max = 0}, &submitter).ok());
+}
+
+}  // namespace
+}  // namespace tb::proxy
