@@ -88,7 +88,8 @@ function runChild(address, n) {
       { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (data) => { out += data; });
-    child.on('exit', (code) => {
+    // 'close', not 'exit': a child can exit before its stdout has been read to the end.
+    child.on('close', (code) => {
       try { resolve({ code, result: JSON.parse(out.trim()) }); } catch (e) { resolve({ code, out }); }
     });
   });
