@@ -71,20 +71,10 @@ Outcome CreateAccount(Database& db, const Account& event, uint64_t slot) {
   return {.status = Code(Status::kCreated), .timestamp = timestamp};
 }
 
-struct AccountTraits {
+struct AccountTraits : internal::BatchCodes<Status> {
   using Event = Account;
   static constexpr uint16_t kFlagLinked = account_flags::kLinked;
   static constexpr uint16_t kFlagImported = account_flags::kImported;
-  static constexpr uint32_t kCreated = Code(Status::kCreated);
-  static constexpr uint32_t kLinkedEventFailed = Code(Status::kLinkedEventFailed);
-  static constexpr uint32_t kLinkedEventChainOpen = Code(Status::kLinkedEventChainOpen);
-  static constexpr uint32_t kImportedEventExpected = Code(Status::kImportedEventExpected);
-  static constexpr uint32_t kImportedEventNotExpected = Code(Status::kImportedEventNotExpected);
-  static constexpr uint32_t kTimestampMustBeZero = Code(Status::kTimestampMustBeZero);
-  static constexpr uint32_t kImportedEventTimestampOutOfRange =
-      Code(Status::kImportedEventTimestampOutOfRange);
-  static constexpr uint32_t kImportedEventTimestampMustNotAdvance =
-      Code(Status::kImportedEventTimestampMustNotAdvance);
   static Outcome Create(Database& db, const Account& event, uint64_t slot) {
     return CreateAccount(db, event, slot);
   }

@@ -388,20 +388,10 @@ Outcome CreateTransfer(Database& db, const Transfer& t, uint64_t slot) {
   return outcome;
 }
 
-struct TransferTraits {
+struct TransferTraits : internal::BatchCodes<Status> {
   using Event = Transfer;
   static constexpr uint16_t kFlagLinked = tf::kLinked;
   static constexpr uint16_t kFlagImported = tf::kImported;
-  static constexpr uint32_t kCreated = Code(Status::kCreated);
-  static constexpr uint32_t kLinkedEventFailed = Code(Status::kLinkedEventFailed);
-  static constexpr uint32_t kLinkedEventChainOpen = Code(Status::kLinkedEventChainOpen);
-  static constexpr uint32_t kImportedEventExpected = Code(Status::kImportedEventExpected);
-  static constexpr uint32_t kImportedEventNotExpected = Code(Status::kImportedEventNotExpected);
-  static constexpr uint32_t kTimestampMustBeZero = Code(Status::kTimestampMustBeZero);
-  static constexpr uint32_t kImportedEventTimestampOutOfRange =
-      Code(Status::kImportedEventTimestampOutOfRange);
-  static constexpr uint32_t kImportedEventTimestampMustNotAdvance =
-      Code(Status::kImportedEventTimestampMustNotAdvance);
   static Outcome Create(Database& db, const Transfer& event, uint64_t slot) {
     return CreateTransfer(db, event, slot);
   }

@@ -1,13 +1,12 @@
 // The batch loop shared by create_accounts and create_transfers: linked chains (§6), the
 // batch-level checks (§4.1 steps 1–4) and result timestamps (§4.3).
 //
-// `Traits` supplies the per-kind parts:
-//   using Event = Account or Transfer;
-//   static constexpr uint16_t kFlagLinked, kFlagImported;
-//   static constexpr uint32_t kLinkedEventFailed, kLinkedEventChainOpen, kImportedEventExpected,
-//       kImportedEventNotExpected, kTimestampMustBeZero, kImportedEventTimestampOutOfRange,
-//       kImportedEventTimestampMustNotAdvance, kCreated;
-//   static Outcome Create(Database&, const Event&, uint64_t slot);  // steps 5 onwards
+// `Traits` supplies the per-kind parts; the result codes come from BatchCodes<Status>:
+//   struct Traits : BatchCodes<CreateAccountStatus or CreateTransferStatus> {
+//     using Event = Account or Transfer;
+//     static constexpr uint16_t kFlagLinked, kFlagImported;
+//     static Outcome Create(Database&, const Event&, uint64_t slot);  // steps 5 onwards
+//   };
 #pragma once
 
 #include <cstdint>
@@ -26,6 +25,22 @@ namespace tb::devcluster::internal {
 struct Outcome {
   uint32_t status;
   uint64_t timestamp = 0;  // 0 = use the event's slot.
+};
+
+// The batch-level result codes, which both kinds' status enums name alike.
+template <typename Status>
+struct BatchCodes {
+  static constexpr uint32_t Code(Status status) { return static_cast<uint32_t>(status); }
+  static constexpr uint32_t kCreated = Code(Status::kCreated);
+  static constexpr uint32_t kLinkedEventFailed = Code(Status::kLinkedEventFailed);
+  static constexpr uint32_t kLinkedEventChainOpen = Code(Status::kLinkedEventChainOpen);
+  static constexpr uint32_t kImportedEventExpected = Code(Status::kImportedEventExpected);
+  static constexpr uint32_t kImportedEventNotExpected = Code(Status::kImportedEventNotExpected);
+  static constexpr uint32_t kTimestampMustBeZero = Code(Status::kTimestampMustBeZero);
+  static constexpr uint32_t kImportedEventTimestampOutOfRange =
+      Code(Status::kImportedEventTimestampOutOfRange);
+  static constexpr uint32_t kImportedEventTimestampMustNotAdvance =
+      Code(Status::kImportedEventTimestampMustNotAdvance);
 };
 
 // §4.1 steps 3–4: the batch's imported mode and the event's own timestamp.
