@@ -188,3 +188,12 @@ def temporary_stubs():
     directory = tempfile.TemporaryDirectory(prefix="tbproxy-stubs-")
     pb, rpc = load_stubs(directory.name)
     return directory, pb, rpc
+
+
+def verdict(name, seed, problems):
+    """Prints the scenario's closing line (and its problems) and returns its exit code."""
+    if problems:
+        print("%s FAILED (seed %d):\n  %s" % (name, seed, "\n  ".join(problems)))
+        return 1
+    print("%s passed (seed %d)" % (name, seed))
+    return 0

@@ -200,11 +200,7 @@ def main():
         if cluster.alive():
             cluster.stop()
         directory.cleanup()
-    if problems:
-        print("hostile input FAILED (seed %d):\n  %s" % (args.seed, "\n  ".join(problems)))
-        return 1
-    print("hostile input passed (seed %d)" % args.seed)
-    return 0
+    return harness.verdict("hostile input", args.seed, problems)
 
 
 if __name__ == "__main__":

@@ -175,11 +175,7 @@ def main():
             problems.append("tbproxy exited %d after SIGTERM" % code)
         cluster.stop()
         directory.cleanup()
-    if problems:
-        print("overload FAILED (seed %d):\n  %s" % (args.seed, "\n  ".join(problems)))
-        return 1
-    print("overload passed (seed %d)" % args.seed)
-    return 0
+    return harness.verdict("overload", args.seed, problems)
 
 
 if __name__ == "__main__":
