@@ -313,7 +313,8 @@ int main(int argc, char** argv) {
   // only files named after the binary's main).
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
-    return absl::StrContains(file, "proxy/config.cc") || absl::StrContains(file, "proxy/main.cc");
+    return absl::StrContains(file, "proxy/app/config.cc") ||
+           absl::StrContains(file, "proxy/app/main.cc");
   };
   absl::SetFlagsUsageConfig(usage);
   tb::proxy::NormalizeFlagNames(argc, argv);
