@@ -6,6 +6,12 @@ if(CMAKE_CXX_COMPILER_ID MATCHES "Clang")
   list(APPEND TB_WARNINGS -Wthread-safety)
 endif()
 
+# The Abseil vocabulary every layer speaks (Status and StatusOr across boundaries, strings, time,
+# Mutex): one name in DEPS lists instead of the same five.
+add_library(tb_absl_common INTERFACE)
+target_link_libraries(tb_absl_common INTERFACE
+  absl::status absl::statusor absl::strings absl::synchronization absl::time)
+
 # tb_library(NAME SOURCES ... DEPS ...)
 function(tb_library name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
