@@ -9,7 +9,6 @@ could read as "not applied".
 
 usage: drain_outcome.py --tbproxy=B --devcluster=B
 """
-import argparse
 import signal
 import sys
 import threading
@@ -22,9 +21,7 @@ from harness import u128
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--tbproxy", required=True)
-    parser.add_argument("--devcluster", required=True)
+    parser = harness.binaries_parser(__doc__)
     args = parser.parse_args()
     directory, pb, rpc = harness.temporary_stubs()
     cluster, addresses = harness.start_devcluster(args.devcluster)

@@ -16,7 +16,6 @@ The seed is printed first and with every failure; `--seeds=S --duration=D` repro
 usage: fault_campaign.py --tbproxy=B --devcluster=B --probe=B [--seeds=1,2] [--duration=20]
        [--callers=6]   (short form for ctest: the defaults; long form: more seeds, longer)
 """
-import argparse
 import faulthandler
 import random
 import sys
@@ -222,10 +221,7 @@ def kill_epoch(args, seed, pb, rpc, figures):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tbproxy", required=True)
-    parser.add_argument("--devcluster", required=True)
+    parser = harness.binaries_parser(__doc__)
     parser.add_argument("--probe", required=True)
     parser.add_argument("--seeds", default="1", help="comma-separated seeds")
     parser.add_argument("--random-seeds", type=int, default=0,

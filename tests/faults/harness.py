@@ -4,6 +4,7 @@ tb-devcluster and tbproxy run as separate processes, so a test can kill, stop, r
 either one. Both bind 127.0.0.1 on ephemeral ports; a restart reuses the port the first start got.
 The Python stubs are generated at test time with the helper of tests/python/grpc_e2e.py.
 """
+import argparse
 import os
 import re
 import signal
@@ -32,6 +33,15 @@ def load_stubs(directory):
     from tbproxy.v1 import tbproxy_pb2 as pb
     from tbproxy.v1 import tbproxy_pb2_grpc as rpc
     return pb, rpc
+
+
+def binaries_parser(description):
+    """An argument parser with the two binaries every scenario runs, --tbproxy and --devcluster."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tbproxy", required=True)
+    parser.add_argument("--devcluster", required=True)
+    return parser
 
 
 def u128(pb, number):

@@ -13,7 +13,6 @@ well-behaved caller succeeded. The seed (random bytes) is printed.
 
 usage: hostile_input.py --tbproxy=B --devcluster=B [--seed=1]
 """
-import argparse
 import random
 import socket
 import struct
@@ -139,10 +138,7 @@ def run_attacks(attacks, parallel=8):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tbproxy", required=True)
-    parser.add_argument("--devcluster", required=True)
+    parser = harness.binaries_parser(__doc__)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-native", dest="native", action="store_false",
                         help="skip tbproxy's native port (for builds without --native-listen)")

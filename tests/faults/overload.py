@@ -16,7 +16,6 @@ Figures (capacity, offered, refused, RSS) are printed; no assertion is about spe
 
 usage: overload.py --tbproxy=B --devcluster=B [--duration=15] [--seed=1]
 """
-import argparse
 import struct
 import sys
 import threading
@@ -106,10 +105,7 @@ def measure_capacity(stub, pb, seconds):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tbproxy", required=True)
-    parser.add_argument("--devcluster", required=True)
+    parser = harness.binaries_parser(__doc__)
     parser.add_argument("--duration", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
