@@ -8,36 +8,8 @@
 set -euo pipefail
 tbproxy="$1"; devcluster="$2"; loadgen="$3"
 work="$(mktemp -d /tmp/tbproxy-loadgen-smoke.XXXXXX)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-wait_line() {
-  for _ in $(seq 300); do
-    if line="$(grep -m1 -E "$2" "$1" 2>/dev/null)"; then echo "$line"; return 0; fi
-    sleep 0.1
-  done
-  echo "no \"$2\" in $1:" >&2; cat "$1" >&2; return 1
-}
-start_cluster() {  # NAME [flags]: sets address
-  local name="$1"; shift
-  "$devcluster" --addresses=127.0.0.1:0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
-  pids+=($!)
-  address="$(wait_line "$work/$name.out" '^listening on ' | sed 's/^listening on //')"
-}
-start_proxy() {  # NAME CLUSTER: sets target (gRPC), native_target, proxy_pid
-  "$tbproxy" --listen=127.0.0.1:0 --native-listen=127.0.0.1:0 --cluster-addresses="$2" \
-    --log-level=warning >"$work/$1.out" 2>"$work/$1.err" &
-  proxy_pid=$!
-  pids+=($!)
-  target="127.0.0.1:$(wait_line "$work/$1.out" '^tbproxy listening on port' | sed 's/.*port //')"
-  native_target="127.0.0.1:$(wait_line "$work/$1.out" '^tbproxy native listening on port' |
-    sed 's/.*port //')"
-}
+devcluster_bin="$devcluster"; tbproxy_bin="$tbproxy"
+. "$(dirname "$0")/processes.sh"
 
 failed=0
 expect() {  # EXIT_STATUS NAME loadgen-flags...: runs the loadgen and checks its exit and report.
@@ -66,36 +38,35 @@ expect() {  # EXIT_STATUS NAME loadgen-flags...: runs the loadgen and checks its
 }
 
 start_cluster cluster
-cluster_address="$address"
 start_proxy proxy "$cluster_address"
 mix="create_transfers:6,create_accounts:1,lookup_accounts:2,lookup_transfers:2"
 for path in typed raw stream; do
-  expect 0 "$path" --target="$target" --path="$path" --callers=32 --events=3 --mix="$mix" \
+  expect 0 "$path" --target="$proxy_target" --path="$path" --callers=32 --events=3 --mix="$mix" \
     --duration=1s --accounts=64 --proxy-pid="$proxy_pid"
 done
-expect 0 native --target="$native_target" --path=native --callers=32 --events=3 --mix="$mix" \
+expect 0 native --target="$proxy_native_target" --path=native --callers=32 --events=3 --mix="$mix" \
   --duration=1s --accounts=64 --proxy-pid="$proxy_pid"
 if ! grep -q '"path": "native"' "$work/native.json" || ! grep -q '"proxy_cpu_seconds"' "$work/native.json"; then
   echo "FAIL native: report lacks path native or tbproxy's CPU: $(cat "$work/native.json")"; failed=1
 fi
 # The old spelling of the native path: tbproxy's native port as a "cluster" of direct sessions.
-expect 0 native_as_direct --target=direct --cluster-addresses="$native_target" --callers=8 \
+expect 0 native_as_direct --target=direct --cluster-addresses="$proxy_native_target" --callers=8 \
   --sessions=8 --events=2 --duration=500ms
-expect 0 open_loop --target="$target" --path=typed --callers=8 --rate=300 --events=2 \
+expect 0 open_loop --target="$proxy_target" --path=typed --callers=8 --rate=300 --events=2 \
   --duration=1s
-expect 0 idle_streams --target="$target" --idle-streams=32 --channels=2 --idle-hold=200ms
+expect 0 idle_streams --target="$proxy_target" --idle-streams=32 --channels=2 --idle-hold=200ms
 start_cluster direct-cluster
-expect 0 direct --target=direct --cluster-addresses="$address" --callers=16 --sessions=4 \
+expect 0 direct --target=direct --cluster-addresses="$cluster_address" --callers=16 --sessions=4 \
   --events=5 --mix="$mix" --duration=1s
 
 # The checker must catch wrong answers: an echo cluster creates nothing, so lookups find nothing.
 start_cluster echo-cluster --echo
-start_proxy proxy-echo "$address"
-expect 0 echo_knows_it --target="$target" --path=raw --callers=4 --mix=lookup_accounts \
+start_proxy proxy-echo "$cluster_address"
+expect 0 echo_knows_it --target="$proxy_target" --path=raw --callers=4 --mix=lookup_accounts \
   --duration=500ms --echo
-expect 1 echo_wrong_results --target="$target" --path=typed --callers=4 --mix=lookup_accounts \
+expect 1 echo_wrong_results --target="$proxy_target" --path=typed --callers=4 --mix=lookup_accounts \
   --duration=500ms
-expect 1 echo_wrong_results_native --target="$native_target" --path=native --callers=4 \
+expect 1 echo_wrong_results_native --target="$proxy_native_target" --path=native --callers=4 \
   --mix=lookup_accounts --duration=500ms
 
 exit "$failed"
