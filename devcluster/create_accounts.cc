@@ -71,20 +71,14 @@ Outcome CreateAccount(Database& db, const Account& event, uint64_t slot) {
   return {.status = Code(Status::kCreated), .timestamp = timestamp};
 }
 
-struct AccountTraits : internal::BatchCodes<Status> {
-  using Event = Account;
-  static constexpr uint16_t kFlagLinked = account_flags::kLinked;
-  static constexpr uint16_t kFlagImported = account_flags::kImported;
-  static Outcome Create(Database& db, const Account& event, uint64_t slot) {
-    return CreateAccount(db, event, slot);
-  }
-};
+using AccountKind = internal::CreateKind<Account, Status, account_flags::kLinked,
+                                         account_flags::kImported, &CreateAccount>;
 
 }  // namespace
 
 void CreateAccounts(Database& db, std::span<const uint8_t> events, uint64_t batch_last_slot,
                     std::vector<CreateResult>& results) {
-  internal::ExecuteCreateBatch<AccountTraits>(db, events, batch_last_slot, results);
+  internal::ExecuteCreateBatch<AccountKind>(db, events, batch_last_slot, results);
 }
 
 }  // namespace tb::devcluster

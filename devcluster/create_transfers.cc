@@ -388,20 +388,14 @@ Outcome CreateTransfer(Database& db, const Transfer& t, uint64_t slot) {
   return outcome;
 }
 
-struct TransferTraits : internal::BatchCodes<Status> {
-  using Event = Transfer;
-  static constexpr uint16_t kFlagLinked = tf::kLinked;
-  static constexpr uint16_t kFlagImported = tf::kImported;
-  static Outcome Create(Database& db, const Transfer& event, uint64_t slot) {
-    return CreateTransfer(db, event, slot);
-  }
-};
+using TransferKind =
+    internal::CreateKind<Transfer, Status, tf::kLinked, tf::kImported, &CreateTransfer>;
 
 }  // namespace
 
 void CreateTransfers(Database& db, std::span<const uint8_t> events, uint64_t batch_last_slot,
                      std::vector<CreateResult>& results) {
-  internal::ExecuteCreateBatch<TransferTraits>(db, events, batch_last_slot, results);
+  internal::ExecuteCreateBatch<TransferKind>(db, events, batch_last_slot, results);
 }
 
 }  // namespace tb::devcluster

@@ -1,12 +1,7 @@
 // The batch loop shared by create_accounts and create_transfers: linked chains (§6), the
 // batch-level checks (§4.1 steps 1–4) and result timestamps (§4.3).
 //
-// `Traits` supplies the per-kind parts; the result codes come from BatchCodes<Status>:
-//   struct Traits : BatchCodes<CreateAccountStatus or CreateTransferStatus> {
-//     using Event = Account or Transfer;
-//     static constexpr uint16_t kFlagLinked, kFlagImported;
-//     static Outcome Create(Database&, const Event&, uint64_t slot);  // steps 5 onwards
-//   };
+// `Traits` supplies the per-kind parts: a CreateKind<Event, Status, flags, create function>.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +36,19 @@ struct BatchCodes {
       Code(Status::kImportedEventTimestampOutOfRange);
   static constexpr uint32_t kImportedEventTimestampMustNotAdvance =
       Code(Status::kImportedEventTimestampMustNotAdvance);
+};
+
+// One kind of create: its event, its status codes, its linked and imported flags and the function
+// that creates one event (§4.1 steps 5 onwards).
+template <typename EventType, typename Status, uint16_t kLinked, uint16_t kImported,
+          Outcome (*kCreate)(Database&, const EventType&, uint64_t slot)>
+struct CreateKind : BatchCodes<Status> {
+  using Event = EventType;
+  static constexpr uint16_t kFlagLinked = kLinked;
+  static constexpr uint16_t kFlagImported = kImported;
+  static Outcome Create(Database& db, const Event& event, uint64_t slot) {
+    return kCreate(db, event, slot);
+  }
 };
 
 // §4.1 steps 3–4: the batch's imported mode and the event's own timestamp.
