@@ -9,20 +9,21 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/coalescer/coalescer.h"
-#include "proxy/testing/coalescer_test_util.h"
 #include "proxy/log/log.h"
+#include "proxy/testing/coalescer_test_util.h"
 #include "proxy/testing/metrics_test_util.h"
 
 namespace tb::proxy {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Accounts;
 using testing::Answer;
 using testing::EncodeBatches;
 using testing::FakeClock;
+using ::testing::HasSubstr;
 using testing::Reply;
 using testing::Sample;
+using testing::SamplesAre;
 
 constexpr uint8_t kCreateAccounts = 146;
 constexpr uint32_t kCreated = 0xFFFFFFFF;
@@ -58,44 +59,41 @@ class MeteredCoalescerTest : public ::testing::Test {
 
 TEST_F(MeteredCoalescerTest, MeasuresACallFromSubmitToResults) {
   Answer answer;
-  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(3)}, {},
-                     answer.Callback());
+  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(3)}, {}, answer.Callback());
   std::string text = metrics_.Exposition();
-  EXPECT_EQ(Sample(text, "tbproxy_grpc_calls_in_flight"), 1);
-  EXPECT_EQ(Sample(text, "tbproxy_queued_events"), 3);
-  EXPECT_EQ(Sample(text, "tbproxy_queued_bytes"), 3 * 128);
+  EXPECT_TRUE(SamplesAre(text, {{"tbproxy_grpc_calls_in_flight", 1},
+                                {"tbproxy_queued_events", 3},
+                                {"tbproxy_queued_bytes", 3 * 128}}));
 
   clock_.Advance(absl::Milliseconds(2));
   std::optional<pool::OutgoingMessage> message = coalescer_->TakeMessage(kBatchSizeLimitMax);
   ASSERT_TRUE(message.has_value());
   text = metrics_.Exposition();
-  EXPECT_EQ(Sample(text, "tbproxy_queued_events"), 0);
-  EXPECT_EQ(Sample(text, R"(tbproxy_message_events_sum{operation="create_accounts"})"), 3);
-  EXPECT_EQ(Sample(text, R"(tbproxy_message_batches_sum{operation="create_accounts"})"), 1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_message_fill_ratio_count{operation="create_accounts"})"), 1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_queue_wait_seconds_bucket{operation="create_accounts",le="0.001"})"),
-            0);
-  EXPECT_EQ(Sample(text, R"(tbproxy_queue_wait_seconds_bucket{operation="create_accounts",le="0.0025"})"),
-            1);
+  EXPECT_TRUE(SamplesAre(
+      text,
+      {{"tbproxy_queued_events", 0},
+       {R"(tbproxy_message_events_sum{operation="create_accounts"})", 3},
+       {R"(tbproxy_message_batches_sum{operation="create_accounts"})", 1},
+       {R"(tbproxy_message_fill_ratio_count{operation="create_accounts"})", 1},
+       {R"(tbproxy_queue_wait_seconds_bucket{operation="create_accounts",le="0.001"})", 0},
+       {R"(tbproxy_queue_wait_seconds_bucket{operation="create_accounts",le="0.0025"})", 1}}));
 
   clock_.Advance(absl::Milliseconds(5));
   std::move(message->on_done)(
       Reply(9, EncodeBatches(16, {CreateResults({kCreated, kExists, kCreated})})));
   ASSERT_TRUE(answer.ok()) << answer.result()->status();
   text = metrics_.Exposition();
-  EXPECT_EQ(Sample(text, "tbproxy_grpc_calls_in_flight"), 0);
-  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="create_accounts",outcome="ok"})"),
-            1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_events_total{operation="create_accounts",outcome="ok"})"), 3);
-  EXPECT_EQ(Sample(text, R"(tbproxy_results_total{operation="create_accounts",status="created"})"),
-            2);
-  EXPECT_EQ(Sample(text, R"(tbproxy_results_total{operation="create_accounts",status="exists"})"),
-            1);
+  EXPECT_TRUE(SamplesAre(
+      text, {{"tbproxy_grpc_calls_in_flight", 0},
+             {R"(tbproxy_requests_total{operation="create_accounts",outcome="ok"})", 1},
+             {R"(tbproxy_events_total{operation="create_accounts",outcome="ok"})", 3},
+             {R"(tbproxy_results_total{operation="create_accounts",status="created"})", 2},
+             {R"(tbproxy_results_total{operation="create_accounts",status="exists"})", 1}}));
   // 7 ms from Submit to results.
-  EXPECT_EQ(Sample(text, R"(tbproxy_request_duration_seconds_bucket{operation="create_accounts",le="0.005"})"),
-            0);
-  EXPECT_EQ(Sample(text, R"(tbproxy_request_duration_seconds_bucket{operation="create_accounts",le="0.01"})"),
-            1);
+  EXPECT_TRUE(SamplesAre(
+      text,
+      {{R"(tbproxy_request_duration_seconds_bucket{operation="create_accounts",le="0.005"})", 0},
+       {R"(tbproxy_request_duration_seconds_bucket{operation="create_accounts",le="0.01"})", 1}}));
 }
 
 TEST_F(MeteredCoalescerTest, CountsRefusalsByReasonAndOutcome) {
@@ -112,32 +110,29 @@ TEST_F(MeteredCoalescerTest, CountsRefusalsByReasonAndOutcome) {
   ASSERT_EQ(closed.code(), absl::StatusCode::kUnavailable);
 
   const std::string text = metrics_.Exposition();
-  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="invalid_input"})"), 2);
-  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="closed"})"), 1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="unknown",outcome="invalid_argument"})"),
-            1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="create_accounts",)"
-                         R"(outcome="invalid_argument"})"),
-            1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="create_accounts",outcome="unavailable"})"),
-            1);
-  EXPECT_EQ(Sample(text, "tbproxy_grpc_calls_in_flight"), 0);
+  EXPECT_TRUE(SamplesAre(
+      text, {{R"(tbproxy_refusals_total{reason="invalid_input"})", 2},
+             {R"(tbproxy_refusals_total{reason="closed"})", 1},
+             {R"(tbproxy_requests_total{operation="unknown",outcome="invalid_argument"})", 1},
+             {R"(tbproxy_requests_total{operation="create_accounts",)"
+              R"(outcome="invalid_argument"})",
+              1},
+             {R"(tbproxy_requests_total{operation="create_accounts",outcome="unavailable"})", 1},
+             {"tbproxy_grpc_calls_in_flight", 0}}));
 }
 
 TEST_F(MeteredCoalescerTest, CountsAMessageLostInFlightAsUnavailable) {
   Answer answer;
-  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(2)}, {},
-                     answer.Callback());
+  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(2)}, {}, answer.Callback());
   std::optional<pool::OutgoingMessage> message = coalescer_->TakeMessage(kBatchSizeLimitMax);
   ASSERT_TRUE(message.has_value());
   std::move(message->on_done)(
       WithOutcome(absl::UnavailableError("session lost"), Outcome::kUnknown));
   ASSERT_EQ(answer.code(), absl::StatusCode::kUnavailable);
   const std::string text = metrics_.Exposition();
-  EXPECT_EQ(Sample(text, R"(tbproxy_events_total{operation="create_accounts",outcome="unavailable"})"),
-            2);
-  EXPECT_EQ(Sample(text, R"(tbproxy_results_total{operation="create_accounts",status="created"})"),
-            -1);
+  EXPECT_TRUE(SamplesAre(
+      text, {{R"(tbproxy_events_total{operation="create_accounts",outcome="unavailable"})", 2},
+             {R"(tbproxy_results_total{operation="create_accounts",status="created"})", -1}}));
 }
 
 // A submitter that answers inline with what the test prepared.
@@ -201,15 +196,15 @@ TEST_F(PoolMetricsObserverTest, TracksRegisteredSessionsThroughEvictionsAndLosse
   observer_.OnSessionReplaced(3, 5);  // Replacing a session lost without an eviction.
   observer_.OnSessionReplaced(9, 6);  // Replacing one that never registered.
   std::string text = metrics_.Exposition();
-  EXPECT_EQ(Sample(text, "tbproxy_sessions_registered"), 1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_session_evictions_total{reason="no_session"})"), 1);
-  EXPECT_EQ(Sample(text, "tbproxy_session_replacements_total"), 3);
+  EXPECT_TRUE(SamplesAre(text, {{"tbproxy_sessions_registered", 1},
+                                {R"(tbproxy_session_evictions_total{reason="no_session"})", 1},
+                                {"tbproxy_session_replacements_total", 3}}));
   observer_.OnSessionRegistered(4, 1, 4096);
   EXPECT_EQ(Sample(metrics_.Exposition(), "tbproxy_sessions_registered"), 2);
   observer_.OnPoolFailed(absl::FailedPreconditionError("release too low"));
   text = metrics_.Exposition();
-  EXPECT_EQ(Sample(text, "tbproxy_sessions_registered"), 0);
-  EXPECT_EQ(Sample(text, "tbproxy_pool_failures_total"), 1);
+  EXPECT_TRUE(
+      SamplesAre(text, {{"tbproxy_sessions_registered", 0}, {"tbproxy_pool_failures_total", 1}}));
 }
 
 TEST_F(PoolMetricsObserverTest, CountsResendsViewsRoundTripsAndKeepWarm) {
@@ -218,12 +213,12 @@ TEST_F(PoolMetricsObserverTest, CountsResendsViewsRoundTripsAndKeepWarm) {
   observer_.OnRoundTrip(147, absl::Milliseconds(3));
   observer_.OnKeepWarm(1);
   const std::string text = metrics_.Exposition();
-  EXPECT_EQ(Sample(text, "tbproxy_request_resends_total"), 1);
-  EXPECT_EQ(Sample(text, "tbproxy_view_changes_total"), 1);
-  EXPECT_EQ(Sample(text, "tbproxy_cluster_view"), 4);
-  EXPECT_EQ(Sample(text, R"(tbproxy_cluster_round_trip_seconds_count{operation="create_transfers"})"),
-            1);
-  EXPECT_EQ(Sample(text, "tbproxy_keep_warm_requests_total"), 1);
+  EXPECT_TRUE(SamplesAre(
+      text, {{"tbproxy_request_resends_total", 1},
+             {"tbproxy_view_changes_total", 1},
+             {"tbproxy_cluster_view", 4},
+             {R"(tbproxy_cluster_round_trip_seconds_count{operation="create_transfers"})", 1},
+             {"tbproxy_keep_warm_requests_total", 1}}));
 }
 
 TEST_F(PoolMetricsObserverTest, LogsSessionEventsAsStructuredLines) {

@@ -24,6 +24,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::Sample;
+using testing::SamplesAre;
 
 struct HttpResponse {
   int status = 0;
@@ -79,8 +80,9 @@ HttpResponse Request(uint16_t port, const std::string& method, const std::string
 class MetricsHttpTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto server = MetricsHttpServer::Start({.address = "127.0.0.1:0"}, [this] { return metrics_.Exposition(); },
-                                           [this] { return ready_.load(); });
+    auto server = MetricsHttpServer::Start(
+        {.address = "127.0.0.1:0"}, [this] { return metrics_.Exposition(); },
+        [this] { return ready_.load(); });
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     ASSERT_NE(server_->port(), 0);
@@ -103,15 +105,13 @@ TEST_F(MetricsHttpTest, CountsRequestsAndEventsByOperationAndOutcome) {
   metrics_.RecordRequest(146, absl::StatusCode::kResourceExhausted, 7);
   metrics_.RecordRequest(128, absl::StatusCode::kInvalidArgument, 1);
   const std::string text = Scrape();
-  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="create_transfers",outcome="ok"})"),
-            2);
-  EXPECT_EQ(Sample(text, R"(tbproxy_events_total{operation="create_transfers",outcome="ok"})"),
-            15);
-  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="create_accounts",)"
-                         R"(outcome="resource_exhausted"})"),
-            1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_events_total{operation="unknown",outcome="invalid_argument"})"),
-            1);
+  EXPECT_TRUE(SamplesAre(
+      text, {{R"(tbproxy_requests_total{operation="create_transfers",outcome="ok"})", 2},
+             {R"(tbproxy_events_total{operation="create_transfers",outcome="ok"})", 15},
+             {R"(tbproxy_requests_total{operation="create_accounts",)"
+              R"(outcome="resource_exhausted"})",
+              1},
+             {R"(tbproxy_events_total{operation="unknown",outcome="invalid_argument"})", 1}}));
   // Outcomes that never happened are not exposed.
   EXPECT_THAT(text, Not(HasSubstr(R"(operation="create_transfers",outcome="aborted")")));
 }
@@ -122,15 +122,13 @@ TEST_F(MetricsHttpTest, CountsResultStatusesByName) {
   metrics_.RecordResultStatus(146, 21, 2);  // exists
   metrics_.RecordResultStatus(147, 999, 1);
   const std::string text = Scrape();
-  EXPECT_EQ(Sample(text, R"(tbproxy_results_total{operation="create_transfers",status="created"})"),
-            8);
-  EXPECT_EQ(Sample(text, R"(tbproxy_results_total{operation="create_transfers",)"
-                         R"(status="exceeds_credits"})"),
-            3);
-  EXPECT_EQ(Sample(text, R"(tbproxy_results_total{operation="create_accounts",status="exists"})"),
-            2);
-  EXPECT_EQ(Sample(text, R"(tbproxy_results_total{operation="create_transfers",status="unknown"})"),
-            1);
+  EXPECT_TRUE(SamplesAre(
+      text, {{R"(tbproxy_results_total{operation="create_transfers",status="created"})", 8},
+             {R"(tbproxy_results_total{operation="create_transfers",)"
+              R"(status="exceeds_credits"})",
+              3},
+             {R"(tbproxy_results_total{operation="create_accounts",status="exists"})", 2},
+             {R"(tbproxy_results_total{operation="create_transfers",status="unknown"})", 1}}));
 }
 
 TEST_F(MetricsHttpTest, ObservesMessageShapeAndWait) {
@@ -141,24 +139,18 @@ TEST_F(MetricsHttpTest, ObservesMessageShapeAndWait) {
                           .limit_fill = 0.45,
                           .queue_wait = absl::Milliseconds(3)});
   const std::string text = Scrape();
-  EXPECT_EQ(Sample(text, R"(tbproxy_message_events_sum{operation="create_transfers"})"), 4000);
-  EXPECT_EQ(Sample(text, R"(tbproxy_message_events_bucket{operation="create_transfers",le="2000"})"),
-            0);
-  EXPECT_EQ(Sample(text, R"(tbproxy_message_events_bucket{operation="create_transfers",le="4000"})"),
-            1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_message_batches_bucket{operation="create_transfers",le="4"})"),
-            1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_message_batches_bucket{operation="create_transfers",le="2"})"),
-            0);
-  EXPECT_EQ(Sample(text, R"(tbproxy_message_fill_ratio_bucket{operation="create_transfers",le="0.5"})"),
-            1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_message_fill_ratio_bucket{operation="create_transfers",le="0.4"})"),
-            0);
-  EXPECT_EQ(Sample(text, R"(tbproxy_queue_wait_seconds_count{operation="create_transfers"})"), 1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_queue_wait_seconds_bucket{operation="create_transfers",le="0.0025"})"),
-            0);
-  EXPECT_EQ(Sample(text, R"(tbproxy_queue_wait_seconds_bucket{operation="create_transfers",le="0.005"})"),
-            1);
+  EXPECT_TRUE(SamplesAre(
+      text,
+      {{R"(tbproxy_message_events_sum{operation="create_transfers"})", 4000},
+       {R"(tbproxy_message_events_bucket{operation="create_transfers",le="2000"})", 0},
+       {R"(tbproxy_message_events_bucket{operation="create_transfers",le="4000"})", 1},
+       {R"(tbproxy_message_batches_bucket{operation="create_transfers",le="4"})", 1},
+       {R"(tbproxy_message_batches_bucket{operation="create_transfers",le="2"})", 0},
+       {R"(tbproxy_message_fill_ratio_bucket{operation="create_transfers",le="0.5"})", 1},
+       {R"(tbproxy_message_fill_ratio_bucket{operation="create_transfers",le="0.4"})", 0},
+       {R"(tbproxy_queue_wait_seconds_count{operation="create_transfers"})", 1},
+       {R"(tbproxy_queue_wait_seconds_bucket{operation="create_transfers",le="0.0025"})", 0},
+       {R"(tbproxy_queue_wait_seconds_bucket{operation="create_transfers",le="0.005"})", 1}}));
   // Every forwardable operation has its series from the start (no gaps in dashboards).
   EXPECT_EQ(Sample(text, R"(tbproxy_message_events_count{operation="get_change_events"})"), 0);
 }
@@ -168,14 +160,12 @@ TEST_F(MetricsHttpTest, ObservesLatencies) {
   metrics_.RecordRequestDuration(140, absl::Milliseconds(30));
   metrics_.RecordRequestDuration(140, absl::Seconds(20));
   const std::string text = Scrape();
-  EXPECT_EQ(Sample(text, R"(tbproxy_cluster_round_trip_seconds_bucket{operation="lookup_accounts",le="0.025"})"),
-            1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_cluster_round_trip_seconds_bucket{operation="lookup_accounts",le="0.01"})"),
-            0);
-  EXPECT_EQ(Sample(text, R"(tbproxy_request_duration_seconds_bucket{operation="lookup_accounts",le="10"})"),
-            1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_request_duration_seconds_bucket{operation="lookup_accounts",le="+Inf"})"),
-            2);
+  EXPECT_TRUE(SamplesAre(
+      text,
+      {{R"(tbproxy_cluster_round_trip_seconds_bucket{operation="lookup_accounts",le="0.025"})", 1},
+       {R"(tbproxy_cluster_round_trip_seconds_bucket{operation="lookup_accounts",le="0.01"})", 0},
+       {R"(tbproxy_request_duration_seconds_bucket{operation="lookup_accounts",le="10"})", 1},
+       {R"(tbproxy_request_duration_seconds_bucket{operation="lookup_accounts",le="+Inf"})", 2}}));
 }
 
 TEST_F(MetricsHttpTest, ReportsQueueSessionsAndRefusals) {
@@ -190,16 +180,16 @@ TEST_F(MetricsHttpTest, ReportsQueueSessionsAndRefusals) {
   metrics_.RecordRefusal(RefusalReason::kClosed);
   metrics_.RecordLateResultsDropped(147, 3);
   const std::string text = Scrape();
-  EXPECT_EQ(Sample(text, "tbproxy_queued_events"), 1200);
-  EXPECT_EQ(Sample(text, "tbproxy_queued_bytes"), 153600);
-  EXPECT_EQ(Sample(text, "tbproxy_sessions_registered"), 3);
-  EXPECT_EQ(Sample(text, "tbproxy_session_budget"), 8);
-  EXPECT_EQ(Sample(text, "tbproxy_grpc_calls_in_flight"), 1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="queued_bytes_max"})"), 2);
-  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="closed"})"), 1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="callers_max"})"), 0);
-  EXPECT_EQ(Sample(text, R"(tbproxy_refusals_total{reason="invalid_input"})"), 0);
-  EXPECT_EQ(Sample(text, "tbproxy_late_results_dropped_total"), 3);
+  EXPECT_TRUE(SamplesAre(text, {{"tbproxy_queued_events", 1200},
+                                {"tbproxy_queued_bytes", 153600},
+                                {"tbproxy_sessions_registered", 3},
+                                {"tbproxy_session_budget", 8},
+                                {"tbproxy_grpc_calls_in_flight", 1},
+                                {R"(tbproxy_refusals_total{reason="queued_bytes_max"})", 2},
+                                {R"(tbproxy_refusals_total{reason="closed"})", 1},
+                                {R"(tbproxy_refusals_total{reason="callers_max"})", 0},
+                                {R"(tbproxy_refusals_total{reason="invalid_input"})", 0},
+                                {"tbproxy_late_results_dropped_total", 3}}));
 }
 
 TEST_F(MetricsHttpTest, ScrapeHooksSampleGaugesOnEveryScrape) {
@@ -209,13 +199,12 @@ TEST_F(MetricsHttpTest, ScrapeHooksSampleGaugesOnEveryScrape) {
     metrics.SetSessionsRegistered(2);
   });
   std::string text = Scrape();
-  EXPECT_EQ(Sample(text, "tbproxy_queued_events"), 10);
-  EXPECT_EQ(Sample(text, "tbproxy_queued_bytes"), 1280);
-  EXPECT_EQ(Sample(text, "tbproxy_sessions_registered"), 2);
+  EXPECT_TRUE(SamplesAre(text, {{"tbproxy_queued_events", 10},
+                                {"tbproxy_queued_bytes", 1280},
+                                {"tbproxy_sessions_registered", 2}}));
   queued_events = 0;
   text = Scrape();
-  EXPECT_EQ(Sample(text, "tbproxy_queued_events"), 0);
-  EXPECT_EQ(Sample(text, "tbproxy_queued_bytes"), 0);
+  EXPECT_TRUE(SamplesAre(text, {{"tbproxy_queued_events", 0}, {"tbproxy_queued_bytes", 0}}));
 }
 
 TEST_F(MetricsHttpTest, CountsEvictionsResendsAndViewChanges) {
@@ -232,16 +221,17 @@ TEST_F(MetricsHttpTest, CountsEvictionsResendsAndViewChanges) {
   metrics_.RecordKeepWarm();
   metrics_.RecordPoolFailed();
   const std::string text = Scrape();
-  EXPECT_EQ(Sample(text, R"(tbproxy_session_evictions_total{reason="no_session"})"), 1);
-  EXPECT_EQ(Sample(text, R"(tbproxy_session_evictions_total{reason="session_too_low"})"), 2);
-  EXPECT_EQ(Sample(text, R"(tbproxy_session_evictions_total{reason="unknown"})"), 2);
-  EXPECT_EQ(Sample(text, R"(tbproxy_session_evictions_total{reason="invalid_request_body"})"), 0);
-  EXPECT_EQ(Sample(text, "tbproxy_session_replacements_total"), 1);
-  EXPECT_EQ(Sample(text, "tbproxy_request_resends_total"), 2);
-  EXPECT_EQ(Sample(text, "tbproxy_view_changes_total"), 2);
-  EXPECT_EQ(Sample(text, "tbproxy_cluster_view"), 5);
-  EXPECT_EQ(Sample(text, "tbproxy_keep_warm_requests_total"), 1);
-  EXPECT_EQ(Sample(text, "tbproxy_pool_failures_total"), 1);
+  EXPECT_TRUE(
+      SamplesAre(text, {{R"(tbproxy_session_evictions_total{reason="no_session"})", 1},
+                        {R"(tbproxy_session_evictions_total{reason="session_too_low"})", 2},
+                        {R"(tbproxy_session_evictions_total{reason="unknown"})", 2},
+                        {R"(tbproxy_session_evictions_total{reason="invalid_request_body"})", 0},
+                        {"tbproxy_session_replacements_total", 1},
+                        {"tbproxy_request_resends_total", 2},
+                        {"tbproxy_view_changes_total", 2},
+                        {"tbproxy_cluster_view", 5},
+                        {"tbproxy_keep_warm_requests_total", 1},
+                        {"tbproxy_pool_failures_total", 1}}));
 }
 
 TEST_F(MetricsHttpTest, ExposesBuildInfoAndHelp) {
@@ -324,36 +314,38 @@ TEST_F(MetricsHttpTest, RecordsFromManyThreadsWhileScraping) {
   for (int i = 0; i < 5; i++) EXPECT_EQ(Request(server_->port(), "GET", "/metrics").status, 200);
   for (std::thread& thread : threads) thread.join();
   const std::string text = Scrape();
-  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="create_transfers",outcome="ok"})"),
-            kThreads * kCalls);
-  EXPECT_EQ(Sample(text, R"(tbproxy_events_total{operation="create_transfers",outcome="ok"})"),
-            2 * kThreads * kCalls);
-  EXPECT_EQ(Sample(text, R"(tbproxy_results_total{operation="create_transfers",status="created"})"),
-            2 * kThreads * kCalls);
-  EXPECT_EQ(Sample(text, "tbproxy_grpc_calls_in_flight"), 0);
+  EXPECT_TRUE(SamplesAre(
+      text,
+      {{R"(tbproxy_requests_total{operation="create_transfers",outcome="ok"})", kThreads * kCalls},
+       {R"(tbproxy_events_total{operation="create_transfers",outcome="ok"})",
+        2 * kThreads * kCalls},
+       {R"(tbproxy_results_total{operation="create_transfers",status="created"})",
+        2 * kThreads * kCalls},
+       {"tbproxy_grpc_calls_in_flight", 0}}));
 }
 
 TEST(MetricsHttpServer, RefusesMalformedAddresses) {
   Metrics metrics({});
   for (const char* address : {"", "9464", ":9464", "localhost:9464", "127.0.0.1:", "127.0.0.1:x",
                               "127.0.0.1:65536", "[::1]:9464"}) {
-    auto server = MetricsHttpServer::Start({.address = address}, [&metrics] { return metrics.Exposition(); },
-                                           [] { return true; });
+    auto server = MetricsHttpServer::Start(
+        {.address = address}, [&metrics] { return metrics.Exposition(); }, [] { return true; });
     EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument) << address;
   }
-  auto server = MetricsHttpServer::Start({.address = "127.0.0.1:0", .threads = 0},
-                                         [&metrics] { return metrics.Exposition(); }, [] { return true; });
+  auto server = MetricsHttpServer::Start(
+      {.address = "127.0.0.1:0", .threads = 0}, [&metrics] { return metrics.Exposition(); },
+      [] { return true; });
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(MetricsHttpServer, ReportsAPortInUseAsUnavailable) {
   Metrics metrics({});
-  auto first = MetricsHttpServer::Start({.address = "127.0.0.1:0"}, [&metrics] { return metrics.Exposition(); },
-                                        [] { return true; });
+  auto first = MetricsHttpServer::Start(
+      {.address = "127.0.0.1:0"}, [&metrics] { return metrics.Exposition(); }, [] { return true; });
   ASSERT_TRUE(first.ok()) << first.status();
-  auto second =
-      MetricsHttpServer::Start({.address = absl::StrCat("127.0.0.1:", (*first)->port())},
-                               [&metrics] { return metrics.Exposition(); }, [] { return true; });
+  auto second = MetricsHttpServer::Start(
+      {.address = absl::StrCat("127.0.0.1:", (*first)->port())},
+      [&metrics] { return metrics.Exposition(); }, [] { return true; });
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   // The first one still serves.
   EXPECT_EQ(Request((*first)->port(), "GET", "/healthz").status, 200);
