@@ -3,8 +3,8 @@
 // main wires small parts together and owns their order of start and stop. Each step below is
 // one function whose locals are the parts it starts, declared in the order they are built, so
 // that C++ destroys them in the reverse order shutdown needs:
-//   Run:       tokens, [embedded dev cluster]                      -> RunProxy
-//   RunProxy:  metrics + coalescer, native front end, session pool, pool thread -> Serve
+//   Run:       tokens, [embedded dev cluster] -> RunProxy
+//   RunProxy:  metrics and coalescer, native front end, session pool, pool thread -> Serve
 //   Serve:     gRPC server, metrics listener; wait for SIGTERM/SIGINT; Drain
 // The drain runs the other way: the gRPC server stops accepting, the coalescer stops intake and
 // sends what is queued, the pool waits for replies in flight, then everything closes. Exit code
@@ -364,7 +364,7 @@ int main(int argc, char** argv) {
   // CPU on the call path (bench/PROFILE.md); the unit tests keep it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Block the stop signals in every thread (threads inherit the mask), so that only the
-  // sigwait in Run receives them.
+  // sigwait in Serve receives them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
