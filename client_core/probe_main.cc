@@ -19,12 +19,12 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
+#include "client_core/parse.h"
 #include "client_core/session.h"
 #include "client_core/tcp_transport.h"
 #include "client_core/types.h"
@@ -42,31 +42,6 @@ namespace {
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitTimeout = 3;
-
-std::optional<u128> ParseU128(std::string text) {
-  u128 value = 0;
-  int base = 10;
-  if (text.rfind("0x", 0) == 0 || text.rfind("0X", 0) == 0) {
-    text = text.substr(2);
-    base = 16;
-  }
-  if (text.empty() || text.size() > 39) return std::nullopt;
-  for (char c : text) {
-    int digit;
-    if (c >= '0' && c <= '9') {
-      digit = c - '0';
-    } else if (base == 16 && c >= 'a' && c <= 'f') {
-      digit = c - 'a' + 10;
-    } else if (base == 16 && c >= 'A' && c <= 'F') {
-      digit = c - 'A' + 10;
-    } else {
-      return std::nullopt;
-    }
-    if (value > (kU128Max - static_cast<u128>(digit)) / static_cast<u128>(base)) return std::nullopt;
-    value = value * static_cast<u128>(base) + static_cast<u128>(digit);
-  }
-  return value;
-}
 
 class EvictionWatcher final : public SessionObserver {
  public:
@@ -248,28 +223,19 @@ int Main(int argc, char** argv) {
       "  tbproxy-probe --addresses=127.0.0.1:3000 --cluster=0 --create-accounts=3");
   // Accept --create-accounts as well as --create_accounts: flag names are written with
   // underscores, but the documented spelling of the command line uses hyphens.
-  std::vector<std::string> arguments(argv, argv + argc);
-  std::vector<char*> normalized;
-  for (std::string& argument : arguments) {
-    if (argument.rfind("--", 0) == 0) {
-      const size_t end = std::min(argument.find('='), argument.size());
-      for (size_t i = 2; i < end; i++) {
-        if (argument[i] == '-') argument[i] = '_';
-      }
-    }
-    normalized.push_back(argument.data());
-  }
-  absl::ParseCommandLine(static_cast<int>(normalized.size()), normalized.data());
+  NormalizeFlagNames(argc, argv);
+  absl::ParseCommandLine(argc, argv);
   absl::StatusOr<std::vector<ReplicaAddress>> addresses =
-      ParseAddresses(absl::GetFlag(FLAGS_addresses));
+      ParseHostPortList(absl::GetFlag(FLAGS_addresses), {.default_host = "127.0.0.1"});
   if (!addresses.ok()) {
     std::fprintf(stderr, "tbproxy-probe: --addresses: %s\n",
                  std::string(addresses.status().message()).c_str());
     return kExitUsage;
   }
-  const std::optional<u128> cluster = ParseU128(absl::GetFlag(FLAGS_cluster));
-  if (!cluster.has_value()) {
-    std::fprintf(stderr, "tbproxy-probe: --cluster: expected a u128 (decimal or 0x hex)\n");
+  const absl::StatusOr<u128> cluster = ParseU128(absl::GetFlag(FLAGS_cluster));
+  if (!cluster.ok()) {
+    std::fprintf(stderr, "tbproxy-probe: --cluster: %s\n",
+                 std::string(cluster.status().message()).c_str());
     return kExitUsage;
   }
   const uint32_t account_count = absl::GetFlag(FLAGS_create_accounts);

@@ -23,10 +23,7 @@
 
 #include <asio.hpp>  // ASIO_STANDALONE comes from the build.
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "client_core/assert.h"
 #include "client_core/constants.h"
 #include "client_core/header.h"
@@ -61,7 +58,7 @@ absl::Status ValidateOptions(const TcpTransportOptions& options) {
   for (const ReplicaAddress& address : options.addresses) {
     if (address.host.empty() || address.port == 0) {
       return absl::InvalidArgumentError(
-          absl::StrCat("addresses: invalid address ", ReplicaAddressToString(address)));
+          absl::StrCat("addresses: invalid address ", HostPortToString(address)));
     }
   }
   if (options.send_queue_max < 1 || options.send_queue_max > kSendQueueMaxLimit) {
@@ -82,55 +79,6 @@ absl::Status ValidateOptions(const TcpTransportOptions& options) {
 }
 
 }  // namespace
-
-absl::StatusOr<std::vector<ReplicaAddress>> ParseAddresses(absl::string_view text) {
-  std::vector<ReplicaAddress> addresses;
-  for (absl::string_view part : absl::StrSplit(text, ',')) {
-    part = absl::StripAsciiWhitespace(part);
-    ReplicaAddress address;
-    absl::string_view port_text;
-    if (absl::ConsumePrefix(&part, "[")) {
-      const size_t close = part.find("]:");
-      if (close == absl::string_view::npos) {
-        return absl::InvalidArgumentError(absl::StrCat("address '", part, "': expected [v6]:port"));
-      }
-      address.host = std::string(part.substr(0, close));
-      port_text = part.substr(close + 2);
-    } else {
-      const size_t colon = part.rfind(':');
-      if (colon == absl::string_view::npos) {
-        address.host = "127.0.0.1";
-        port_text = part;
-      } else {
-        address.host = std::string(part.substr(0, colon));
-        port_text = part.substr(colon + 1);
-        if (address.host.find(':') != std::string::npos) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("address '", part, "': write IPv6 addresses as [host]:port"));
-        }
-      }
-    }
-    uint32_t port = 0;
-    if (address.host.empty() || !absl::SimpleAtoi(port_text, &port) || port == 0 ||
-        port > 65535) {
-      return absl::InvalidArgumentError(absl::StrCat("address '", part, "': expected host:port"));
-    }
-    address.port = static_cast<uint16_t>(port);
-    addresses.push_back(std::move(address));
-    if (addresses.size() > kReplicaCountMax) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("addresses: at most ", kReplicaCountMax, " replicas"));
-    }
-  }
-  return addresses;
-}
-
-std::string ReplicaAddressToString(const ReplicaAddress& address) {
-  if (address.host.find(':') != std::string::npos) {
-    return absl::StrCat("[", address.host, "]:", address.port);
-  }
-  return absl::StrCat(address.host, ":", address.port);
-}
 
 class TcpTransport::Connection : public std::enable_shared_from_this<Connection> {
  public:

@@ -1,7 +1,7 @@
 // The TCP MessageTransport of one session: one connection per replica address, on an
 // asio::io_context owned by the caller (PROTOCOL.md §2).
 //
-//   TB_ASSIGN_OR_RETURN(auto addresses, tb::ParseAddresses("127.0.0.1:3000,127.0.0.1:3001"));
+//   TB_ASSIGN_OR_RETURN(auto addresses, tb::ParseHostPortList("127.0.0.1:3000,127.0.0.1:3001", {}));
 //   TB_ASSIGN_OR_RETURN(auto transport, tb::TcpTransport::Create(&io_context, {.cluster = 0,
 //                                                                 .addresses = addresses}));
 //   transport->Start(&session);  ...  transport->Shutdown();
@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client_core/parse.h"
 #include "client_core/transport.h"
 #include "client_core/u128.h"
 
@@ -39,15 +40,8 @@ class io_context;
 
 namespace tb {
 
-struct ReplicaAddress {
-  std::string host;  // Numeric IPv4/IPv6 address or a host name.
-  uint16_t port = 0;
-};
-
-// Parses "host:port,host:port,…" (IPv6 as "[::1]:3000"; a bare "3000" means 127.0.0.1:3000),
-// in the cluster's replica order. 1..kReplicaCountMax addresses, ports 1..65535.
-absl::StatusOr<std::vector<ReplicaAddress>> ParseAddresses(absl::string_view text);
-std::string ReplicaAddressToString(const ReplicaAddress& address);
+// Parsed with ParseHostPortList (client_core/parse.h), in the cluster's replica order.
+using ReplicaAddress = HostPort;
 
 struct TcpTransportOptions {
   u128 cluster = 0;

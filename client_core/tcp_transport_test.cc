@@ -250,28 +250,6 @@ class NullReceiver final : public TransportReceiver {
 
 // ---- Addresses and options --------------------------------------------------------------------
 
-TEST(ParseAddresses, AcceptsHostPortListsInOrder) {
-  absl::StatusOr<std::vector<ReplicaAddress>> addresses =
-      ParseAddresses("127.0.0.1:3000, db.example:3001,[::1]:3002,3003");
-  ASSERT_TRUE(addresses.ok()) << addresses.status();
-  ASSERT_EQ(addresses->size(), 4u);
-  EXPECT_EQ((*addresses)[0].host, "127.0.0.1");
-  EXPECT_EQ((*addresses)[0].port, 3000);
-  EXPECT_EQ((*addresses)[1].host, "db.example");
-  EXPECT_EQ((*addresses)[2].host, "::1");
-  EXPECT_EQ((*addresses)[2].port, 3002);
-  EXPECT_EQ((*addresses)[3].host, "127.0.0.1");
-  EXPECT_EQ((*addresses)[3].port, 3003);
-  EXPECT_EQ(ReplicaAddressToString((*addresses)[2]), "[::1]:3002");
-}
-
-TEST(ParseAddresses, RejectsMalformedLists) {
-  for (const char* text : {"", "host:", ":3000", "host:0", "host:65536", "host:x", "::1:3000",
-                           "[::1]3000", "a:1,,b:2", "1,2,3,4,5,6,7"}) {
-    EXPECT_EQ(ParseAddresses(text).status().code(), absl::StatusCode::kInvalidArgument) << text;
-  }
-}
-
 TEST(TcpTransport, CreateRejectsInvalidOptions) {
   asio::io_context io;
   TcpTransportOptions no_addresses;

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
+#include "client_core/parse.h"
 #include "client_core/types.h"
 #include "client_core/u128.h"
 #include "devcluster/state_machine.h"
@@ -36,16 +37,13 @@ const Json& Cases() {
 
 // ---- Decimal strings <-> integers ----
 
-u128 ParseU128(const std::string& text) {
-  u128 value = 0;
-  for (char c : text) {
-    EXPECT_TRUE(std::isdigit(static_cast<unsigned char>(c))) << "not a decimal: " << text;
-    value = value * 10 + static_cast<u128>(c - '0');
-  }
-  return value;
+u128 ParseDecimal(const std::string& text) {
+  absl::StatusOr<u128> value = ParseU128(text);
+  EXPECT_TRUE(value.ok()) << value.status();
+  return value.value_or(0);
 }
 u128 Field(const Json& object, const char* name) {
-  return ParseU128(object.at(name).get<std::string>());
+  return ParseDecimal(object.at(name).get<std::string>());
 }
 std::string Text(u128 value) { return U128ToDecimal(value); }
 template <size_t kSize>
@@ -147,7 +145,7 @@ std::vector<uint8_t> EncodeEvents(const std::string& op, const Json& events) {
     if (op == "create_accounts") AppendBytes(out, ToAccount(event));
     if (op == "create_transfers") AppendBytes(out, ToTransfer(event));
     if (op == "lookup_accounts" || op == "lookup_transfers") {
-      AppendBytes(out, ParseU128(event.get<std::string>()));
+      AppendBytes(out, ParseDecimal(event.get<std::string>()));
     }
     if (op == "get_account_transfers" || op == "get_account_balances") {
       AppendBytes(out, ToAccountFilter(event));
@@ -326,7 +324,7 @@ uint8_t OperationCode(const std::string& op) {
 void RunStep(StateMachine& machine, const std::string& where, const Json& step) {
   const std::string op = step.at("op").get<std::string>();
   if (op == "tick") {
-    const u128 advance = ParseU128(step.at("advance_ns").get<std::string>());
+    const u128 advance = ParseDecimal(step.at("advance_ns").get<std::string>());
     machine.Tick(machine.timestamp() + static_cast<uint64_t>(advance));
     return;
   }

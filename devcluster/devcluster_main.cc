@@ -9,10 +9,8 @@
 //   tb-devcluster --prepare-latency=2ms              # a real cluster's pipeline, 2 ms per op
 #include <unistd.h>
 
-#include <algorithm>
 #include <array>
 #include <csignal>
-#include <functional>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -30,9 +28,11 @@
 #include "absl/time/time.h"
 #include "asio.hpp"
 #include "client_core/constants.h"
+#include "client_core/parse.h"
 #include "client_core/release.h"
 #include "client_core/u128.h"
 #include "client_core/replica/echo_executor.h"
+#include "devcluster/constants.h"
 #include "devcluster/server.h"
 #include "devcluster/state_machine.h"
 
@@ -40,7 +40,8 @@ ABSL_FLAG(std::string, addresses, "127.0.0.1:3000",
           "Comma-separated host:port list, one per replica in replica order (port 0 = any free "
           "port). With --replica-count=N and a single address, the replicas use consecutive "
           "ports from it (or N free ports for port 0).");
-ABSL_FLAG(std::string, cluster, "0", "Cluster id (decimal u128); clients must use the same.");
+ABSL_FLAG(std::string, cluster, "0",
+          "Cluster id (decimal, or hex with 0x); clients must use the same.");
 ABSL_FLAG(uint32_t, replica_count, 0,
           "Replicas to simulate (1..6); 0 = one per address. Only the primary (view % N) "
           "commits; backups forward to it.");
@@ -66,7 +67,7 @@ ABSL_FLAG(absl::Duration, prepare_latency, absl::ZeroDuration(),
 ABSL_FLAG(uint32_t, pipeline_max, tb::devcluster::kPipelinePreparesMaxDefault,
           "Prepares in flight with --prepare-latency (1..1024). TigerBeetle 0.17.x: "
           "pipeline_prepare_queue_max = 8 (src/config.zig).");
-ABSL_FLAG(uint32_t, request_queue_max, tb::devcluster::kPipelineRequestsQueuedDefault,
+ABSL_FLAG(uint32_t, request_queue_max, tb::devcluster::kPipelineRequestsQueuedMaxDefault,
           "Requests waiting for a prepare slot with --prepare-latency (0..1024). TigerBeetle "
           "0.17.x: --limit-pipeline-requests, default div_ceil(clients_max, 2) - 8 = 24 "
           "(src/tigerbeetle/cli.zig).");
@@ -86,21 +87,9 @@ constexpr char kNotDurable[] =
     "DATA IS KEPT IN MEMORY ONLY AND IS NOT DURABLE: everything is lost when tb-devcluster "
     "stops. Never use it for real money.";
 
-absl::StatusOr<u128> ParseU128(const std::string& text) {
-  if (text.empty() || text.size() > 39) return absl::InvalidArgumentError("not a u128: " + text);
-  u128 value = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return absl::InvalidArgumentError("not a decimal u128: " + text);
-    const u128 next = value * 10 + static_cast<u128>(c - '0');
-    if (next / 10 != value) return absl::InvalidArgumentError("u128 overflow: " + text);
-    value = next;
-  }
-  return value;
-}
-
 absl::StatusOr<std::vector<ListenAddress>> Addresses() {
-  absl::StatusOr<std::vector<ListenAddress>> addresses =
-      ParseListenAddresses(absl::GetFlag(FLAGS_addresses));
+  absl::StatusOr<std::vector<ListenAddress>> addresses = ParseHostPortList(
+      absl::GetFlag(FLAGS_addresses), {.port_zero_allowed = true, .default_host = "127.0.0.1"});
   if (!addresses.ok()) return addresses.status();
   const uint32_t count = absl::GetFlag(FLAGS_replica_count);
   if (count == 0 || count == addresses->size()) return addresses;
@@ -127,7 +116,9 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   if (!addresses.ok()) return addresses.status();
   options.addresses = *std::move(addresses);
   absl::StatusOr<u128> cluster = ParseU128(absl::GetFlag(FLAGS_cluster));
-  if (!cluster.ok()) return cluster.status();
+  if (!cluster.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--cluster: ", cluster.status().message()));
+  }
   options.protocol.cluster = *cluster;
   options.protocol.replica_count = static_cast<uint8_t>(options.addresses.size());
   options.protocol.clients_max = absl::GetFlag(FLAGS_clients_max);
@@ -146,26 +137,8 @@ absl::StatusOr<ServerOptions> OptionsFromFlags() {
   return options;
 }
 
-// Flags are spelled with dashes on the command line (--clients-max); Abseil names them with
-// underscores, so the names (not the values) are translated before parsing.
-std::vector<char*> UnderscoreFlagNames(int argc, char** argv, std::vector<std::string>& storage) {
-  storage.assign(argv, argv + argc);
-  for (size_t i = 1; i < storage.size(); i++) {
-    std::string& arg = storage[i];
-    if (arg == "--") break;
-    if (arg.rfind("--", 0) != 0) continue;
-    const size_t end = std::min(arg.find('='), arg.size());
-    for (size_t j = 2; j < end; j++) {
-      if (arg[j] == '-') arg[j] = '_';
-    }
-  }
-  std::vector<char*> result;
-  for (std::string& arg : storage) result.push_back(arg.data());
-  return result;
-}
-
 void ScheduleTick(asio::steady_timer& timer, StateMachine& machine) {
-  timer.expires_after(std::chrono::milliseconds(100));
+  timer.expires_after(absl::ToChronoNanoseconds(kStateMachineTickInterval));
   timer.async_wait([&timer, &machine](asio::error_code error) {
     if (error) return;
     machine.Tick(static_cast<uint64_t>(absl::GetCurrentTimeNanos()));
@@ -173,7 +146,7 @@ void ScheduleTick(asio::steady_timer& timer, StateMachine& machine) {
   });
 }
 
-int Main(int argc, char** argv) {
+void ParseFlags(int argc, char** argv) {
   absl::SetProgramUsageMessage(absl::StrCat(
       "an in-memory TigerBeetle 0.17 cluster for development and tests.\n\n  ", kNotDurable,
       "\n\nUsage: tb-devcluster [--addresses=127.0.0.1:3000] [--replica-count=N] [--echo] ...\n"
@@ -186,10 +159,115 @@ int Main(int argc, char** argv) {
   };
   usage_config.contains_helpshort_flags = usage_config.contains_help_flags;
   absl::SetFlagsUsageConfig(usage_config);
-  std::vector<std::string> storage;
-  std::vector<char*> args = UnderscoreFlagNames(argc, argv, storage);
-  absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
+  // Flags are spelled with dashes on the command line (--clients-max); Abseil names them with
+  // underscores.
+  NormalizeFlagNames(argc, argv);
+  absl::ParseCommandLine(argc, argv);
+}
 
+void PrintBanner(const ServerOptions& options, bool echo) {
+  const PipelineOptions& pipeline = options.faults.pipeline;
+  const std::string pipeline_text =
+      pipeline.prepare_latency > absl::ZeroDuration()
+          ? absl::StrCat(", pipeline model: prepare latency ",
+                         absl::FormatDuration(pipeline.prepare_latency), ", ",
+                         pipeline.prepares_max, " prepares in flight, request queue ",
+                         pipeline.requests_queued_max)
+          : "";
+  std::fprintf(stderr,
+               "tb-devcluster: WARNING: %s\n"
+               "tb-devcluster: release %s, cluster %s, %zu replica(s), batch_size_limit %u, "
+               "clients_max %u%s%s\n",
+               kNotDurable, ReleaseToString(kReleaseServer).c_str(),
+               U128ToDecimal(options.protocol.cluster).c_str(), options.addresses.size(),
+               options.protocol.batch_size_limit, options.protocol.clients_max,
+               echo ? ", echo mode (no state)" : "", pipeline_text.c_str());
+}
+
+// The process's controls, all on the io_context's thread: SIGINT/SIGTERM stop, SIGUSR1 advances
+// the view, SIGUSR2 pauses or resumes, and (optionally) end of standard input stops.
+class Controls {
+ public:
+  Controls(asio::io_context& io_context, Server& server, size_t replica_count)
+      : io_context_(io_context),
+        server_(server),
+        replica_count_(replica_count),
+        stop_signals_(io_context, SIGINT, SIGTERM),
+        view_signal_(io_context, SIGUSR1),
+        pause_signal_(io_context, SIGUSR2),
+        input_(io_context) {}
+
+  void Start(bool stop_on_stdin_close) {
+    stop_signals_.async_wait([this](asio::error_code error, int signal) {
+      if (error) return;
+      std::fprintf(stderr, "tb-devcluster: signal %d, stopping (all data is discarded)\n", signal);
+      Stop();
+    });
+    AwaitViewSignal();
+    AwaitPauseSignal();
+    if (stop_on_stdin_close) {
+      input_.assign(::dup(STDIN_FILENO));
+      ReadInput();
+    }
+  }
+
+ private:
+  void Stop() {
+    server_.Stop();
+    io_context_.stop();
+  }
+
+  void AwaitViewSignal() {
+    view_signal_.async_wait([this](asio::error_code error, int) {
+      if (error) return;
+      server_.AdvanceView();
+      const uint32_t view = server_.view();
+      std::fprintf(stderr, "tb-devcluster: view %u, primary is replica %zu\n", view,
+                   view % replica_count_);
+      AwaitViewSignal();
+    });
+  }
+
+  void AwaitPauseSignal() {
+    pause_signal_.async_wait([this](asio::error_code error, int) {
+      if (error) return;
+      paused_ = !paused_;
+      if (paused_) {
+        server_.Pause();
+      } else {
+        server_.Resume();
+      }
+      std::fprintf(stderr, "tb-devcluster: %s\n",
+                   paused_ ? "paused (every message is dropped)" : "resumed");
+      AwaitPauseSignal();
+    });
+  }
+
+  void ReadInput() {
+    input_.async_read_some(asio::buffer(input_buffer_), [this](asio::error_code error, size_t) {
+      if (error == asio::error::operation_aborted) return;
+      if (!error) {
+        ReadInput();
+        return;
+      }
+      std::fprintf(stderr, "tb-devcluster: standard input closed, stopping\n");
+      Stop();
+    });
+  }
+
+  asio::io_context& io_context_;
+  Server& server_;
+  const size_t replica_count_;
+  asio::signal_set stop_signals_;
+  asio::signal_set view_signal_;
+  asio::signal_set pause_signal_;
+  asio::posix::stream_descriptor input_;
+  std::array<char, 256> input_buffer_;
+  bool paused_ = false;
+};
+
+int Main(int argc, char** argv) {
+  ParseFlags(argc, argv);
   absl::StatusOr<ServerOptions> options = OptionsFromFlags();
   if (!options.ok()) {
     std::fprintf(stderr, "tb-devcluster: %s\n", std::string(options.status().message()).c_str());
@@ -204,84 +282,16 @@ int Main(int argc, char** argv) {
     machine = std::make_unique<StateMachine>(
         StateMachineOptions{.batch_size_limit = options->protocol.batch_size_limit});
   }
-  Executor* chosen = echo ? executor.get() : machine.get();
 
   asio::io_context io_context(1);
-  Server server(io_context, chosen, *options);
+  Server server(io_context, echo ? executor.get() : machine.get(), *options);
   if (absl::Status started = server.Start(); !started.ok()) {
     std::fprintf(stderr, "tb-devcluster: %s\n", std::string(started.message()).c_str());
     return 1;
   }
-  std::fprintf(stderr,
-               "tb-devcluster: WARNING: %s\n"
-               "tb-devcluster: release %s, cluster %s, %zu replica(s), batch_size_limit %u, "
-               "clients_max %u%s%s\n",
-               kNotDurable, ReleaseToString(kReleaseServer).c_str(),
-               U128ToDecimal(options->protocol.cluster).c_str(), options->addresses.size(),
-               options->protocol.batch_size_limit, options->protocol.clients_max,
-               echo ? ", echo mode (no state)" : "",
-               options->faults.pipeline.prepare_latency > absl::ZeroDuration()
-                   ? absl::StrCat(", pipeline model: prepare latency ",
-                                  absl::FormatDuration(options->faults.pipeline.prepare_latency),
-                                  ", ", options->faults.pipeline.prepares_max,
-                                  " prepares in flight, request queue ",
-                                  options->faults.pipeline.requests_queued_max)
-                         .c_str()
-                   : "");
-  asio::signal_set stop_signals(io_context, SIGINT, SIGTERM);
-  stop_signals.async_wait([&](asio::error_code error, int signal) {
-    if (error) return;
-    std::fprintf(stderr, "tb-devcluster: signal %d, stopping (all data is discarded)\n", signal);
-    server.Stop();
-    io_context.stop();
-  });
-  asio::signal_set view_signal(io_context, SIGUSR1);
-  std::function<void()> wait_view_signal = [&] {
-    view_signal.async_wait([&](asio::error_code error, int) {
-      if (error) return;
-      server.AdvanceView();
-      const uint32_t view = server.view();
-      std::fprintf(stderr, "tb-devcluster: view %u, primary is replica %zu\n", view,
-                   view % options->addresses.size());
-      wait_view_signal();
-    });
-  };
-  wait_view_signal();
-  asio::signal_set pause_signal(io_context, SIGUSR2);
-  bool paused = false;
-  std::function<void()> wait_pause_signal = [&] {
-    pause_signal.async_wait([&](asio::error_code error, int) {
-      if (error) return;
-      paused = !paused;
-      if (paused) {
-        server.Pause();
-      } else {
-        server.Resume();
-      }
-      std::fprintf(stderr, "tb-devcluster: %s\n",
-                   paused ? "paused (every message is dropped)" : "resumed");
-      wait_pause_signal();
-    });
-  };
-  wait_pause_signal();
-  asio::posix::stream_descriptor input(io_context);
-  std::array<char, 256> input_buffer;
-  std::function<void()> read_input = [&] {
-    input.async_read_some(asio::buffer(input_buffer), [&](asio::error_code error, size_t) {
-      if (error == asio::error::operation_aborted) return;
-      if (!error) {
-        read_input();
-        return;
-      }
-      std::fprintf(stderr, "tb-devcluster: standard input closed, stopping\n");
-      server.Stop();
-      io_context.stop();
-    });
-  };
-  if (absl::GetFlag(FLAGS_stop_on_stdin_close)) {
-    input.assign(::dup(STDIN_FILENO));
-    read_input();
-  }
+  PrintBanner(*options, echo);
+  Controls controls(io_context, server, options->addresses.size());
+  controls.Start(absl::GetFlag(FLAGS_stop_on_stdin_close));
   asio::steady_timer tick(io_context);
   if (machine != nullptr) ScheduleTick(tick, *machine);
 

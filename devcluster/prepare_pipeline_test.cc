@@ -145,9 +145,9 @@ TEST(PipelineOptions, BadValuesAreRefusedWithTheField) {
   EXPECT_FALSE(ValidatePipelineOptions({.prepare_latency = absl::Minutes(2)}).ok());
   const absl::Status zero = ValidatePipelineOptions({.prepares_max = 0});
   EXPECT_NE(zero.message().find("prepares_max"), absl::string_view::npos);
-  EXPECT_FALSE(ValidatePipelineOptions({.prepares_max = kPipelinePreparesMaxLimit + 1}).ok());
+  EXPECT_FALSE(ValidatePipelineOptions({.prepares_max = kPipelinePreparesMaxCeiling + 1}).ok());
   const absl::Status queue =
-      ValidatePipelineOptions({.requests_queued_max = kPipelineRequestsQueuedLimit + 1});
+      ValidatePipelineOptions({.requests_queued_max = kPipelineRequestsQueuedMaxCeiling + 1});
   EXPECT_NE(queue.message().find("requests_queued_max"), absl::string_view::npos);
   // Through the server's own validation too.
   ServerOptions options;

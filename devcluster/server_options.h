@@ -1,7 +1,8 @@
 // Configuration of the dev cluster's TCP server (devcluster/server.h): listen addresses, limits,
 // fault injection, and the counters it reports. Validated once at start-up.
 //
-//   TB_ASSIGN_OR_RETURN(auto addresses, tb::devcluster::ParseListenAddresses("127.0.0.1:0"));
+//   TB_ASSIGN_OR_RETURN(auto addresses,
+//                       tb::ParseHostPortList("127.0.0.1:0", {.port_zero_allowed = true}));
 //   tb::devcluster::ServerOptions options{.addresses = addresses};
 //   TB_RETURN_IF_ERROR(tb::devcluster::ValidateServerOptions(options));
 #pragma once
@@ -14,9 +15,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client_core/parse.h"
 #include "client_core/replica/echo_executor.h"
 #include "client_core/replica/message_framer.h"
 #include "client_core/replica/replica_protocol.h"
+#include "devcluster/constants.h"
 
 namespace tb::devcluster {
 
@@ -35,13 +38,8 @@ using replica::Send;
 using replica::Verdict;
 using replica::VerdictName;
 
-struct ListenAddress {
-  std::string host;  // Numeric IPv4/IPv6 address or a resolvable name.
-  uint16_t port = 0;  // 0 = an ephemeral port (see Server::ports()).
-};
-
-// "127.0.0.1:3000,127.0.0.1:0" (also "3000" for 127.0.0.1:3000, and "[::1]:3000").
-absl::StatusOr<std::vector<ListenAddress>> ParseListenAddresses(absl::string_view list);
+// One replica's listen address; port 0 = an ephemeral port (see Server::ports()).
+using ListenAddress = HostPort;
 
 // A cost model of a real cluster's primary (not a fault): TigerBeetle turns each client request
 // into one prepare (one op; requests are never merged), keeps at most `prepares_max` prepares in
@@ -52,19 +50,12 @@ absl::StatusOr<std::vector<ListenAddress>> ParseListenAddresses(absl::string_vie
 // after admission, in op order. Registers take part (a register is an op); pings do not.
 // A retry of a request that is queued or preparing is dropped, as by a real primary.
 // prepare_latency 0 = off (requests commit at once, as before).
-//
-// TigerBeetle 0.17.x: pipeline_prepare_queue_max = 8 (src/config.zig); the request queue
-// defaults to div_ceil(clients_max, 2) - 8 = 24 (--limit-pipeline-requests default,
-// src/tigerbeetle/cli.zig), at most clients_max + 1 - 8 = 57 (src/constants.zig).
-inline constexpr uint32_t kPipelinePreparesMaxDefault = 8;
-inline constexpr uint32_t kPipelineRequestsQueuedDefault = 24;
-inline constexpr uint32_t kPipelinePreparesMaxLimit = 1024;
-inline constexpr uint32_t kPipelineRequestsQueuedLimit = 1024;
-
 struct PipelineOptions {
-  absl::Duration prepare_latency = absl::ZeroDuration();  // Admission to reply; 0..1m.
-  uint32_t prepares_max = kPipelinePreparesMaxDefault;    // 1..kPipelinePreparesMaxLimit.
-  uint32_t requests_queued_max = kPipelineRequestsQueuedDefault;  // 0..kPipelineRequestsQueuedLimit.
+  // Admission to reply; 0..kPrepareLatencyCeiling.
+  absl::Duration prepare_latency = absl::ZeroDuration();
+  uint32_t prepares_max = kPipelinePreparesMaxDefault;  // 1..kPipelinePreparesMaxCeiling.
+  // 0..kPipelineRequestsQueuedMaxCeiling.
+  uint32_t requests_queued_max = kPipelineRequestsQueuedMaxDefault;
 };
 absl::Status ValidatePipelineOptions(const PipelineOptions& pipeline);
 
@@ -79,9 +70,6 @@ struct FaultOptions {
 };
 absl::Status ValidateFaultOptions(const FaultOptions& faults);
 
-inline constexpr uint32_t kConnectionsPerReplicaDefault = 32;  // As a real replica (§2.4).
-inline constexpr uint32_t kConnectionsPerReplicaMax = 4096;
-
 struct ServerOptions {
   // One address per replica, in replica order; protocol.replica_count is set from its size.
   std::vector<ListenAddress> addresses = {{"127.0.0.1", 0}};
@@ -89,8 +77,8 @@ struct ServerOptions {
   // Client connections kept per replica; beyond it a connection is accepted and closed at once.
   uint32_t connections_max = kConnectionsPerReplicaDefault;
   // Bytes queued for one connection; a peer that reads slower is disconnected.
-  uint32_t send_queue_bytes_max = 32 * 1024 * 1024;
-  uint32_t delayed_replies_max = 16 * 1024;  // Beyond it, delayed replies are dropped.
+  uint32_t send_queue_bytes_max = kSendQueueBytesMaxDefault;
+  uint32_t delayed_replies_max = kDelayedRepliesMaxDefault;  // Beyond it, replies are dropped.
   FaultOptions faults;
   bool log_messages = false;  // One stderr line per drop, close and eviction.
 };

@@ -309,18 +309,5 @@ TEST_F(ServerTest, DisconnectsAPeerThatDoesNotReadItsAnswers) {
   EXPECT_EQ(server_->stats().connections_open, 0u);
 }
 
-TEST(ListenAddresses, ParsesListsAndRejectsNonsense) {
-  auto parsed = ParseListenAddresses("127.0.0.1:3000,0,[::1]:7");
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
-  ASSERT_EQ(parsed->size(), 3u);
-  EXPECT_EQ((*parsed)[0].host, "127.0.0.1");
-  EXPECT_EQ((*parsed)[0].port, 3000);
-  EXPECT_EQ((*parsed)[1].port, 0);
-  EXPECT_EQ((*parsed)[2].host, "::1");
-  for (const char* bad : {"", "host:", ":80", "1.2.3.4:65536", "a:b", "1,2,3,4,5,6,7"}) {
-    EXPECT_FALSE(ParseListenAddresses(bad).ok()) << bad;
-  }
-}
-
 }  // namespace
 }  // namespace tb::devcluster

@@ -3,7 +3,7 @@
 // Every field has a bound; ValidateSessionPoolOptions() checks them all at start-up and names the
 // first bad field in its Status, so a bad flag is reported before any connection is opened.
 //
-//   TB_ASSIGN_OR_RETURN(auto replicas, tb::ParseAddresses("127.0.0.1:3000"));
+//   TB_ASSIGN_OR_RETURN(auto replicas, tb::ParseHostPortList("127.0.0.1:3000", {}));
 //   tb::pool::SessionPoolOptions options{.replica_addresses = replicas};
 //   TB_RETURN_IF_ERROR(tb::pool::ValidateSessionPoolOptions(options));
 #pragma once
@@ -16,12 +16,9 @@
 #include "client_core/constants.h"
 #include "client_core/tcp_transport.h"
 #include "client_core/u128.h"
+#include "pool/constants.h"
 
 namespace tb::pool {
-
-// The cluster's session table holds kClientsMaxDefault (64) sessions shared by every client of
-// the cluster; the pool must leave room for the others, so its budget stays strictly below it.
-inline constexpr uint32_t kSessionBudgetMax = kClientsMaxDefault - 1;
 
 struct SessionPoolOptions {
   u128 cluster = 0;
@@ -43,10 +40,6 @@ struct SessionPoolOptions {
   absl::Duration replacement_backoff_min = absl::Milliseconds(100);
   absl::Duration replacement_backoff_max = absl::Seconds(10);
 };
-
-// Bounds on the durations (a tick of at most one second keeps retries and keep-warm timely).
-inline constexpr absl::Duration kTickIntervalMax = absl::Seconds(1);
-inline constexpr absl::Duration kKeepWarmIntervalMax = absl::Minutes(10);
 
 // kInvalidArgument naming the field: no or too many replica addresses (> kReplicaCountMax), an
 // empty host or port 0, sessions == 0, sessions > session_budget, session_budget >= 64, a

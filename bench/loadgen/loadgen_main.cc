@@ -20,10 +20,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -33,6 +31,7 @@
 #include "bench/loadgen/report.h"
 #include "bench/loadgen/runner.h"
 #include "bench/loadgen/workload.h"
+#include "client_core/parse.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051",
           "tbproxy host:port (its gRPC port; with --path=native its --native-listen port), or "
@@ -41,7 +40,8 @@ ABSL_FLAG(std::string, path, "typed",
           "typed, raw or stream (gRPC), or native: one TigerBeetle-protocol session per caller "
           "to tbproxy's native port (not for direct)");
 ABSL_FLAG(std::string, cluster_addresses, "", "direct: replica addresses host:port,...");
-ABSL_FLAG(uint64_t, cluster, 0, "direct and native: cluster id");
+ABSL_FLAG(std::string, cluster, "0",
+          "direct and native: cluster id (decimal, or hex with 0x)");
 ABSL_FLAG(uint32_t, sessions, 0,
           "direct and native: sessions, each one request in flight; 0 = direct: min(callers, "
           "32) (a replica serves 32 client connections at once, PROTOCOL.md 2.4, and keeps "
@@ -93,155 +93,160 @@ int Usage(const std::string& message) {
   return kExitUsage;
 }
 
-int Main(int argc, char** argv) {
+void ParseFlags(int argc, char** argv) {
   absl::SetProgramUsageMessage("Load generator for tbproxy and TigerBeetle clusters.");
-  // Accept --flag-name as well as --flag_name.
-  std::vector<std::string> arguments(argv, argv + argc);
-  std::vector<char*> normalized;
-  for (std::string& argument : arguments) {
-    if (argument.rfind("--", 0) == 0) {
-      const size_t end = std::min(argument.find('='), argument.size());
-      std::replace(argument.begin() + 2, argument.begin() + static_cast<ptrdiff_t>(end), '-', '_');
-    }
-    normalized.push_back(argument.data());
-  }
-  absl::ParseCommandLine(static_cast<int>(normalized.size()), normalized.data());
+  NormalizeFlagNames(argc, argv);  // Accept --flag-name as well as --flag_name.
+  absl::ParseCommandLine(argc, argv);
   // The Abseil build of the distribution checks every Mutex for lock-order cycles (a graph update
   // per Lock, gRPC's own mutexes included): measurable CPU that is not the system under test.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+}
 
-  const std::string target = absl::GetFlag(FLAGS_target);
-  const uint32_t callers = absl::GetFlag(FLAGS_callers);
-  if (callers < 1 || callers > kCallersMax) {
-    return Usage(absl::StrCat("--callers: 1..", kCallersMax));
-  }
-  uint32_t channels = absl::GetFlag(FLAGS_channels);
-  if (channels == 0) channels = std::clamp<uint32_t>((callers + 255) / 256, 1, 64);
-
+// --idle-streams: holds idle Stream RPCs open instead of driving load, and reports tbproxy's RSS.
+int HoldIdle(const std::string& target, uint32_t channels) {
   const int proxy_pid = absl::GetFlag(FLAGS_proxy_pid);
-  if (absl::GetFlag(FLAGS_idle_streams) > 0) {
-    ProcessSample open_sample;
-    absl::Status held = HoldIdleStreams(
-        target, channels, absl::GetFlag(FLAGS_idle_streams), absl::GetFlag(FLAGS_idle_hold),
-        [&] {
-          if (proxy_pid > 0) open_sample = SampleProcess(proxy_pid).value_or(ProcessSample{});
-        });
-    if (!held.ok()) {
-      std::fprintf(stderr, "tbproxy-loadgen: idle streams: %s\n", held.ToString().c_str());
-      return kExitWrong;
-    }
-    std::printf("{\"label\": %s, \"idle_streams\": %u, \"channels\": %u, "
-                "\"proxy_rss_kb\": %llu, \"ok\": true}\n",
-                JsonString(absl::GetFlag(FLAGS_label)).c_str(), absl::GetFlag(FLAGS_idle_streams),
-                channels, static_cast<unsigned long long>(open_sample.rss_kb));
-    return 0;
+  ProcessSample open_sample;
+  absl::Status held = HoldIdleStreams(
+      target, channels, absl::GetFlag(FLAGS_idle_streams), absl::GetFlag(FLAGS_idle_hold), [&] {
+        if (proxy_pid > 0) open_sample = SampleProcess(proxy_pid).value_or(ProcessSample{});
+      });
+  if (!held.ok()) {
+    std::fprintf(stderr, "tbproxy-loadgen: idle streams: %s\n", held.ToString().c_str());
+    return kExitWrong;
   }
+  std::printf("{\"label\": %s, \"idle_streams\": %u, \"channels\": %u, "
+              "\"proxy_rss_kb\": %llu, \"ok\": true}\n",
+              JsonString(absl::GetFlag(FLAGS_label)).c_str(), absl::GetFlag(FLAGS_idle_streams),
+              channels, static_cast<unsigned long long>(open_sample.rss_kb));
+  return 0;
+}
 
+// The load's shape, from the flags, checked.
+struct LoadFlags {
+  std::string target;
+  std::string path;  // "direct" for --target=direct.
+  bool direct = false;
+  bool native = false;
+  uint32_t callers = 0;
+  uint32_t channels = 0;
+  uint32_t events = 0;
+  uint32_t accounts = 0;
+  double rate = 0;
+  std::vector<MixEntry> mix;
+};
+
+// What both the load and --idle-streams need.
+absl::StatusOr<LoadFlags> ConnectionFlags() {
+  LoadFlags load{.target = absl::GetFlag(FLAGS_target), .callers = absl::GetFlag(FLAGS_callers)};
+  if (load.callers < 1 || load.callers > kCallersMax) {
+    return absl::InvalidArgumentError(absl::StrCat("--callers: 1..", kCallersMax));
+  }
+  load.channels = absl::GetFlag(FLAGS_channels);
+  if (load.channels == 0) load.channels = std::clamp<uint32_t>((load.callers + 255) / 256, 1, 64);
+  return load;
+}
+
+absl::StatusOr<LoadFlags> LoadFlagsFromFlags() {
+  absl::StatusOr<LoadFlags> connection = ConnectionFlags();
+  if (!connection.ok()) return connection.status();
+  LoadFlags load = *std::move(connection);
   absl::StatusOr<std::vector<MixEntry>> mix = ParseMix(absl::GetFlag(FLAGS_mix));
-  if (!mix.ok()) return Usage(std::string(mix.status().message()));
-  const uint32_t events = absl::GetFlag(FLAGS_events);
-  if (events < 1 || events > kEventsMax) return Usage("--events: 1..8189");
-  const uint32_t accounts = absl::GetFlag(FLAGS_accounts);
-  if (accounts < 2 || accounts > kEventsMax) return Usage("--accounts: 2..8189");
-  const double rate = absl::GetFlag(FLAGS_rate);
-  if (!(rate >= 0) || rate > 1e7) return Usage("--rate: 0..1e7");
+  if (!mix.ok()) return mix.status();
+  load.mix = *std::move(mix);
+  load.events = absl::GetFlag(FLAGS_events);
+  if (load.events < 1 || load.events > kEventsMax) {
+    return absl::InvalidArgumentError("--events: 1..8189");
+  }
+  load.accounts = absl::GetFlag(FLAGS_accounts);
+  if (load.accounts < 2 || load.accounts > kEventsMax) {
+    return absl::InvalidArgumentError("--accounts: 2..8189");
+  }
+  load.rate = absl::GetFlag(FLAGS_rate);
+  if (!(load.rate >= 0) || load.rate > 1e7) return absl::InvalidArgumentError("--rate: 0..1e7");
   if (absl::GetFlag(FLAGS_duration) <= absl::ZeroDuration() ||
       absl::GetFlag(FLAGS_warmup) < absl::ZeroDuration()) {
-    return Usage("--duration must be positive and --warmup not negative");
+    return absl::InvalidArgumentError("--duration must be positive and --warmup not negative");
   }
+  load.direct = load.target == "direct";
+  load.path = load.direct ? "direct" : absl::GetFlag(FLAGS_path);
+  load.native = !load.direct && load.path == "native";
+  return load;
+}
 
-  const bool direct = target == "direct";
-  std::string path = direct ? "direct" : absl::GetFlag(FLAGS_path);
-  const bool native = !direct && path == "native";
-  uint32_t sessions = 0;
-  absl::StatusOr<std::unique_ptr<Driver>> driver;
-  if (direct || native) {
-    // Native: tbproxy's TigerBeetle-protocol port takes the place of a cluster, and its sessions
-    // are virtual (not cluster sessions), so every caller gets one, as separate applications do.
-    absl::StatusOr<std::vector<ReplicaAddress>> addresses =
-        ParseAddresses(native ? target : absl::GetFlag(FLAGS_cluster_addresses));
-    if (!addresses.ok()) {
-      return Usage(absl::StrCat(native ? "--target" : "--cluster-addresses", ": ",
-                                addresses.status().message()));
-    }
-    sessions = absl::GetFlag(FLAGS_sessions);
-    if (sessions == 0) sessions = native ? callers : std::min(callers, kDirectConnectionsMax);
-    driver = MakeDirectDriver({.cluster = absl::GetFlag(FLAGS_cluster),
-                               .addresses = *std::move(addresses),
-                               .sessions = sessions});
+// Direct and native: client_core sessions. Native: tbproxy's TigerBeetle-protocol port takes the
+// place of a cluster, and its sessions are virtual (not cluster sessions), so every caller gets
+// one, as separate applications do.
+absl::StatusOr<std::unique_ptr<Driver>> MakeSessionDriver(const LoadFlags& load,
+                                                          uint32_t* sessions) {
+  const char* addresses_flag = load.native ? "--target" : "--cluster-addresses";
+  absl::StatusOr<std::vector<ReplicaAddress>> addresses =
+      ParseHostPortList(load.native ? load.target : absl::GetFlag(FLAGS_cluster_addresses),
+                        {.default_host = "127.0.0.1"});
+  if (!addresses.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(addresses_flag, ": ", addresses.status().message()));
+  }
+  absl::StatusOr<u128> cluster = ParseU128(absl::GetFlag(FLAGS_cluster));
+  if (!cluster.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--cluster: ", cluster.status().message()));
+  }
+  *sessions = absl::GetFlag(FLAGS_sessions);
+  if (*sessions == 0) {
+    *sessions = load.native ? load.callers : std::min(load.callers, kDirectConnectionsMax);
+  }
+  return MakeDirectDriver(
+      {.cluster = *cluster, .addresses = *std::move(addresses), .sessions = *sessions});
+}
+
+absl::StatusOr<std::unique_ptr<Driver>> MakeGrpcPathDriver(const LoadFlags& load) {
+  GrpcPath grpc_path;
+  if (load.path == "typed") {
+    grpc_path = GrpcPath::kTyped;
+  } else if (load.path == "raw") {
+    grpc_path = GrpcPath::kRaw;
+  } else if (load.path == "stream") {
+    grpc_path = GrpcPath::kStream;
   } else {
-    GrpcPath grpc_path;
-    if (path == "typed") {
-      grpc_path = GrpcPath::kTyped;
-    } else if (path == "raw") {
-      grpc_path = GrpcPath::kRaw;
-    } else if (path == "stream") {
-      grpc_path = GrpcPath::kStream;
-    } else {
-      return Usage("--path: typed, raw, stream or native");
-    }
-    driver = MakeGrpcDriver({.target = target,
-                             .path = grpc_path,
-                             .callers = callers,
-                             .channels = channels,
-                             .callers_per_stream = absl::GetFlag(FLAGS_callers_per_stream),
-                             .stream_unordered = absl::GetFlag(FLAGS_stream_unordered),
-                             .call_timeout = absl::GetFlag(FLAGS_call_timeout)});
+    return absl::InvalidArgumentError("--path: typed, raw, stream or native");
   }
-  if (!driver.ok()) {
-    std::fprintf(stderr, "tbproxy-loadgen: %s\n", driver.status().ToString().c_str());
-    return kExitUsage;
-  }
+  return MakeGrpcDriver({.target = load.target,
+                         .path = grpc_path,
+                         .callers = load.callers,
+                         .channels = load.channels,
+                         .callers_per_stream = absl::GetFlag(FLAGS_callers_per_stream),
+                         .stream_unordered = absl::GetFlag(FLAGS_stream_unordered),
+                         .call_timeout = absl::GetFlag(FLAGS_call_timeout)});
+}
 
-  Workload workload({.mix = *mix,
-                     .events_per_call = events,
-                     .accounts = accounts,
-                     .echo = absl::GetFlag(FLAGS_echo)});
-  for (const std::shared_ptr<const Call>& call : workload.SetupCalls()) {
-    absl::Status status = RunBlocking(driver->get(), call);
-    if (!status.ok()) {
-      std::fprintf(stderr, "tbproxy-loadgen: setup failed: %s\n", status.ToString().c_str());
-      return kExitUsage;
-    }
-  }
+// Samples tbproxy at the edges of the measured window, on a thread of its own.
+std::thread StartProxySampler(int proxy_pid, const RunOptions& run, ProxyCost* proxy) {
+  return std::thread([proxy, proxy_pid, run] {
+    absl::SleepFor(run.warmup);
+    absl::StatusOr<ProcessSample> before = SampleProcess(proxy_pid);
+    absl::StatusOr<ProcessSample> self_before = SampleProcess(getpid());
+    absl::SleepFor(run.duration);
+    absl::StatusOr<ProcessSample> after = SampleProcess(proxy_pid);
+    absl::StatusOr<ProcessSample> self_after = SampleProcess(getpid());
+    if (!before.ok() || !after.ok() || !self_before.ok() || !self_after.ok()) return;
+    *proxy = {.sampled = true,
+              .cpu_seconds = after->cpu_seconds - before->cpu_seconds,
+              .rss_kb = after->rss_kb,
+              .loadgen_cpu_seconds = self_after->cpu_seconds - self_before->cpu_seconds};
+  });
+}
 
-  RunOptions run{.callers = callers,
-                 .warmup = absl::GetFlag(FLAGS_warmup),
-                 .duration = absl::GetFlag(FLAGS_duration),
-                 .rate = rate};
-  // Samples tbproxy at the edges of the measured window, on a thread of its own.
-  ProxyCost proxy;
-  std::thread sampler;
-  if (proxy_pid > 0) {
-    sampler = std::thread([&proxy, proxy_pid, run] {
-      absl::SleepFor(run.warmup);
-      absl::StatusOr<ProcessSample> before = SampleProcess(proxy_pid);
-      absl::StatusOr<ProcessSample> self_before = SampleProcess(getpid());
-      absl::SleepFor(run.duration);
-      absl::StatusOr<ProcessSample> after = SampleProcess(proxy_pid);
-      absl::StatusOr<ProcessSample> self_after = SampleProcess(getpid());
-      if (!before.ok() || !after.ok() || !self_before.ok() || !self_after.ok()) return;
-      proxy = {.sampled = true,
-               .cpu_seconds = after->cpu_seconds - before->cpu_seconds,
-               .rss_kb = after->rss_kb,
-               .loadgen_cpu_seconds = self_after->cpu_seconds - self_before->cpu_seconds};
-    });
-  }
-  RunResult result = RunLoad(
-      driver->get(),
-      [&workload](uint64_t sequence, Call* call) { workload.FillNextCall(sequence, call); }, run);
-  if (sampler.joinable()) sampler.join();
-  if (result.unfinished == 0) (*driver)->Finish();
-
+// Prints the JSON report (and writes it to --output); returns the exit status.
+int Report(const LoadFlags& load, uint32_t sessions, const RunResult& result,
+           const ProxyCost& proxy) {
   ReportConfig config{.label = absl::GetFlag(FLAGS_label),
-                      .target = direct ? "direct" : "tbproxy",
-                      .path = path,
+                      .target = load.direct ? "direct" : "tbproxy",
+                      .path = load.path,
                       .mix = absl::GetFlag(FLAGS_mix),
-                      .events_per_call = events,
-                      .callers = callers,
+                      .events_per_call = load.events,
+                      .callers = load.callers,
                       .sessions = sessions,
-                      .channels = direct || native ? 0 : channels,
-                      .rate = rate,
+                      .channels = load.direct || load.native ? 0 : load.channels,
+                      .rate = load.rate,
                       .loadavg = LoadAverage()};
   const std::string json = ReportJson(config, result, proxy);
   std::printf("%s\n", json.c_str());
@@ -257,12 +262,56 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "tbproxy-loadgen: error: %s\n", sample.c_str());
   }
   const bool wrong = result.failures > 0 || result.unfinished > 0 || result.calls == 0;
+  return wrong ? kExitWrong : 0;
+}
+
+int Main(int argc, char** argv) {
+  ParseFlags(argc, argv);
+  if (absl::GetFlag(FLAGS_idle_streams) > 0) {
+    absl::StatusOr<LoadFlags> connection = ConnectionFlags();
+    if (!connection.ok()) return Usage(std::string(connection.status().message()));
+    return HoldIdle(connection->target, connection->channels);
+  }
+  absl::StatusOr<LoadFlags> load = LoadFlagsFromFlags();
+  if (!load.ok()) return Usage(std::string(load.status().message()));
+  uint32_t sessions = 0;
+  absl::StatusOr<std::unique_ptr<Driver>> driver =
+      load->direct || load->native ? MakeSessionDriver(*load, &sessions)
+                                   : MakeGrpcPathDriver(*load);
+  if (!driver.ok()) {
+    std::fprintf(stderr, "tbproxy-loadgen: %s\n", driver.status().ToString().c_str());
+    return kExitUsage;
+  }
+  Workload workload({.mix = load->mix,
+                     .events_per_call = load->events,
+                     .accounts = load->accounts,
+                     .echo = absl::GetFlag(FLAGS_echo)});
+  for (const std::shared_ptr<const Call>& call : workload.SetupCalls()) {
+    absl::Status status = RunBlocking(driver->get(), call);
+    if (!status.ok()) {
+      std::fprintf(stderr, "tbproxy-loadgen: setup failed: %s\n", status.ToString().c_str());
+      return kExitUsage;
+    }
+  }
+  const RunOptions run{.callers = load->callers,
+                       .warmup = absl::GetFlag(FLAGS_warmup),
+                       .duration = absl::GetFlag(FLAGS_duration),
+                       .rate = load->rate};
+  ProxyCost proxy;
+  const int proxy_pid = absl::GetFlag(FLAGS_proxy_pid);
+  std::thread sampler = proxy_pid > 0 ? StartProxySampler(proxy_pid, run, &proxy) : std::thread();
+  RunResult result = RunLoad(
+      driver->get(),
+      [&workload](uint64_t sequence, Call* call) { workload.FillNextCall(sequence, call); }, run);
+  if (sampler.joinable()) sampler.join();
+  if (result.unfinished == 0) (*driver)->Finish();
+  const int exit_code = Report(*load, sessions, result, proxy);
   if (result.unfinished > 0) {
     // Calls still in flight may complete into freed memory; leave without destructors.
     std::fflush(stderr);
     std::_Exit(kExitWrong);
   }
-  return wrong ? kExitWrong : 0;
+  return exit_code;
 }
 
 }  // namespace

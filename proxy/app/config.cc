@@ -3,16 +3,46 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/marshalling.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "client_core/constants.h"
 #include "client_core/status_macros.h"
 #include "proxy/coalescer/coalescer_options.h"
+
+namespace tb::proxy {
+namespace {
+
+std::string DefaultText(const HostPort& address) { return HostPortToString(address); }
+std::string DefaultText(u128 value) { return U128ToDecimal(value); }
+std::string DefaultText(LogLevel level) { return std::string(LogLevelName(level)); }
+std::string DefaultText(absl::Duration duration) {
+  // "60s" rather than absl's "1m": the spelling the README and most users write.
+  if (duration % absl::Seconds(1) == absl::ZeroDuration()) {
+    return absl::StrCat(absl::ToInt64Seconds(duration), "s");
+  }
+  return absl::FormatDuration(duration);
+}
+template <typename T>
+std::string DefaultText(const T& value) {
+  return absl::StrCat(value);
+}
+
+// Help text that ends with the setting's default, taken from a default-constructed Config, so
+// that --help cannot drift from the code (tests/examples_test.py checks README.md against it).
+template <typename Field>
+std::string Help(absl::string_view text, Field Config::*field) {
+  static const Config* const defaults = new Config;
+  return absl::StrCat(text, " Default ", DefaultText(defaults->*field), ".");
+}
+
+}  // namespace
+}  // namespace tb::proxy
 
 // Every setting is an optional string flag: "not given" must be distinguishable from "given
 // with the default value", so that the environment applies only when the flag is absent. The
@@ -20,46 +50,76 @@
 #define TB_SETTING_FLAG(name, help) \
   ABSL_FLAG(std::optional<std::string>, name, std::nullopt, help)
 
-TB_SETTING_FLAG(listen, "gRPC listen address host:port (port 0: any free port). "
-                        "Default 127.0.0.1:50051. Env TBPROXY_LISTEN.");
-TB_SETTING_FLAG(grpc_message_size_max, "Largest gRPC message received or sent, bytes. "
-                                       "Default 16777216.");
-TB_SETTING_FLAG(grpc_streams_max, "Concurrent HTTP/2 streams per client connection. "
-                                  "Default 1000.");
-TB_SETTING_FLAG(stream_calls_max, "Calls in flight on one Stream RPC before the proxy stops "
-                                  "reading it. Default 64.");
-TB_SETTING_FLAG(keepalive_time, "Ping an idle client connection after this long. Default 60s.");
-TB_SETTING_FLAG(keepalive_timeout, "Close a connection whose ping is unanswered this long. "
-                                   "Default 20s.");
+using tb::proxy::Config;
+using tb::proxy::Help;
+
+TB_SETTING_FLAG(listen, Help("gRPC listen address host:port (port 0: any free port).",
+                             &Config::listen));
+TB_SETTING_FLAG(grpc_message_size_max,
+                Help(absl::StrCat("Largest gRPC message received or sent, bytes (",
+                                  tb::proxy::kGrpcMessageSizeMaxFloor, "..",
+                                  tb::proxy::kGrpcMessageSizeMaxCeiling, ")."),
+                     &Config::grpc_message_size_max));
+TB_SETTING_FLAG(grpc_streams_max,
+                Help(absl::StrCat("Concurrent HTTP/2 streams per client connection (1..",
+                                  tb::proxy::kGrpcStreamsMaxCeiling, ")."),
+                     &Config::grpc_streams_max));
+TB_SETTING_FLAG(stream_calls_max,
+                Help(absl::StrCat("Calls in flight on one Stream RPC before the proxy stops "
+                                  "reading it (1..", tb::proxy::kStreamCallsMaxCeiling, ")."),
+                     &Config::stream_calls_max));
+TB_SETTING_FLAG(keepalive_time, Help("Ping an idle client connection after this long.",
+                                     &Config::keepalive_time));
+TB_SETTING_FLAG(keepalive_timeout, Help("Close a connection whose ping is unanswered this long.",
+                                        &Config::keepalive_timeout));
 TB_SETTING_FLAG(cluster_addresses, "TigerBeetle replicas host:port,... in the cluster's order. "
                                    "Empty: start an embedded in-memory dev cluster (NOT "
                                    "durable). Default empty.");
-TB_SETTING_FLAG(cluster_id, "Cluster id, decimal or 0x-hex u128. Default 0.");
-TB_SETTING_FLAG(sessions, "Cluster sessions kept registered (1 request in flight each). "
-                          "Default 4.");
-TB_SETTING_FLAG(session_budget, "Cluster session slots tbproxy may hold, replacements "
-                                "included (sessions..63). Default 8.");
-TB_SETTING_FLAG(queued_events_max, "Events waiting for a session, at most. Default 1000000.");
-TB_SETTING_FLAG(queued_bytes_max, "Event bytes waiting for a session, at most. "
-                                  "Default 268435456.");
-TB_SETTING_FLAG(callers_max, "Calls queued or in flight, at most. Default 100000.");
+TB_SETTING_FLAG(cluster_id, Help("Cluster id, decimal or 0x-hex u128.", &Config::cluster_id));
+TB_SETTING_FLAG(sessions,
+                Help(absl::StrCat("Cluster sessions kept registered (1 request in flight each; "
+                                  "1..", tb::proxy::kSessionsMaxCeiling, ")."),
+                     &Config::sessions));
+TB_SETTING_FLAG(session_budget,
+                Help(absl::StrCat("Cluster session slots tbproxy may hold, replacements "
+                                  "included (sessions..", tb::proxy::kSessionsMaxCeiling, ")."),
+                     &Config::session_budget));
+TB_SETTING_FLAG(queued_events_max, Help("Events waiting for a session, at most.",
+                                        &Config::queued_events_max));
+TB_SETTING_FLAG(queued_bytes_max, Help("Event bytes waiting for a session, at most.",
+                                       &Config::queued_bytes_max));
+TB_SETTING_FLAG(callers_max, Help("Calls queued or in flight, at most.", &Config::callers_max));
 TB_SETTING_FLAG(tls_cert_file, "PEM certificate chain: serve gRPC over TLS.");
 TB_SETTING_FLAG(tls_key_file, "PEM private key of --tls-cert-file.");
 TB_SETTING_FLAG(tls_client_ca_file, "PEM CA bundle: require client certificates (mutual TLS).");
 TB_SETTING_FLAG(token_file, "Bearer token file (name:read|write:sha256:<hex> per line): "
                             "require tokens.");
-TB_SETTING_FLAG(metrics_listen, "Prometheus /metrics, /healthz, /readyz on host:port. "
-                                "Empty: off.");
-TB_SETTING_FLAG(native_listen, "TigerBeetle-protocol listener host:port for official "
-                               "TigerBeetle clients, e.g. 127.0.0.1:3000. Empty: off.");
-TB_SETTING_FLAG(native_sessions_max, "Virtual sessions of native clients (1..65536); the least "
-                                     "recently committed is evicted. Default 10000.");
-TB_SETTING_FLAG(drain_timeout, "On SIGTERM/SIGINT, wait this long for calls in flight. "
-                               "Default 15s.");
+TB_SETTING_FLAG(metrics_listen, "Prometheus /metrics, /healthz, /readyz on host:port (a numeric "
+                                "address). Empty: off.");
+TB_SETTING_FLAG(native_listen, "TigerBeetle-protocol listener host:port (a numeric address) for "
+                               "official TigerBeetle clients, e.g. 127.0.0.1:3000. Empty: off.");
+TB_SETTING_FLAG(native_sessions_max,
+                Help(absl::StrCat("Virtual sessions of native clients (1..",
+                                  tb::proxy::kNativeSessionsMaxCeiling,
+                                  "); the least recently committed is evicted."),
+                     &Config::native_sessions_max));
+TB_SETTING_FLAG(native_connections_max,
+                Help(absl::StrCat("Native client connections (1..",
+                                  tb::proxy::kNativeConnectionsMaxCeiling,
+                                  "); more are closed at accept."),
+                     &Config::native_connections_max));
+TB_SETTING_FLAG(native_write_queue_bytes_max,
+                Help(absl::StrCat("Reply bytes queued for one native connection (",
+                                  tb::proxy::kNativeWriteQueueBytesMaxFloor, "..",
+                                  tb::proxy::kNativeWriteQueueBytesMaxCeiling,
+                                  "); a slower reader is disconnected."),
+                     &Config::native_write_queue_bytes_max));
+TB_SETTING_FLAG(drain_timeout, Help("On SIGTERM/SIGINT, wait this long for calls in flight.",
+                                    &Config::drain_timeout));
 TB_SETTING_FLAG(busy_poll, "After its last event, the cluster-session thread polls this long "
                            "before sleeping: lower latency at light load for up to one CPU "
                            "(0s..1ms). Default 0s: off.");
-TB_SETTING_FLAG(log_level, "debug, info, warning or error. Default info.");
+TB_SETTING_FLAG(log_level, Help("debug, info, warning or error.", &Config::log_level));
 
 namespace tb::proxy {
 namespace {
@@ -80,25 +140,24 @@ absl::Status ParseValue(absl::string_view name, absl::string_view text, T* out) 
 }
 
 absl::Status ParseU128Text(absl::string_view name, absl::string_view text, u128* out) {
-  const bool hex = absl::StartsWith(text, "0x") || absl::StartsWith(text, "0X");
-  absl::string_view digits = hex ? text.substr(2) : text;
-  if (digits.empty() || digits.size() > (hex ? 32u : 39u)) {
-    return SettingError(name, absl::StrCat("not a u128: \"", text, "\""));
-  }
-  u128 value = 0;
-  for (char c : digits) {
-    const int digit = absl::ascii_isdigit(static_cast<unsigned char>(c)) ? c - '0'
-                      : hex && absl::ascii_isxdigit(static_cast<unsigned char>(c))
-                          ? absl::ascii_tolower(static_cast<unsigned char>(c)) - 'a' + 10
-                          : -1;
-    if (digit < 0) return SettingError(name, absl::StrCat("not a u128: \"", text, "\""));
-    const u128 base = hex ? 16 : 10;
-    if (value > (kU128Max - static_cast<u128>(digit)) / base) {
-      return SettingError(name, "u128 overflow");
+  absl::StatusOr<u128> value = ParseU128(text);
+  if (!value.ok()) return SettingError(name, value.status().message());
+  *out = *value;
+  return absl::OkStatus();
+}
+
+// A listen address: port 0 picks a free port. Empty text turns an optional listener off.
+template <typename Address>
+absl::Status ParseListen(absl::string_view name, absl::string_view text, Address* out) {
+  if constexpr (std::is_same_v<Address, std::optional<HostPort>>) {
+    if (absl::StripAsciiWhitespace(text).empty()) {
+      out->reset();
+      return absl::OkStatus();
     }
-    value = value * base + static_cast<u128>(digit);
   }
-  *out = value;
+  absl::StatusOr<HostPort> address = ParseHostPort(text, {.port_zero_allowed = true});
+  if (!address.ok()) return SettingError(name, address.status().message());
+  *out = *std::move(address);
   return absl::OkStatus();
 }
 
@@ -118,7 +177,10 @@ struct Setting {
 
 const std::vector<Setting>& Settings() {
   static const auto* settings = new std::vector<Setting>{
-      TB_FIELD_SETTING("listen", listen, listen),
+      Setting{"listen", &FLAGS_listen,
+              [](absl::string_view name, absl::string_view text, Config* config) {
+                return ParseListen(name, text, &config->listen);
+              }},
       TB_FIELD_SETTING("grpc-message-size-max", grpc_message_size_max, grpc_message_size_max),
       TB_FIELD_SETTING("grpc-streams-max", grpc_streams_max, grpc_streams_max),
       TB_FIELD_SETTING("stream-calls-max", stream_calls_max, stream_calls_max),
@@ -128,7 +190,8 @@ const std::vector<Setting>& Settings() {
               [](absl::string_view name, absl::string_view text, Config* config) {
                 config->cluster_addresses.clear();
                 if (absl::StripAsciiWhitespace(text).empty()) return absl::OkStatus();
-                absl::StatusOr<std::vector<ReplicaAddress>> addresses = ParseAddresses(text);
+                absl::StatusOr<std::vector<ReplicaAddress>> addresses =
+                    ParseHostPortList(text, {.default_host = "127.0.0.1"});
                 if (!addresses.ok()) return SettingError(name, addresses.status().message());
                 config->cluster_addresses = *std::move(addresses);
                 return absl::OkStatus();
@@ -146,9 +209,18 @@ const std::vector<Setting>& Settings() {
       TB_FIELD_SETTING("tls-key-file", tls_key_file, tls_key_file),
       TB_FIELD_SETTING("tls-client-ca-file", tls_client_ca_file, tls_client_ca_file),
       TB_FIELD_SETTING("token-file", token_file, token_file),
-      TB_FIELD_SETTING("metrics-listen", metrics_listen, metrics_listen),
-      TB_FIELD_SETTING("native-listen", native_listen, native_listen),
+      Setting{"metrics-listen", &FLAGS_metrics_listen,
+              [](absl::string_view name, absl::string_view text, Config* config) {
+                return ParseListen(name, text, &config->metrics_listen);
+              }},
+      Setting{"native-listen", &FLAGS_native_listen,
+              [](absl::string_view name, absl::string_view text, Config* config) {
+                return ParseListen(name, text, &config->native_listen);
+              }},
       TB_FIELD_SETTING("native-sessions-max", native_sessions_max, native_sessions_max),
+      TB_FIELD_SETTING("native-connections-max", native_connections_max, native_connections_max),
+      TB_FIELD_SETTING("native-write-queue-bytes-max", native_write_queue_bytes_max,
+                       native_write_queue_bytes_max),
       TB_FIELD_SETTING("drain-timeout", drain_timeout, drain_timeout),
       TB_FIELD_SETTING("busy-poll", busy_poll, busy_poll),
       Setting{"log-level", &FLAGS_log_level,
@@ -179,18 +251,6 @@ absl::Status CheckReadable(absl::string_view name, const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::Status CheckHostPort(absl::string_view name, const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
-    return SettingError(name, absl::StrCat("expected host:port, got \"", address, "\""));
-  }
-  uint32_t port = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port > 65535) {
-    return SettingError(name, absl::StrCat("bad port in \"", address, "\""));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 std::vector<std::string> ConfigSettingNames() {
@@ -211,20 +271,23 @@ absl::StatusOr<Config> ParseConfig(SettingLookup lookup) {
 }
 
 absl::Status ValidateConfig(const Config& config) {
-  TB_RETURN_IF_ERROR(CheckHostPort("listen", config.listen));
   TB_RETURN_IF_ERROR(CheckRange("grpc-message-size-max", config.grpc_message_size_max,
-                                kGrpcMessageSizeMin, kGrpcMessageSizeMax));
-  TB_RETURN_IF_ERROR(CheckRange("grpc-streams-max", config.grpc_streams_max, 1, kGrpcStreamsMax));
-  TB_RETURN_IF_ERROR(CheckRange("stream-calls-max", config.stream_calls_max, 1, kStreamCallsMax));
+                                kGrpcMessageSizeMaxFloor, kGrpcMessageSizeMaxCeiling));
+  TB_RETURN_IF_ERROR(
+      CheckRange("grpc-streams-max", config.grpc_streams_max, 1, kGrpcStreamsMaxCeiling));
+  TB_RETURN_IF_ERROR(
+      CheckRange("stream-calls-max", config.stream_calls_max, 1, kStreamCallsMaxCeiling));
   if (config.keepalive_time < absl::Seconds(1) || config.keepalive_time > absl::Hours(24)) {
     return SettingError("keepalive-time", "must be 1s..24h");
   }
   if (config.keepalive_timeout < absl::Seconds(1) || config.keepalive_timeout > absl::Hours(1)) {
     return SettingError("keepalive-timeout", "must be 1s..1h");
   }
-  TB_RETURN_IF_ERROR(CheckRange("sessions", config.sessions, 1, kSessionsMax));
+  TB_RETURN_IF_ERROR(CheckRange("cluster-addresses", config.cluster_addresses.size(), 0,
+                                kReplicaCountMax));
+  TB_RETURN_IF_ERROR(CheckRange("sessions", config.sessions, 1, kSessionsMaxCeiling));
   TB_RETURN_IF_ERROR(
-      CheckRange("session-budget", config.session_budget, config.sessions, kSessionsMax));
+      CheckRange("session-budget", config.session_budget, config.sessions, kSessionsMaxCeiling));
   TB_RETURN_IF_ERROR(CheckRange("queued-events-max", config.queued_events_max, 1,
                                 kQueuedEventsMaxCeiling));
   TB_RETURN_IF_ERROR(CheckRange("queued-bytes-max", config.queued_bytes_max, 1,
@@ -241,16 +304,13 @@ absl::Status ValidateConfig(const Config& config) {
   TB_RETURN_IF_ERROR(CheckReadable("tls-key-file", config.tls_key_file));
   TB_RETURN_IF_ERROR(CheckReadable("tls-client-ca-file", config.tls_client_ca_file));
   TB_RETURN_IF_ERROR(CheckReadable("token-file", config.token_file));
-  if (!config.metrics_listen.empty()) {
-    TB_RETURN_IF_ERROR(CheckHostPort("metrics-listen", config.metrics_listen));
-  }
-  if (!config.native_listen.empty()) {
-    TB_RETURN_IF_ERROR(CheckHostPort("native-listen", config.native_listen));
-  }
-  TB_RETURN_IF_ERROR(
-      CheckRange("native-sessions-max", config.native_sessions_max, 1, kNativeSessionsMax));
-  {
-  }
+  TB_RETURN_IF_ERROR(CheckRange("native-sessions-max", config.native_sessions_max, 1,
+                                kNativeSessionsMaxCeiling));
+  TB_RETURN_IF_ERROR(CheckRange("native-connections-max", config.native_connections_max, 1,
+                                kNativeConnectionsMaxCeiling));
+  TB_RETURN_IF_ERROR(CheckRange("native-write-queue-bytes-max",
+                                config.native_write_queue_bytes_max,
+                                kNativeWriteQueueBytesMaxFloor, kNativeWriteQueueBytesMaxCeiling));
   if (config.drain_timeout < absl::ZeroDuration() || config.drain_timeout > absl::Hours(1)) {
     return SettingError("drain-timeout", "must be 0s..1h");
   }
@@ -275,18 +335,6 @@ absl::StatusOr<Config> ConfigFromFlagsAndEnvironment() {
     }
     return std::nullopt;
   });
-}
-
-void NormalizeFlagNames(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    char* argument = argv[i];
-    if (std::strcmp(argument, "--") == 0) return;
-    if (argument[0] != '-') continue;
-    char* name = argument + (argument[1] == '-' ? 2 : 1);
-    for (char* c = name; *c != '\0' && *c != '='; ++c) {
-      if (*c == '-') *c = '_';
-    }
-  }
 }
 
 }  // namespace tb::proxy

@@ -6,7 +6,7 @@
 // messages ("cluster-addresses: ..."). A flag given on the command line wins over the
 // environment; a setting given nowhere keeps the default below.
 //
-//   tb::proxy::NormalizeFlagNames(argc, argv);          // --a-b -> --a_b, before absl parses
+//   tb::NormalizeFlagNames(argc, argv);                 // --a-b -> --a_b, before absl parses
 //   absl::ParseCommandLine(argc, argv);
 //   TB_ASSIGN_OR_RETURN(tb::proxy::Config config, tb::proxy::ConfigFromFlagsAndEnvironment());
 #pragma once
@@ -20,15 +20,17 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client_core/parse.h"
 #include "client_core/tcp_transport.h"
 #include "client_core/u128.h"
+#include "proxy/constants.h"
 #include "proxy/log/log.h"
 
 namespace tb::proxy {
 
 struct Config {
   // gRPC front end.
-  std::string listen = "127.0.0.1:50051";  // host:port; port 0 = any free port.
+  HostPort listen = {"127.0.0.1", 50051};  // Port 0 = any free port.
   uint32_t grpc_message_size_max = 16 * 1024 * 1024;  // Bytes, per received or sent message.
   uint32_t grpc_streams_max = 1000;  // Concurrent HTTP/2 streams per client connection.
   uint32_t stream_calls_max = 64;  // Calls in flight on one Stream RPC before reading pauses.
@@ -52,10 +54,13 @@ struct Config {
   std::string tls_client_ca_file;
   std::string token_file;  // Bearer tokens (proxy/grpc_auth.h); empty = no authentication.
 
-  // Other listeners; empty = off.
-  std::string metrics_listen;
-  std::string native_listen;  // Official TigerBeetle clients (proxy/native_frontend.h).
+  // Other listeners; none = off.
+  std::optional<HostPort> metrics_listen;  // A numeric address (proxy/metrics/metrics_http.h).
+  // Official TigerBeetle clients (proxy/native/native_frontend.h); a numeric address.
+  std::optional<HostPort> native_listen;
   uint32_t native_sessions_max = 10'000;  // Virtual sessions of native clients.
+  uint32_t native_connections_max = kNativeConnectionsMaxDefault;
+  uint64_t native_write_queue_bytes_max = kNativeWriteQueueBytesMaxDefault;  // Per connection.
 
   absl::Duration drain_timeout = absl::Seconds(15);  // SIGTERM: finish calls in flight.
   // The pool thread polls this long after its last event before sleeping (proxy/io_loop.h).
@@ -64,14 +69,6 @@ struct Config {
 
   bool embedded_cluster() const { return cluster_addresses.empty(); }
 };
-
-// Bounds checked by ValidateConfig.
-inline constexpr uint32_t kGrpcMessageSizeMin = 64 * 1024;
-inline constexpr uint32_t kGrpcMessageSizeMax = 256 * 1024 * 1024;
-inline constexpr uint32_t kGrpcStreamsMax = 100'000;
-inline constexpr uint32_t kStreamCallsMax = 4096;
-inline constexpr uint32_t kSessionsMax = 63;
-inline constexpr uint32_t kNativeSessionsMax = 1 << 16;
 
 // Returns the raw text of a setting by its name ("cluster-addresses"), or nullopt if unset.
 using SettingLookup = absl::FunctionRef<std::optional<std::string>(absl::string_view name)>;
@@ -83,10 +80,6 @@ absl::Status ValidateConfig(const Config& config);
 
 // Flags (as parsed by absl::ParseCommandLine) first, then TBPROXY_* environment variables.
 absl::StatusOr<Config> ConfigFromFlagsAndEnvironment();
-
-// Rewrites "--some-flag[=v]" to "--some_flag[=v]" in place (up to "--"), so absl's flag parser
-// accepts the documented dashed names.
-void NormalizeFlagNames(int argc, char** argv);
 
 // The names of all settings, for tests and the help text.
 std::vector<std::string> ConfigSettingNames();

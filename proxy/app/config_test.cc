@@ -5,7 +5,9 @@
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -28,7 +30,11 @@ absl::StatusOr<Config> ParseMap(const std::map<std::string, std::string>& values
 TEST(Config, DefaultsAreValid) {
   absl::StatusOr<Config> config = ParseMap({});
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->listen, "127.0.0.1:50051");
+  EXPECT_EQ(config->listen, (HostPort{"127.0.0.1", 50051}));
+  EXPECT_FALSE(config->metrics_listen.has_value());
+  EXPECT_FALSE(config->native_listen.has_value());
+  EXPECT_EQ(config->native_connections_max, kNativeConnectionsMaxDefault);
+  EXPECT_EQ(config->native_write_queue_bytes_max, kNativeWriteQueueBytesMaxDefault);
   EXPECT_TRUE(config->embedded_cluster());
   EXPECT_EQ(config->sessions, 4u);
   EXPECT_EQ(config->drain_timeout, absl::Seconds(15));
@@ -48,9 +54,17 @@ TEST(Config, ParsesEveryKindOfValue) {
       {"log-level", "warning"},
       {"queued-bytes-max", "1048576"},
       {"stream-calls-max", "8"},
+      {"metrics-listen", "[::1]:9464"},
+      {"native-listen", "127.0.0.1:0"},
+      {"native-connections-max", "10"},
+      {"native-write-queue-bytes-max", "2097152"},
   });
   ASSERT_TRUE(config.ok()) << config.status();
-  EXPECT_EQ(config->listen, "0.0.0.0:0");
+  EXPECT_EQ(config->listen, (HostPort{"0.0.0.0", 0}));
+  EXPECT_EQ(config->metrics_listen, (HostPort{"::1", 9464}));
+  EXPECT_EQ(config->native_listen, (HostPort{"127.0.0.1", 0}));
+  EXPECT_EQ(config->native_connections_max, 10u);
+  EXPECT_EQ(config->native_write_queue_bytes_max, 2097152u);
   ASSERT_EQ(config->cluster_addresses.size(), 2u);
   EXPECT_EQ(config->cluster_addresses[1].port, 3001);
   EXPECT_EQ(config->cluster_id, 16u);
@@ -90,6 +104,12 @@ TEST(Config, ErrorsNameTheBadSetting) {
       {{"busy-poll", "-1us"}},
       {{"log-level", "loud"}},
       {{"queued-events-max", "0"}},
+      {{"cluster-addresses", "1,2,3,4,5,6,7"}},
+      {{"listen", "::1:50051"}},
+      {{"metrics-listen", "127.0.0.1:65536"}},
+      {{"native-listen", ":3000"}},
+      {{"native-connections-max", "0"}},
+      {{"native-write-queue-bytes-max", "1024"}},
   };
   for (const auto& values : bad) {
     absl::StatusOr<Config> config = ParseMap(values);
@@ -110,7 +130,7 @@ TEST(Config, FlagWinsOverEnvironment) {
   absl::StatusOr<Config> config = ConfigFromFlagsAndEnvironment();
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->sessions, 3u);               // Flag.
-  EXPECT_EQ(config->listen, "127.0.0.1:7000");   // Environment.
+  EXPECT_EQ(config->listen, (HostPort{"127.0.0.1", 7000}));  // Environment.
   absl::SetFlag(&FLAGS_sessions, std::nullopt);
   config = ConfigFromFlagsAndEnvironment();
   ASSERT_TRUE(config.ok());
@@ -121,20 +141,28 @@ TEST(Config, FlagWinsOverEnvironment) {
   ::unsetenv("TBPROXY_LISTEN");
 }
 
-TEST(Config, DashedFlagNamesAreNormalized) {
-  std::string program = "tbproxy", a = "--cluster-addresses=1.2.3.4:5", b = "-session-budget",
-              c = "9-9", d = "--", e = "--not-a-flag";
-  char* argv[] = {program.data(), a.data(), b.data(), c.data(), d.data(), e.data()};
-  NormalizeFlagNames(6, argv);
-  EXPECT_STREQ(argv[1], "--cluster_addresses=1.2.3.4:5");
-  EXPECT_STREQ(argv[2], "-session_budget");
-  EXPECT_STREQ(argv[3], "9-9");
-  EXPECT_STREQ(argv[5], "--not-a-flag");
+TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
+  const Config defaults;
+  const std::pair<const char*, std::string> expected[] = {
+      {"listen", "Default 127.0.0.1:50051."},
+      {"sessions", absl::StrCat("Default ", defaults.sessions, ".")},
+      {"keepalive_time", "Default 60s."},
+      {"drain_timeout", "Default 15s."},
+      {"native_connections_max", absl::StrCat("Default ", kNativeConnectionsMaxDefault, ".")},
+      {"native_write_queue_bytes_max", "Default 67108864."},
+      {"cluster_id", "Default 0."},
+      {"log_level", "Default info."},
+  };
+  for (const auto& [flag, text] : expected) {
+    const absl::CommandLineFlag* found = absl::FindCommandLineFlag(flag);
+    ASSERT_NE(found, nullptr) << flag;
+    EXPECT_THAT(found->Help(), HasSubstr(text)) << flag;
+  }
 }
 
 TEST(Config, EverySettingHasAName) {
   EXPECT_THAT(ConfigSettingNames(), ::testing::Contains("cluster-addresses"));
-  EXPECT_EQ(ConfigSettingNames().size(), 23u);
+  EXPECT_EQ(ConfigSettingNames().size(), 25u);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <optional>
+#include <pthread.h>
+
 #include <thread>
 
 #include "asio.hpp"
@@ -45,7 +47,10 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Start(u128 clu
   parts->work.emplace(parts->io_context.get_executor());
   parts->ScheduleTick();
   Parts* raw = parts.get();
-  parts->thread = std::thread([raw] { raw->io_context.run(); });
+  parts->thread = std::thread([raw] {
+    pthread_setname_np(pthread_self(), "tb-devcluster");
+    raw->io_context.run();
+  });
   return std::unique_ptr<EmbeddedCluster>(new EmbeddedCluster(std::move(parts)));
 }
 

@@ -1,14 +1,25 @@
 // tbproxy: gRPC in front, a few persistent TigerBeetle sessions behind.
 //
-// main wires small parts together and owns their order of start and stop:
-//   config -> [embedded dev cluster] -> coalescer -> session pool -> gRPC server [-> metrics]
-// and on SIGTERM/SIGINT drains in the reverse direction: the gRPC server stops accepting, the
-// coalescer stops intake and sends what is queued, the pool waits for replies in flight, then
-// everything closes. Exit code 0 after a clean drain, 1 on a start-up failure, 2 on bad config.
+// main wires small parts together and owns their order of start and stop. Each step below is
+// one function whose locals are the parts it starts, declared in the order they are built, so
+// that C++ destroys them in the reverse order shutdown needs:
+//   Run:       tokens, [embedded dev cluster] -> RunProxy
+//   RunProxy:  metrics and coalescer, native front end, session pool, pool thread -> Serve
+//   Serve:     gRPC server, metrics listener; wait for SIGTERM/SIGINT; Drain
+// The drain runs the other way: the gRPC server stops accepting, the coalescer stops intake and
+// sends what is queued, the pool waits for replies in flight, then everything closes. Exit code
+// 0 after a clean drain, 1 on a start-up failure, 2 on bad config.
+//
+// Threads tbproxy starts itself (gRPC's and civetweb's pools are their libraries' own):
+//   main          parses config, waits for the stop signal, runs the drain.
+//   tb-pool       the session pool's io_context: sessions, deadline sweep, completions.
+//   tb-native     the native front end's io_context (only with --native-listen).
+//   tb-grpc-stop  gRPC's Shutdown blocks until calls finish, which needs the drain on main.
+//   tb-grpc-ready GrpcServer's poller: copies the pool's readiness into gRPC's health service.
+//   tb-devcluster the embedded dev cluster (only without --cluster-addresses).
 #include <pthread.h>
 
-#include <atomic>
-#include <chrono>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -18,7 +29,6 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -26,15 +36,17 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "asio.hpp"
+#include "client_core/parse.h"
 #include "client_core/u128.h"
 #include "pool/session_pool.h"
-#include "proxy/coalescer/coalescer.h"
 #include "proxy/app/config.h"
 #include "proxy/app/embedded_cluster.h"
+#include "proxy/app/io_loop.h"
+#include "proxy/coalescer/coalescer.h"
+#include "proxy/constants.h"
 #include "proxy/grpc/grpc_auth.h"
 #include "proxy/grpc/grpc_server.h"
 #include "proxy/grpc/grpc_service.h"
-#include "proxy/app/io_loop.h"
 #include "proxy/log/log.h"
 #include "proxy/metrics/metrics.h"
 #include "proxy/metrics/metrics_http.h"
@@ -45,15 +57,17 @@ namespace tb::proxy {
 namespace {
 
 constexpr char kVersion[] = "0.1.0";
-constexpr absl::Duration kDeadlineSweepInterval = absl::Milliseconds(10);
-// How long after the drain deadline gRPC waits before cancelling open calls: more than the
-// pool's minimum drain time (1 s below), so that calls are finished with their outcome first.
-constexpr absl::Duration kDrainFinishMargin = absl::Seconds(3);
+
+void NameThisThread(const char* name) { pthread_setname_np(pthread_self(), name); }
 
 std::string AddressList(const std::vector<ReplicaAddress>& addresses) {
   return absl::StrJoin(addresses, ",", [](std::string* out, const ReplicaAddress& address) {
-    out->append(ReplicaAddressToString(address));
+    out->append(HostPortToString(address));
   });
+}
+
+void LogError(absl::string_view event, const absl::Status& status) {
+  Log(LogLevel::kError, event, {{"error", std::string(status.message())}});
 }
 
 // Answers callers whose deadline passed while queued or in flight, on the pool's thread.
@@ -66,9 +80,140 @@ void ScheduleDeadlineSweep(asio::steady_timer& timer, Coalescer& coalescer) {
   });
 }
 
-GrpcServerOptions ServerOptionsFrom(const Config& config) {
+absl::StatusOr<std::optional<TokenAuthenticator>> LoadTokens(const Config& config) {
+  if (config.token_file.empty()) return std::nullopt;
+  absl::StatusOr<TokenAuthenticator> tokens = TokenAuthenticator::FromFile(config.token_file);
+  if (!tokens.ok()) return tokens.status();
+  Log(LogLevel::kInfo, "bearer_identities_loaded", {{"count", absl::StrCat(tokens->size())}});
+  return std::optional<TokenAuthenticator>(*std::move(tokens));
+}
+
+// Null when --cluster-addresses are given.
+absl::StatusOr<std::unique_ptr<EmbeddedCluster>> StartEmbeddedCluster(const Config& config) {
+  if (!config.embedded_cluster()) return nullptr;
+  absl::StatusOr<std::unique_ptr<EmbeddedCluster>> embedded =
+      EmbeddedCluster::Start(config.cluster_id);
+  if (!embedded.ok()) return embedded.status();
+  Log(LogLevel::kWarning, "embedded_dev_cluster",
+      {{"detail",
+        "NO --cluster-addresses: USING AN EMBEDDED IN-MEMORY DEV CLUSTER. DATA IS NOT "
+        "DURABLE AND IS LOST WHEN TBPROXY STOPS. NEVER USE THIS FOR REAL MONEY."},
+       {"addresses", AddressList((*embedded)->addresses())}});
+  return embedded;
+}
+
+// What every front end submits through: built before them and destroyed after them.
+struct Core {
+  explicit Core(const Config& config)
+      : metrics({.version = kVersion}),
+        coalescer_observer(metrics),
+        pool_observer(metrics),
+        coalescer(CoalescerOptions{.queued_events_max = config.queued_events_max,
+                                   .queued_bytes_max = config.queued_bytes_max,
+                                   .callers_max = config.callers_max,
+                                   .observer = &coalescer_observer}),
+        submitter(coalescer, metrics) {
+    SampleCoalescerOnScrape(metrics, coalescer);
+  }
+
+  Metrics metrics;
+  CoalescerMetricsObserver coalescer_observer;
+  PoolMetricsObserver pool_observer;
+  Coalescer coalescer;
+  MeteredSubmitter submitter;
+};
+
+// Null without --native-listen. Every message is dropped until the pool reports its limit.
+absl::StatusOr<std::unique_ptr<NativeFrontend>> StartNativeFrontend(const Config& config,
+                                                                    Submitter* submitter) {
+  if (!config.native_listen.has_value()) return nullptr;
+  absl::StatusOr<std::unique_ptr<NativeFrontend>> native =
+      NativeFrontend::Start({.host = config.native_listen->host,
+                             .port = config.native_listen->port,
+                             .cluster = config.cluster_id,
+                             .sessions_max = config.native_sessions_max,
+                             .connections_max = config.native_connections_max,
+                             .write_queue_bytes_max = config.native_write_queue_bytes_max},
+                            submitter);
+  if (!native.ok()) return native.status();
+  Log(LogLevel::kInfo, "native_listening",
+      {{"address", HostPortToString(*config.native_listen)},
+       {"port", absl::StrCat((*native)->port())},
+       {"sessions_max", absl::StrCat(config.native_sessions_max)}});
+  // Tests and scripts read the native port from this line (stdout).
+  std::printf("tbproxy native listening on port %d\n", (*native)->port());
+  std::fflush(stdout);
+  return native;
+}
+
+void StopNativeFrontend(NativeFrontend& native, const Config& config) {
+  native.Stop();
+  const NativeFrontendStats stats = native.stats();
+  Log(LogLevel::kInfo, "native_stopped",
+      {{"virtual_sessions", absl::StrCat(stats.sessions)},
+       {"replies", absl::StrCat(stats.replies)},
+       {"evictions", absl::StrCat(stats.evictions)},
+       {"drops", absl::StrCat(stats.drops)},
+       {"closes", absl::StrCat(stats.closes)},
+       {"cluster_sessions", absl::StrCat(config.sessions)}});
+}
+
+// `native` (may be null) must outlive the pool: it learns each new batch size limit.
+absl::StatusOr<std::unique_ptr<pool::SessionPool>> CreatePool(
+    asio::io_context& pool_io, const Config& config, const std::vector<ReplicaAddress>& replicas,
+    Core& core, NativeFrontend* native) {
+  absl::StatusOr<std::unique_ptr<pool::SessionPool>> pool = pool::SessionPool::Create(
+      pool_io,
+      {.cluster = config.cluster_id,
+       .replica_addresses = replicas,
+       .sessions = config.sessions,
+       .session_budget = config.session_budget},
+      &core.coalescer, &core.pool_observer);
+  if (!pool.ok()) return pool.status();
+  core.metrics.SetSessionBudget(config.session_budget);
+  // Calls are validated against the smallest registered session's limit, and the native front
+  // end announces it to its clients.
+  (*pool)->SetBatchSizeLimitCallback([&coalescer = core.coalescer, native](uint32_t limit) {
+    (void)coalescer.SetBatchSizeLimit(limit);
+    if (native != nullptr) native->SetBatchSizeLimit(limit);
+  });
+  core.coalescer.SetWake([raw = pool->get()] { raw->Wake(); });
+  return pool;
+}
+
+// The pool's thread, tb-pool: runs the sessions, the deadline sweep and every completion.
+class PoolThread {
+ public:
+  PoolThread(asio::io_context& pool_io, Coalescer& coalescer, absl::Duration busy_poll)
+      : pool_io_(pool_io), sweep_timer_(pool_io), work_(asio::make_work_guard(pool_io)) {
+    ScheduleDeadlineSweep(sweep_timer_, coalescer);
+    thread_ = std::thread([this, busy_poll] {
+      NameThisThread("tb-pool");
+      RunIoContext(pool_io_, busy_poll);
+    });
+  }
+  ~PoolThread() { Join(); }
+  PoolThread(const PoolThread&) = delete;
+  PoolThread& operator=(const PoolThread&) = delete;
+
+  // Stops the io_context and joins: after it, no completion callback runs any more.
+  void Join() {
+    if (!thread_.joinable()) return;
+    work_.reset();
+    pool_io_.stop();
+    thread_.join();
+  }
+
+ private:
+  asio::io_context& pool_io_;
+  asio::steady_timer sweep_timer_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+GrpcServerOptions ServerOptionsFrom(const Config& config, pool::SessionPool& pool) {
   GrpcServerOptions options;
-  options.listen_address = config.listen;
+  options.listen_address = HostPortToString(config.listen);
   options.tls = {.certificate_file = config.tls_cert_file,
                  .private_key_file = config.tls_key_file,
                  .client_ca_file = config.tls_client_ca_file};
@@ -76,214 +221,136 @@ GrpcServerOptions ServerOptionsFrom(const Config& config) {
   options.streams_max = static_cast<int>(config.grpc_streams_max);
   options.keepalive_time = config.keepalive_time;
   options.keepalive_timeout = config.keepalive_timeout;
+  options.readiness = [&pool] { return pool.ready(); };
   return options;
 }
 
-// --native-listen=host:port (validated by ValidateConfig; IPv6 hosts may be bracketed).
-absl::StatusOr<std::unique_ptr<NativeFrontend>> StartNativeFrontend(const Config& config,
-                                                                    Submitter* submitter) {
-  const std::string& listen = config.native_listen;
-  const size_t colon = listen.rfind(':');
-  if (colon == std::string::npos) {
-    return absl::InvalidArgumentError("native-listen: expected host:port");
+// Null without --metrics-listen.
+absl::StatusOr<std::unique_ptr<MetricsHttpServer>> StartMetricsHttp(const Config& config,
+                                                                    Metrics& metrics,
+                                                                    pool::SessionPool& pool) {
+  if (!config.metrics_listen.has_value()) return nullptr;
+  absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http = MetricsHttpServer::Start(
+      {.address = HostPortToString(*config.metrics_listen)},
+      [&metrics] { return metrics.Exposition(); }, [&pool] { return pool.ready(); });
+  if (http.ok()) {
+    Log(LogLevel::kInfo, "metrics_listening", {{"port", absl::StrCat((*http)->port())}});
   }
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  if (host.empty()) host = "127.0.0.1";  // Loopback unless an address is given explicitly.
-  uint32_t port = 0;
-  if (!absl::SimpleAtoi(listen.substr(colon + 1), &port) || port > 65535) {
-    return absl::InvalidArgumentError("native-listen: bad port");
-  }
-  return NativeFrontend::Start({.host = host,
-                                .port = static_cast<uint16_t>(port),
-                                .cluster = config.cluster_id,
-                                .sessions_max = config.native_sessions_max},
-                               submitter);
+  return http;
 }
 
-int WaitForStopSignal(const sigset_t& signals) {
-  int signal = 0;
-  sigwait(&signals, &signal);
-  return signal;
+void AnnounceListening(const Config& config, const std::vector<ReplicaAddress>& replicas,
+                       bool authentication, int port) {
+  Log(LogLevel::kInfo, "listening",
+      {{"address", HostPortToString(config.listen)},
+       {"port", absl::StrCat(port)},
+       {"tls", config.tls_cert_file.empty()        ? "off"
+               : config.tls_client_ca_file.empty() ? "on"
+                                                   : "mutual"},
+       {"authentication", authentication ? "bearer" : "off"},
+       {"cluster", U128ToDecimal(config.cluster_id)},
+       {"replicas", AddressList(replicas)},
+       {"sessions", absl::StrCat(config.sessions)},
+       {"busy_poll", absl::FormatDuration(config.busy_poll)}});
+  // Tests and scripts read the port from this line (stdout, one line).
+  std::printf("tbproxy listening on port %d\n", port);
+  std::fflush(stdout);
 }
 
-int Run(const Config& config, const sigset_t& stop_signals) {
-  std::optional<TokenAuthenticator> tokens;
-  if (!config.token_file.empty()) {
-    absl::StatusOr<TokenAuthenticator> parsed = TokenAuthenticator::FromFile(config.token_file);
-    if (!parsed.ok()) {
-      Log(LogLevel::kError, "config_invalid", {{"error", std::string(parsed.status().message())}});
-      return 2;
-    }
-    tokens = *std::move(parsed);
-    Log(LogLevel::kInfo, "bearer_identities_loaded", {{"count", absl::StrCat(tokens->size())}});
-  }
-
-  std::unique_ptr<EmbeddedCluster> embedded;
-  std::vector<ReplicaAddress> replicas = config.cluster_addresses;
-  if (config.embedded_cluster()) {
-    absl::StatusOr<std::unique_ptr<EmbeddedCluster>> started =
-        EmbeddedCluster::Start(config.cluster_id);
-    if (!started.ok()) {
-      Log(LogLevel::kError, "embedded_cluster_failed",
-          {{"error", std::string(started.status().message())}});
-      return 1;
-    }
-    embedded = *std::move(started);
-    replicas = embedded->addresses();
-    Log(LogLevel::kWarning, "embedded_dev_cluster",
-        {{"detail",
-          "NO --cluster-addresses: USING AN EMBEDDED IN-MEMORY DEV CLUSTER. DATA IS NOT "
-          "DURABLE AND IS LOST WHEN TBPROXY STOPS. NEVER USE THIS FOR REAL MONEY."},
-         {"addresses", AddressList(replicas)}});
-  }
-
-  Metrics metrics({.version = kVersion});
-  CoalescerMetricsObserver coalescer_observer(metrics);
-  PoolMetricsObserver pool_observer(metrics);
-  Coalescer coalescer(CoalescerOptions{.queued_events_max = config.queued_events_max,
-                                       .queued_bytes_max = config.queued_bytes_max,
-                                       .callers_max = config.callers_max,
-                                       .observer = &coalescer_observer});
-  SampleCoalescerOnScrape(metrics, coalescer);
-
-  asio::io_context pool_io(1);
-  absl::StatusOr<std::unique_ptr<pool::SessionPool>> pool = pool::SessionPool::Create(
-      pool_io,
-      {.cluster = config.cluster_id,
-       .replica_addresses = replicas,
-       .sessions = config.sessions,
-       .session_budget = config.session_budget},
-      &coalescer, &pool_observer);
-  if (!pool.ok()) {
-    Log(LogLevel::kError, "config_invalid", {{"error", std::string(pool.status().message())}});
-    return 2;
-  }
-  metrics.SetSessionBudget(config.session_budget);
-  // The native front end announces the smallest registered session's limit to its clients.
-  std::atomic<uint32_t> native_limit{0};
-  std::atomic<NativeFrontend*> native_raw{nullptr};
-  (*pool)->SetBatchSizeLimitCallback([&coalescer, &native_limit, &native_raw](uint32_t limit) {
-    (void)coalescer.SetBatchSizeLimit(limit);
-    native_limit = limit;
-    if (NativeFrontend* native = native_raw.load()) native->SetBatchSizeLimit(limit);
-  });
-  coalescer.SetWake([raw = pool->get()] { raw->Wake(); });
-  asio::steady_timer sweep_timer(pool_io);
-  ScheduleDeadlineSweep(sweep_timer, coalescer);
-  auto work = asio::make_work_guard(pool_io);
-  (*pool)->Start();
-  std::thread pool_thread([&pool_io, &config] { RunIoContext(pool_io, config.busy_poll); });
-
-  MeteredSubmitter submitter(coalescer, metrics);
-  GrpcService service(submitter, {.stream_calls_max = config.stream_calls_max,
-                                  .authenticator = tokens ? &*tokens : nullptr});
-  GrpcServerOptions server_options = ServerOptionsFrom(config);
-  server_options.readiness = [raw = pool->get()] { return raw->ready(); };
-  absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(server_options, &service);
-
-  std::unique_ptr<MetricsHttpServer> metrics_http;
-  absl::Status started = server.status();
-  if (started.ok() && !config.metrics_listen.empty()) {
-    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> http = MetricsHttpServer::Start(
-        {.address = config.metrics_listen}, [&metrics] { return metrics.Exposition(); },
-        [raw = pool->get()] { return raw->ready(); });
-    if (http.ok()) {
-      metrics_http = *std::move(http);
-      Log(LogLevel::kInfo, "metrics_listening", {{"port", absl::StrCat(metrics_http->port())}});
-    } else {
-      started = http.status();
-    }
-  }
-
-  std::unique_ptr<NativeFrontend> native;
-  if (started.ok() && !config.native_listen.empty()) {
-    absl::StatusOr<std::unique_ptr<NativeFrontend>> listening =
-        StartNativeFrontend(config, &submitter);
-    if (listening.ok()) {
-      native = *std::move(listening);
-      native_raw = native.get();
-      if (const uint32_t limit = native_limit.load(); limit != 0) native->SetBatchSizeLimit(limit);
-      Log(LogLevel::kInfo, "native_listening",
-          {{"address", config.native_listen}, {"port", absl::StrCat(native->port())},
-           {"sessions_max", absl::StrCat(config.native_sessions_max)}});
-      // Tests and scripts read the native port from this line (stdout).
-      std::printf("tbproxy native listening on port %d\n", native->port());
-      std::fflush(stdout);
-    } else {
-      started = listening.status();
-    }
-  }
-
-  int exit_code = 0;
-  if (started.ok()) {
-    Log(LogLevel::kInfo, "listening",
-        {{"address", config.listen},
-         {"port", absl::StrCat((*server)->port())},
-         {"tls", config.tls_cert_file.empty() ? "off" : config.tls_client_ca_file.empty()
-                                                            ? "on"
-                                                            : "mutual"},
-         {"authentication", tokens ? "bearer" : "off"},
-         {"cluster", U128ToDecimal(config.cluster_id)},
-         {"replicas", AddressList(replicas)},
-         {"sessions", absl::StrCat(config.sessions)},
-         {"busy_poll", absl::FormatDuration(config.busy_poll)}});
-    // Tests and scripts read the port from this line (stdout, one line).
-    std::printf("tbproxy listening on port %d\n", (*server)->port());
-    std::fflush(stdout);
-    const int signal = WaitForStopSignal(stop_signals);
-    Log(LogLevel::kInfo, "draining", {{"signal", absl::StrCat(signal)},
-                                      {"timeout", absl::FormatDuration(config.drain_timeout)}});
-  } else {
-    Log(LogLevel::kError, "start_failed", {{"error", std::string(started.message())}});
-    exit_code = 1;
-  }
-
-  // Drain: stop accepting calls, send what is queued, wait for replies in flight.
-  const absl::Time drain_deadline = absl::Now() + config.drain_timeout;
+// Stops accepting calls, sends what is queued and waits for replies in flight. gRPC's Shutdown
+// blocks until its calls are finished, which needs the rest of the drain, so it runs on a thread
+// of its own; it gets a later deadline, so that the pool fails what is in flight first (outcome
+// unknown) and every call is finished by us, with our outcome metadata.
+void Drain(const Config& config, GrpcServer* server, Coalescer& coalescer,
+           pool::SessionPool& pool) {
+  const absl::Time deadline = absl::Now() + config.drain_timeout;
   std::thread server_stop;
-  if (server.ok()) {
-    // gRPC cancels the calls still open at its deadline, without our outcome metadata. Give it
-    // a later one, so that the pool below fails what is in flight first (outcome unknown) and
-    // every call is finished by us.
-    server_stop = std::thread(
-        [&] { (*server)->Shutdown(drain_deadline + kDrainFinishMargin); });
+  if (server != nullptr) {
+    server_stop = std::thread([server, deadline] {
+      NameThisThread("tb-grpc-stop");
+      server->Shutdown(deadline + kDrainFinishMargin);
+    });
   }
   coalescer.Close();
-  while (!coalescer.drained() && absl::Now() < drain_deadline) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  if (!coalescer.drained()) {
+  if (!coalescer.AwaitDrained(deadline)) {
     Log(LogLevel::kWarning, "drain_timeout", {{"detail", "queued calls fail with UNAVAILABLE"}});
     coalescer.FailQueued();
   }
   absl::Notification pool_drained;
-  (*pool)->Drain(std::max(drain_deadline - absl::Now(), absl::Seconds(1)),
-                 [&pool_drained] { pool_drained.Notify(); });
+  pool.Drain(std::max(deadline - absl::Now(), kPoolDrainMin),
+             [&pool_drained] { pool_drained.Notify(); });
   pool_drained.WaitForNotification();
   if (server_stop.joinable()) server_stop.join();
-  metrics_http.reset();
-  work.reset();
-  pool_io.stop();
-  pool_thread.join();
-  if (native != nullptr) {
-    // Every Submit callback has run (the pool drained and its thread ended).
-    native->Stop();
-    const NativeFrontendStats stats = native->stats();
-    Log(LogLevel::kInfo, "native_stopped",
-        {{"virtual_sessions", absl::StrCat(stats.sessions)},
-         {"replies", absl::StrCat(stats.replies)},
-         {"evictions", absl::StrCat(stats.evictions)},
-         {"drops", absl::StrCat(stats.drops)},
-         {"closes", absl::StrCat(stats.closes)},
-         {"cluster_sessions", absl::StrCat(config.sessions)}});
-    native_raw = nullptr;
+}
+
+// Starts the gRPC server and the metrics listener, serves until a stop signal, then drains.
+int Serve(const Config& config, const std::vector<ReplicaAddress>& replicas,
+          const TokenAuthenticator* tokens, Core& core, pool::SessionPool& pool,
+          const sigset_t& stop_signals) {
+  GrpcService service(core.submitter,
+                      {.stream_calls_max = config.stream_calls_max, .authenticator = tokens});
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
+      GrpcServer::Start(ServerOptionsFrom(config, pool), &service);
+  absl::StatusOr<std::unique_ptr<MetricsHttpServer>> metrics_http =
+      server.ok() ? StartMetricsHttp(config, core.metrics, pool) : server.status();
+  int exit_code = 0;
+  if (metrics_http.ok()) {
+    AnnounceListening(config, replicas, tokens != nullptr, (*server)->port());
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    Log(LogLevel::kInfo, "draining", {{"signal", absl::StrCat(signal)},
+                                      {"timeout", absl::FormatDuration(config.drain_timeout)}});
+  } else {
+    LogError("start_failed", metrics_http.status());
+    exit_code = 1;
   }
-  pool->reset();  // Before the coalescer: no on_done may run after it is gone.
-  native.reset();  // After the pool: a call it still fails may reach the native executor.
-  if (embedded != nullptr) embedded->Stop();
+  Drain(config, server.ok() ? server->get() : nullptr, core.coalescer, pool);
+  return exit_code;
+}
+
+// The native front end is built before the pool whose limit it announces, and destroyed after
+// it: a call the pool fails while it is destroyed still reaches the native executor.
+int RunProxy(const Config& config, const std::vector<ReplicaAddress>& replicas,
+             const TokenAuthenticator* tokens, const sigset_t& stop_signals) {
+  Core core(config);
+  absl::StatusOr<std::unique_ptr<NativeFrontend>> native =
+      StartNativeFrontend(config, &core.submitter);
+  if (!native.ok()) {
+    LogError("start_failed", native.status());
+    return 1;
+  }
+  asio::io_context pool_io(1);
+  absl::StatusOr<std::unique_ptr<pool::SessionPool>> pool =
+      CreatePool(pool_io, config, replicas, core, native->get());
+  if (!pool.ok()) {
+    LogError("config_invalid", pool.status());
+    return 2;
+  }
+  (*pool)->Start();
+  PoolThread pool_thread(pool_io, core.coalescer, config.busy_poll);
+  const int exit_code = Serve(config, replicas, tokens, core, **pool, stop_signals);
+  pool_thread.Join();
+  // Every Submit callback has run (the pool drained and its thread ended).
+  if (*native != nullptr) StopNativeFrontend(**native, config);
+  return exit_code;
+}
+
+int Run(const Config& config, const sigset_t& stop_signals) {
+  absl::StatusOr<std::optional<TokenAuthenticator>> tokens = LoadTokens(config);
+  if (!tokens.ok()) {
+    LogError("config_invalid", tokens.status());
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<EmbeddedCluster>> embedded = StartEmbeddedCluster(config);
+  if (!embedded.ok()) {
+    LogError("embedded_cluster_failed", embedded.status());
+    return 1;
+  }
+  const std::vector<ReplicaAddress> replicas =
+      *embedded != nullptr ? (*embedded)->addresses() : config.cluster_addresses;
+  const int exit_code =
+      RunProxy(config, replicas, tokens->has_value() ? &**tokens : nullptr, stop_signals);
+  if (*embedded != nullptr) (*embedded)->Stop();
   Log(LogLevel::kInfo, "stopped", {{"exit_code", absl::StrCat(exit_code)}});
   return exit_code;
 }
@@ -297,7 +364,7 @@ int main(int argc, char** argv) {
   // CPU on the call path (bench/PROFILE.md); the unit tests keep it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   // Block the stop signals in every thread (threads inherit the mask), so that only the
-  // sigwait in Run receives them.
+  // sigwait in Serve receives them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
@@ -317,7 +384,7 @@ int main(int argc, char** argv) {
            absl::StrContains(file, "proxy/app/main.cc");
   };
   absl::SetFlagsUsageConfig(usage);
-  tb::proxy::NormalizeFlagNames(argc, argv);
+  tb::NormalizeFlagNames(argc, argv);
   absl::ParseCommandLine(argc, argv);
   absl::StatusOr<tb::proxy::Config> config = tb::proxy::ConfigFromFlagsAndEnvironment();
   if (!config.ok()) {

@@ -252,6 +252,15 @@ bool Coalescer::drained() const {
   return closed_ && calls_.empty();
 }
 
+bool Coalescer::AwaitDrained(absl::Time deadline) const {
+  absl::MutexLock lock(&mutex_);
+  const auto drained = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return closed_ && calls_.empty();
+  };
+  return mutex_.AwaitWithDeadline(absl::Condition(&drained, &decltype(drained)::operator()),
+                                  deadline);
+}
+
 bool Coalescer::HasQueuedLocked() const { return queued_call_count_ > 0; }
 
 void Coalescer::Finish(Completions completions) {

@@ -99,6 +99,8 @@ class Coalescer final : public Submitter, public pool::MessageSource {
   Counts counts() const;
   // True once closed and nothing is queued or in flight.
   bool drained() const;
+  // Waits until drained() or `deadline`; returns drained().
+  bool AwaitDrained(absl::Time deadline) const;
 
  private:
   struct InFlightMessage {

@@ -106,7 +106,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   const bool ready = server->readiness_ == nullptr || server->readiness_();
   health->SetServingStatus(ready);
   if (server->readiness_ != nullptr) {
-    server->readiness_thread_ = std::thread([raw = server.get()] { raw->PollReadiness(); });
+    server->readiness_thread_ = std::thread([raw = server.get()] {
+      pthread_setname_np(pthread_self(), "tb-grpc-ready");
+      raw->PollReadiness();
+    });
   }
   return server;
 }

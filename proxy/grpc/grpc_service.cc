@@ -103,7 +103,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 GrpcService::GrpcService(Submitter& submitter, GrpcServiceOptions options)
     : submitter_(submitter), options_(options) {
   TB_ASSERT(options_.stream_calls_max > 0);
-  TB_ASSERT(options_.stream_calls_max <= kStreamCallsMaxLimit);
+  TB_ASSERT(options_.stream_calls_max <= kStreamCallsMaxCeiling);
   using internal::SharedArenaAllocator;
   SetMessageAllocatorFor_CreateAccounts(
       SharedArenaAllocator<v1::CreateAccountsRequest, v1::CreateAccountsResponse>());

@@ -19,6 +19,7 @@
 #include <cstdint>
 
 #include "grpcpp/grpcpp.h"
+#include "proxy/constants.h"
 #include "proxy/grpc/grpc_auth.h"
 #include "proxy/submitter.h"
 #include "tbproxy/v1/tbproxy.grpc.pb.h"
@@ -26,14 +27,14 @@
 namespace tb::proxy {
 
 struct GrpcServiceOptions {
-  uint32_t stream_calls_max = 64;  // Per stream: calls in flight plus responses not yet written.
+  // Per stream: calls in flight plus responses not yet written; 1..kStreamCallsMaxCeiling.
+  uint32_t stream_calls_max = 64;
   // Null: no authentication. Otherwise every call needs a known bearer token, and creates need
   // a token with write permission. Must outlive the service.
   const TokenAuthenticator* authenticator = nullptr;
 };
 
 inline constexpr char kOrderingMetadataKey[] = "tbproxy-ordering";
-inline constexpr uint32_t kStreamCallsMaxLimit = 4096;
 // Ordering keys of streams are kStreamOrderingKeyTag | n, n = 1, 2, ... per stream opened.
 inline constexpr uint64_t kStreamOrderingKeyTag = uint64_t{1} << 63;
 

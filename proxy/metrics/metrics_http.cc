@@ -1,5 +1,6 @@
 #include "proxy/metrics/metrics_http.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
 
 #include <cstring>
@@ -7,33 +8,32 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client_core/assert.h"
+#include "client_core/parse.h"
 
 namespace tb::proxy {
 namespace {
 
-// Splits "host:port" and checks both parts; civetweb would otherwise log and fail obscurely.
-absl::Status ValidateAddress(const std::string& address) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
+// civetweb's listening_ports text for `address` ("1.2.3.4:80", "[::1]:80"). civetweb binds only
+// numeric addresses and would otherwise log and fail obscurely.
+absl::StatusOr<std::string> ListeningPort(const std::string& address) {
+  absl::StatusOr<HostPort> parsed = ParseHostPort(address, {.port_zero_allowed = true});
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("metrics ", parsed.status().message()));
+  }
+  in6_addr ignored;
+  const bool ipv4 = inet_pton(AF_INET, parsed->host.c_str(), &ignored) == 1;
+  const bool ipv6 = inet_pton(AF_INET6, parsed->host.c_str(), &ignored) == 1;
+  if (!ipv4 && !ipv6) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "metrics address \"", address, "\": the host must be a numeric IPv4 or IPv6 address"));
+  }
+  if (ipv6 && mg_check_feature(8) == 0) {  // 8: IPv6 support compiled in.
     return absl::InvalidArgumentError(
-        absl::StrCat("metrics address '", address, "' must be host:port"));
+        absl::StrCat("metrics address \"", address, "\": this civetweb build has no IPv6"));
   }
-  uint32_t port = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("metrics address '", address, "' has no valid port"));
-  }
-  for (const char c : address.substr(0, colon)) {
-    const bool allowed = (c >= '0' && c <= '9') || c == '.';
-    if (!allowed) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("metrics address '", address, "' must be an IPv4 address and a port"));
-    }
-  }
-  return absl::OkStatus();
+  return HostPortToString(*parsed);
 }
 
 // Only GET and HEAD are served; anything else is answered 405 without reading a body.
@@ -75,7 +75,8 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const MetricsHttpOptions& options, Exposition exposition, Readiness readiness) {
   TB_ASSERT(exposition != nullptr);
   TB_ASSERT(readiness != nullptr);
-  if (absl::Status status = ValidateAddress(options.address); !status.ok()) return status;
+  absl::StatusOr<std::string> listening_port = ListeningPort(options.address);
+  if (!listening_port.ok()) return listening_port.status();
   if (options.threads == 0 || options.threads > kMetricsHttpThreadsMax) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics threads must be 1..", kMetricsHttpThreadsMax));
@@ -84,7 +85,7 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
       new MetricsHttpServer(std::move(exposition), std::move(readiness)));
 
   const std::string threads = std::to_string(options.threads);
-  const char* civetweb_options[] = {"listening_ports", options.address.c_str(),
+  const char* civetweb_options[] = {"listening_ports", listening_port->c_str(),
                                     "num_threads",     threads.c_str(),
                                     "request_timeout_ms", "10000",
                                     nullptr};

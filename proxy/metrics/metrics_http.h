@@ -27,7 +27,8 @@ struct mg_connection;
 namespace tb::proxy {
 
 struct MetricsHttpOptions {
-  // "host:port" to listen on; port 0 picks a free one (see port()). IPv4 only.
+  // "host:port" to listen on, the host numeric (IPv6 in brackets); port 0 picks a free one
+  // (see port()).
   std::string address = "0.0.0.0:9464";
   // civetweb worker threads: scrapes and probes are rare and cheap, two is plenty.
   uint32_t threads = 2;

@@ -327,7 +327,7 @@ TEST_F(MetricsHttpTest, RecordsFromManyThreadsWhileScraping) {
 TEST(MetricsHttpServer, RefusesMalformedAddresses) {
   Metrics metrics({});
   for (const char* address : {"", "9464", ":9464", "localhost:9464", "127.0.0.1:", "127.0.0.1:x",
-                              "127.0.0.1:65536", "[::1]:9464"}) {
+                              "127.0.0.1:65536", "::1:9464", "[::1]"}) {
     auto server = MetricsHttpServer::Start(
         {.address = address}, [&metrics] { return metrics.Exposition(); }, [] { return true; });
     EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument) << address;

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "client_core/replica/executor.h"
 #include "client_core/u128.h"
+#include "proxy/constants.h"
 #include "proxy/submitter.h"
 
 namespace tb::proxy {
@@ -45,7 +46,7 @@ class NativeExecutor final : public replica::AsyncExecutor {
   // may be called on any thread (the Submitter's), exactly once per Start().
   NativeExecutor(Submitter* submitter,
                  absl::AnyInvocable<void(uint64_t token, NativeCompletion completion)> complete,
-                 absl::Duration request_timeout = absl::Seconds(30));
+                 absl::Duration request_timeout = kNativeRequestTimeout);
 
   void Start(uint64_t token, u128 client, uint8_t operation,
              std::span<const uint8_t> body) override;

@@ -258,7 +258,7 @@ absl::StatusOr<std::unique_ptr<NativeFrontend>> NativeFrontend::Start(
   parts->port = parts->acceptor.local_endpoint().port();
   parts->Accept();
   Parts* raw = parts.get();
-  parts->thread = std::thread([raw] { raw->io.run(); });
+  parts->thread = std::thread([raw] { pthread_setname_np(pthread_self(), "tb-native"); raw->io.run(); });
   return std::unique_ptr<NativeFrontend>(new NativeFrontend(std::move(parts)));
 }
 

@@ -28,6 +28,7 @@
 
 #include "absl/status/statusor.h"
 #include "client_core/u128.h"
+#include "proxy/constants.h"
 #include "proxy/submitter.h"
 
 namespace tb::proxy {
@@ -36,9 +37,10 @@ struct NativeFrontendOptions {
   std::string host = "127.0.0.1";  // Numeric address to bind.
   uint16_t port = 0;               // 0 = ephemeral (see port()).
   u128 cluster = 0;                // The cluster id clients must use.
-  uint32_t sessions_max = 10'000;  // Virtual sessions, 1..65,536.
-  uint32_t connections_max = 4'096;
-  uint64_t write_queue_bytes_max = 64ull << 20;
+  uint32_t sessions_max = 10'000;  // Virtual sessions, 1..kNativeSessionsMaxCeiling.
+  uint32_t connections_max = kNativeConnectionsMaxDefault;  // 1..kNativeConnectionsMaxCeiling.
+  // Per connection, kNativeWriteQueueBytesMaxFloor..kNativeWriteQueueBytesMaxCeiling.
+  uint64_t write_queue_bytes_max = kNativeWriteQueueBytesMaxDefault;
 };
 
 struct NativeFrontendStats {

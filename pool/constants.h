@@ -1,0 +1,24 @@
+// The session pool's limits, each with its reason, in one place (as TigerBeetle's
+// src/constants.zig). SessionPoolOptions defaults and ValidateSessionPoolOptions use these.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "client_core/constants.h"
+
+namespace tb::pool {
+
+// The cluster's session table holds kClientsMaxDefault (64) sessions shared by every client of
+// the cluster; the pool must leave room for the others, so its budget stays strictly below it.
+inline constexpr uint32_t kSessionBudgetMax = kClientsMaxDefault - 1;
+// Sessions counts their retry and ping timeouts in ticks; a tick of at most one second keeps
+// retries and keep-warm requests timely.
+inline constexpr absl::Duration kTickIntervalMax = absl::Seconds(1);
+// A keep-warm interval longer than this lets a busy cluster evict an idle session first.
+inline constexpr absl::Duration kKeepWarmIntervalMax = absl::Minutes(10);
+
+static_assert(kSessionBudgetMax >= 1 && kSessionBudgetMax < kClientsMaxDefault);
+static_assert(absl::Milliseconds(kTickMs) <= kTickIntervalMax);
+
+}  // namespace tb::pool

@@ -1,0 +1,63 @@
+// tbproxy's limits and fixed intervals, each with its reason, in one place (as TigerBeetle's
+// src/constants.zig). Settings (proxy/app/config.h) are checked against the *Floor and *Ceiling
+// values at start-up; fixed values that are not settings are named here. The coalescer's own
+// ceilings are in proxy/coalescer/coalescer_options.h, the pool's in pool/constants.h.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/time/time.h"
+#include "client_core/constants.h"
+#include "client_core/replica/replica_protocol.h"
+#include "pool/constants.h"
+
+namespace tb::proxy {
+
+// ---- gRPC front end ----
+// Below this even a batch of a few hundred 128-byte events would be refused.
+inline constexpr uint32_t kGrpcMessageSizeMaxFloor = 64 * 1024;
+// Beyond this one message could hold the memory meant for many callers' queues.
+inline constexpr uint32_t kGrpcMessageSizeMaxCeiling = 256 * 1024 * 1024;
+// gRPC allocates per stream; a client needing more should open another connection.
+inline constexpr uint32_t kGrpcStreamsMaxCeiling = 100'000;
+// Calls pipelined on one Stream RPC: each holds a reply slot until written in order.
+inline constexpr uint32_t kStreamCallsMaxCeiling = 4096;
+
+// ---- Cluster sessions ----
+// Each registered session holds one of the budget's slots.
+inline constexpr uint32_t kSessionsMaxCeiling = pool::kSessionBudgetMax;
+
+// ---- Native front end ----
+// Virtual sessions are kept by the same session table as a dev cluster's clients.
+inline constexpr uint32_t kNativeSessionsMaxCeiling = replica::kClientsMaxLimit;
+// One file descriptor and one read buffer (a maximal message) each.
+inline constexpr uint32_t kNativeConnectionsMaxDefault = 4096;
+inline constexpr uint32_t kNativeConnectionsMaxCeiling = 1 << 16;
+// Replies queued for one connection before a slower reader is disconnected: 64 maximal replies.
+inline constexpr uint64_t kNativeWriteQueueBytesMaxDefault = 64ull * kMessageSizeMax;
+// Must hold one maximal reply; beyond 1 GiB one connection could hold all of tbproxy's memory.
+inline constexpr uint64_t kNativeWriteQueueBytesMaxFloor = kMessageSizeMax;
+inline constexpr uint64_t kNativeWriteQueueBytesMaxCeiling = 1ull << 30;
+// A native request not answered by then fails (clients retry): far above a healthy cluster's
+// latency, below the official clients' own give-up time.
+inline constexpr absl::Duration kNativeRequestTimeout = absl::Seconds(30);
+
+// ---- Shutdown and housekeeping ----
+// Deadlines of queued and in-flight calls are checked this often on the pool's thread: a caller
+// learns of its deadline at most this late.
+inline constexpr absl::Duration kDeadlineSweepInterval = absl::Milliseconds(10);
+// On drain the pool gets at least this long for replies in flight, even past drain-timeout.
+inline constexpr absl::Duration kPoolDrainMin = absl::Seconds(1);
+// gRPC cancels the calls still open at its shutdown deadline, without our outcome metadata; its
+// deadline is this much later than ours, so that the pool fails what is in flight first and
+// every call is finished by us.
+inline constexpr absl::Duration kDrainFinishMargin = absl::Seconds(3);
+
+static_assert(kGrpcMessageSizeMaxFloor <= kGrpcMessageSizeMaxCeiling);
+static_assert(kGrpcMessageSizeMaxCeiling >= kMessageSizeMax, "a maximal request fits");
+static_assert(kNativeConnectionsMaxDefault <= kNativeConnectionsMaxCeiling);
+static_assert(kNativeWriteQueueBytesMaxFloor <= kNativeWriteQueueBytesMaxDefault);
+static_assert(kNativeWriteQueueBytesMaxDefault <= kNativeWriteQueueBytesMaxCeiling);
+static_assert(kDrainFinishMargin > kPoolDrainMin, "calls are finished by the pool first");
+
+}  // namespace tb::proxy
