@@ -54,6 +54,7 @@ struct NativeFrontend::Parts {
                  &executor) {}
 
   void Accept();
+  void AcceptAfterBackoff();
   void Read(ConnectionId id);
   void Write(ConnectionId id);
   void Close(ConnectionId id);
@@ -65,6 +66,7 @@ struct NativeFrontend::Parts {
   NativeFrontendOptions options;
   asio::io_context io;
   asio::ip::tcp::acceptor acceptor;
+  asio::steady_timer accept_backoff{io};
   NativeExecutor executor;
   replica::ReplicaProtocol protocol;  // I/O thread only.
   absl::flat_hash_map<ConnectionId, std::unique_ptr<Connection>> connections;  // I/O thread.
@@ -76,6 +78,7 @@ struct NativeFrontend::Parts {
 
   std::atomic<uint64_t> connections_open{0};
   std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> accept_errors{0};
   std::atomic<uint64_t> sessions{0};
   std::atomic<uint64_t> replies{0};
   std::atomic<uint64_t> evictions{0};
@@ -86,22 +89,34 @@ struct NativeFrontend::Parts {
 void NativeFrontend::Parts::Accept() {
   acceptor.async_accept([this](asio::error_code error, asio::ip::tcp::socket socket) {
     if (error == asio::error::operation_aborted || !acceptor.is_open()) return;
-    if (!error) {
-      if (connections.size() >= options.connections_max) {
-        connections_refused++;
-        asio::error_code ignored;
-        socket.close(ignored);
-      } else {
-        asio::error_code ignored;
-        socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-        const ConnectionId id = next_connection++;
-        connections.emplace(id, std::make_unique<Connection>(std::move(socket), options.cluster));
-        protocol.OnConnectionOpened(id, 0);
-        connections_open = connections.size();
-        Read(id);
-      }
+    if (error) {
+      accept_errors++;
+      AcceptAfterBackoff();
+      return;
+    }
+    if (connections.size() >= options.connections_max) {
+      connections_refused++;
+      asio::error_code ignored;
+      socket.close(ignored);
+    } else {
+      asio::error_code ignored;
+      socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+      const ConnectionId id = next_connection++;
+      connections.emplace(id, std::make_unique<Connection>(std::move(socket), options.cluster));
+      protocol.OnConnectionOpened(id, 0);
+      connections_open = connections.size();
+      Read(id);
     }
     Accept();
+  });
+}
+
+void NativeFrontend::Parts::AcceptAfterBackoff() {
+  // Out of file descriptors, typically: the connection stays in the backlog, so accepting again at
+  // once fails again at once and the I/O thread would spin.
+  accept_backoff.expires_after(std::chrono::milliseconds(100));
+  accept_backoff.async_wait([this](asio::error_code error) {
+    if (!error && acceptor.is_open()) Accept();
   });
 }
 
@@ -280,6 +295,7 @@ void NativeFrontend::SetBatchSizeLimit(uint32_t batch_size_limit) {
 NativeFrontendStats NativeFrontend::stats() const {
   return NativeFrontendStats{.connections_open = parts_->connections_open,
                              .connections_refused = parts_->connections_refused,
+                             .accept_errors = parts_->accept_errors,
                              .sessions = parts_->sessions,
                              .replies = parts_->replies,
                              .evictions = parts_->evictions,
@@ -294,6 +310,7 @@ void NativeFrontend::Stop() {
     raw->stopped = true;
     asio::error_code ignored;
     raw->acceptor.close(ignored);
+    raw->accept_backoff.cancel();
     std::vector<ConnectionId> ids;
     for (const auto& [id, connection] : raw->connections) ids.push_back(id);
     for (ConnectionId id : ids) raw->Close(id);

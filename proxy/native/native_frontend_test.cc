@@ -3,10 +3,17 @@
 // connection, release and session errors evict, other clients are unaffected).
 #include "proxy/native/native_frontend.h"
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <asio.hpp>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -59,6 +66,8 @@ class Peer {
   explicit Peer(uint16_t port) : socket_(io_) {
     socket_.connect({asio::ip::make_address("127.0.0.1"), port});
   }
+  // Adopts a connected IPv4 socket.
+  explicit Peer(int native_socket) : socket_(io_, asio::ip::tcp::v4(), native_socket) {}
   // Errors are ignored: a closed connection shows in Receive().
   void Send(const std::vector<uint8_t>& bytes) {
     asio::error_code ignored;
@@ -233,6 +242,72 @@ TEST_F(NativeFrontendTest, ConnectionsBeyondTheBoundAreClosed) {
   second.Send(other.Register());
   EXPECT_FALSE(second.Receive().has_value());  // ...the second is closed at accept.
   CreateAndCheck(first, client, 1);
+}
+
+// Lowers the soft descriptor limit and fills the table, so the next accept fails with EMFILE;
+// Release() gives everything back.
+class DescriptorExhaustion {
+ public:
+  DescriptorExhaustion() {
+    EXPECT_EQ(getrlimit(RLIMIT_NOFILE, &saved_), 0);
+    const int probe = open("/dev/null", O_RDONLY);
+    close(probe);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(probe) + 64;
+    EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
+    for (int fd = open("/dev/null", O_RDONLY); fd >= 0; fd = open("/dev/null", O_RDONLY)) {
+      fillers_.push_back(fd);
+    }
+  }
+  ~DescriptorExhaustion() { Release(); }
+  // Frees one descriptor (for the test's own socket).
+  void FreeOne() {
+    close(fillers_.back());
+    fillers_.pop_back();
+  }
+  void Release() {
+    for (int fd : fillers_) close(fd);
+    fillers_.clear();
+    setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+
+ private:
+  rlimit saved_{};
+  std::vector<int> fillers_;
+};
+
+// A blocking loopback connect; the kernel completes it from the listen backlog.
+int ConnectRaw(uint16_t port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  return fd;
+}
+
+TEST_F(NativeFrontendTest, AcceptFailureBacksOffAndRetriesInsteadOfSpinning) {
+  Start();
+  DescriptorExhaustion exhaustion;
+  exhaustion.FreeOne();
+  const int fd = ConnectRaw(frontend_->port());
+  for (int i = 0; i < 10'000 && frontend_->stats().accept_errors == 0; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GE(frontend_->stats().accept_errors, 1u);
+  // A spinning loop fails thousands of times in this window; backing off 100 ms, a few times.
+  const auto window_start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto window = std::chrono::steady_clock::now() - window_start;
+  EXPECT_LE(frontend_->stats().accept_errors,
+            2 + static_cast<uint64_t>(window / std::chrono::milliseconds(100)));
+  exhaustion.Release();
+  Peer peer(fd);  // Accepted once descriptors are back, and served.
+  TestClient client(7);
+  Register(peer, client);
+  EXPECT_EQ(frontend_->stats().connections_open, 1u);
 }
 
 TEST(NativeFrontendOptions, RejectsBadSettings) {
