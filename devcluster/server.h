@@ -34,8 +34,6 @@ class io_context;
 
 namespace tb::devcluster {
 
-class Connection;
-
 class Server {
  public:
   // `io_context` and `executor` are not owned and must outlive the server. `options` must be
@@ -71,7 +69,6 @@ class Server {
 
  private:
   class Impl;
-  friend class Connection;  // Server.cc's per-socket class, which talks to Impl.
   std::shared_ptr<Impl> impl_;  // Shared with pending asio handlers, which may outlive Stop().
 };
 
