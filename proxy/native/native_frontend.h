@@ -45,6 +45,7 @@ struct NativeFrontendStats {
   uint64_t connections_open = 0;
   uint64_t connections_refused = 0;
   uint64_t accept_errors = 0;  // Failed accepts (out of descriptors, say), each retried after 100 ms.
+  uint64_t slow_readers_closed = 0;  // Connections closed with write_queue_bytes_max queued.
   uint64_t sessions = 0;  // Virtual sessions in the table.
   uint64_t replies = 0;
   uint64_t evictions = 0;

@@ -244,6 +244,26 @@ TEST_F(NativeFrontendTest, ConnectionsBeyondTheBoundAreClosed) {
   CreateAndCheck(first, client, 1);
 }
 
+TEST_F(NativeFrontendTest, ClosesAClientThatDoesNotReadItsReplies) {
+  Start({.write_queue_bytes_max = 64 * 1024});
+  Peer peer(frontend_->port());
+  TestClient client(5);
+  std::vector<uint8_t> pings;
+  for (uint64_t i = 1; i <= 1'000; i++) {
+    const std::vector<uint8_t> ping = client.Ping(i);
+    pings.insert(pings.end(), ping.begin(), ping.end());
+  }
+  // Pongs pile up in the kernel's buffers, then in the front end's write queue.
+  for (int round = 0; round < 400 && frontend_->stats().slow_readers_closed == 0; round++) {
+    peer.Send(pings);
+  }
+  for (int i = 0; i < 10'000 && frontend_->stats().slow_readers_closed == 0; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(frontend_->stats().slow_readers_closed, 1u);
+  EXPECT_EQ(frontend_->stats().connections_open, 0u);
+}
+
 // Lowers the soft descriptor limit and fills the table, so the next accept fails with EMFILE;
 // Release() gives everything back.
 class DescriptorExhaustion {
