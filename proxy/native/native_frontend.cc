@@ -1,5 +1,7 @@
 #include "proxy/native/native_frontend.h"
 
+#include <pthread.h>
+
 #include <asio.hpp>
 #include <atomic>
 #include <thread>
@@ -35,7 +37,8 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
                    asio::post(io, [this, token, completion = std::move(completion)]() mutable {
                      OnCompletion(token, std::move(completion));
                    });
-                 }),
+                 },
+                 options_in.request_timeout),
         protocol(replica::ReplicaProtocolOptions{.cluster = options_in.cluster,
                                                  .replica_count = 1,
                                                  .clients_max = options_in.sessions_max},
@@ -158,6 +161,9 @@ absl::StatusOr<std::unique_ptr<NativeFrontend>> NativeFrontend::Start(
   if (options.connections_max < 1) {
     return absl::InvalidArgumentError("native connections max must be at least 1");
   }
+  if (options.request_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("native request timeout must be positive");
+  }
   asio::error_code error;
   asio::ip::make_address(options.host, error);  // The listener would resolve a name; refuse it.
   if (error) {
@@ -178,6 +184,7 @@ absl::StatusOr<std::unique_ptr<NativeFrontend>> NativeFrontend::Start(
   parts->listener->Start(parts.get());
   Parts* raw = parts.get();
   parts->thread = std::thread([raw] { raw->io.run(); });
+  pthread_setname_np(parts->thread.native_handle(), "tb-native");  // Named for top and gdb.
   return std::unique_ptr<NativeFrontend>(new NativeFrontend(std::move(parts)));
 }
 

@@ -27,6 +27,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "client_core/u128.h"
 #include "proxy/submitter.h"
 
@@ -39,6 +40,9 @@ struct NativeFrontendOptions {
   uint32_t sessions_max = 10'000;  // Virtual sessions, 1..65,536.
   uint32_t connections_max = 4'096;
   uint64_t write_queue_bytes_max = 64ull << 20;
+  // How long a request's batches may wait for the Submitter before the virtual session is
+  // evicted (NativeExecutor); positive.
+  absl::Duration request_timeout = absl::Seconds(30);
 };
 
 struct NativeFrontendStats {
@@ -66,7 +70,7 @@ class NativeFrontend {
   void SetBatchSizeLimit(uint32_t batch_size_limit);
   // Any thread; a snapshot.
   NativeFrontendStats stats() const;
-  // Closes the listener and every connection and joins the I/O thread. Idempotent.
+  // Closes the listener and every connection and joins the I/O thread ("tb-native"). Idempotent.
   void Stop();
 
   struct Parts;

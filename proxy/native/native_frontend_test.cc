@@ -11,8 +11,11 @@
 #include <asio.hpp>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -330,11 +333,25 @@ TEST_F(NativeFrontendTest, AcceptFailureBacksOffAndRetriesInsteadOfSpinning) {
   EXPECT_EQ(frontend_->stats().connections_open, 1u);
 }
 
+TEST_F(NativeFrontendTest, NamesItsIoThread) {
+  Start();
+  bool found = false;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    found = found || name == "tb-native";
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST(NativeFrontendOptions, RejectsBadSettings) {
   ImmediateSubmitter submitter;
   EXPECT_FALSE(NativeFrontend::Start({.sessions_max = 0}, &submitter).ok());
   EXPECT_FALSE(NativeFrontend::Start({.host = "not an address"}, &submitter).ok());
   EXPECT_FALSE(NativeFrontend::Start({.connections_max = 0}, &submitter).ok());
+  EXPECT_FALSE(
+      NativeFrontend::Start({.request_timeout = absl::ZeroDuration()}, &submitter).ok());
 }
 
 }  // namespace
