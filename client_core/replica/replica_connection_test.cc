@@ -13,6 +13,7 @@
 
 #include "asio.hpp"
 #include "client_core/replica/replica_listener.h"
+#include "client_core/replica/test_descriptors.h"
 #include "client_core/replica/test_messages.h"
 #include "gtest/gtest.h"
 
@@ -212,6 +213,30 @@ TEST_F(ReplicaConnectionTest, ARefusedConnectionIsClosedWithoutAMessage) {
   asio::read(client, asio::buffer(byte), error);
   EXPECT_EQ(error, asio::error::eof);
   EXPECT_TRUE(recorder_.closes.empty());  // Never started, so never reported.
+}
+
+TEST_F(ReplicaConnectionTest, AFailedAcceptIsReportedAndRetriedAfterTheBackoff) {
+  auto listener = ReplicaListener::Listen(
+      io_, {.host = "127.0.0.1", .accept_backoff = absl::Milliseconds(50)});
+  ASSERT_TRUE(listener.ok());
+  listener_ = *listener;
+  listener_->Start(&recorder_);
+  testing::DescriptorExhaustion exhaustion;
+  exhaustion.FreeOne();
+  const int fd = testing::ConnectLoopback(listener_->port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(RunUntil([&] { return recorder_.accept_errors > 0; }));
+  // Retrying at once would fail thousands of times in this window; with the backoff, a few.
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(200)) {
+    io_.run_one_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_LE(recorder_.accept_errors, 2 + 200 / 50);
+  EXPECT_EQ(recorder_.accepted, 0);
+  exhaustion.Release();
+  ASSERT_TRUE(RunUntil([&] { return recorder_.accepted == 1; }));
+  EXPECT_EQ(recorder_.open.size(), 1u);
+  close(fd);
 }
 
 TEST(ReplicaListener, RefusesAnAddressItCannotBind) {

@@ -7,7 +7,9 @@
 // Bounds: at most `sessions_max` virtual sessions (the least recently committed one is evicted
 // when a new client registers; it learns no_session on its next message), at most
 // `connections_max` connections (more are closed at accept), at most one maximal message
-// buffered per connection for reading and `write_queue_bytes_max` queued for writing.
+// buffered per connection for reading and `write_queue_bytes_max` queued for writing (a client
+// that lets more pile up is closed as a slow reader). Connections are
+// client_core/replica/ReplicaConnection, on one I/O thread named "tb-native".
 //
 // Until SetBatchSizeLimit() is called (the smallest limit among the pool's registered
 // sessions), every message is dropped: a register must never announce a limit the cluster

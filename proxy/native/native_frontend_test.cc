@@ -3,11 +3,6 @@
 // connection, release and session errors evict, other clients are unaffected).
 #include "proxy/native/native_frontend.h"
 
-#include <fcntl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <asio.hpp>
 #include <chrono>
 #include <cstring>
@@ -23,6 +18,7 @@
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
 #include "client_core/release.h"
+#include "client_core/replica/test_descriptors.h"
 #include "client_core/replica/test_messages.h"
 #include "client_core/types.h"
 #include "gtest/gtest.h"
@@ -267,55 +263,12 @@ TEST_F(NativeFrontendTest, ClosesAClientThatDoesNotReadItsReplies) {
   EXPECT_EQ(frontend_->stats().connections_open, 0u);
 }
 
-// Lowers the soft descriptor limit and fills the table, so the next accept fails with EMFILE;
-// Release() gives everything back.
-class DescriptorExhaustion {
- public:
-  DescriptorExhaustion() {
-    EXPECT_EQ(getrlimit(RLIMIT_NOFILE, &saved_), 0);
-    const int probe = open("/dev/null", O_RDONLY);
-    close(probe);
-    rlimit lowered = saved_;
-    lowered.rlim_cur = static_cast<rlim_t>(probe) + 64;
-    EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
-    for (int fd = open("/dev/null", O_RDONLY); fd >= 0; fd = open("/dev/null", O_RDONLY)) {
-      fillers_.push_back(fd);
-    }
-  }
-  ~DescriptorExhaustion() { Release(); }
-  // Frees one descriptor (for the test's own socket).
-  void FreeOne() {
-    close(fillers_.back());
-    fillers_.pop_back();
-  }
-  void Release() {
-    for (int fd : fillers_) close(fd);
-    fillers_.clear();
-    setrlimit(RLIMIT_NOFILE, &saved_);
-  }
-
- private:
-  rlimit saved_{};
-  std::vector<int> fillers_;
-};
-
-// A blocking loopback connect; the kernel completes it from the listen backlog.
-int ConnectRaw(uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  EXPECT_GE(fd, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
-  return fd;
-}
-
 TEST_F(NativeFrontendTest, AcceptFailureBacksOffAndRetriesInsteadOfSpinning) {
   Start();
-  DescriptorExhaustion exhaustion;
+  replica::testing::DescriptorExhaustion exhaustion;
   exhaustion.FreeOne();
-  const int fd = ConnectRaw(frontend_->port());
+  const int fd = replica::testing::ConnectLoopback(frontend_->port());
+  ASSERT_GE(fd, 0);
   for (int i = 0; i < 10'000 && frontend_->stats().accept_errors == 0; i++) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
