@@ -1,7 +1,6 @@
 #include "devcluster/server.h"
 
 #include <cstdio>
-#include <deque>
 #include <future>
 #include <optional>
 #include <random>
@@ -15,13 +14,16 @@
 #include "absl/time/clock.h"
 #include "asio.hpp"
 #include "client_core/assert.h"
-#include "client_core/replica/message_framer.h"
+#include "client_core/replica/replica_connection.h"
+#include "client_core/replica/replica_listener.h"
 #include "devcluster/prepare_pipeline.h"
 
 namespace tb::devcluster {
 namespace {
 
-using asio::ip::tcp;
+using replica::CloseReason;
+using replica::ReplicaConnection;
+using replica::ReplicaListener;
 
 bool IsReply(const MessageBytes& message) {
   return message->size() >= kHeaderSize &&
@@ -30,7 +32,9 @@ bool IsReply(const MessageBytes& message) {
 
 }  // namespace
 
-class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
+class Server::Impl : public std::enable_shared_from_this<Server::Impl>,
+                     public replica::ReplicaListenerHandler,
+                     public replica::ReplicaConnectionHandler {
  public:
   Impl(asio::io_context& io_context, Executor* executor, ServerOptions options);
 
@@ -39,10 +43,11 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   // Runs `function` on the io_context's thread and waits for it.
   void RunOnIoThread(absl::AnyInvocable<void()> function);
 
-  void OnMessage(Connection& connection, std::span<const uint8_t> message);
-  void OnFramingError(Connection& connection, const absl::Status& status);
-  void OnConnectionClosed(ConnectionId id, uint8_t replica);
-  void OnSlowReader() { stats_.slow_readers_closed++; }
+  void OnAccepted(std::shared_ptr<ReplicaConnection> connection) override;
+  void OnAcceptError(const absl::Status& status) override;
+  void OnMessage(ReplicaConnection& connection, std::span<const uint8_t> message) override;
+  void OnClosed(ReplicaConnection& connection, CloseReason reason,
+                const absl::Status& status) override;
   void SetView(uint32_t view) { protocol_.SetView(view); }
   void ResetConnections();
 
@@ -60,10 +65,9 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   const std::vector<uint16_t>& ports() const { return ports_; }
 
  private:
-  void Accept(uint8_t replica);
   // Runs `message` through the protocol now: counts, logs, closes, applies the reset fault.
   // Returns the verdict and the sends still to deliver.
-  std::pair<Verdict, PreparePipeline::Sends> Handle(Connection& connection,
+  std::pair<Verdict, PreparePipeline::Sends> Handle(ReplicaConnection& connection,
                                                      std::span<const uint8_t> message);
   // The pipeline model (FaultOptions::pipeline): queue a request that a primary would prepare.
   void OfferToPipeline(ConnectionId connection, u128 client, std::span<const uint8_t> message);
@@ -72,7 +76,7 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   void PumpPipeline();
   void Deliver(const Send& send);
   void SendNow(ConnectionId connection, const MessageBytes& message);
-  void Log(const Connection& connection, const Decision& decision) const;
+  void Log(const ReplicaConnection& connection, const Decision& decision) const;
   bool Chance(double probability) {
     return probability > 0 && std::uniform_real_distribution<double>(0, 1)(random_) < probability;
   }
@@ -80,10 +84,10 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   asio::io_context& io_context_;
   ServerOptions options_;
   ReplicaProtocol protocol_;
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  std::vector<std::shared_ptr<ReplicaListener>> listeners_;  // Per replica.
   std::vector<uint16_t> ports_;
   std::vector<uint32_t> connection_counts_;  // Per replica.
-  absl::flat_hash_map<ConnectionId, std::shared_ptr<Connection>> connections_;
+  absl::flat_hash_map<ConnectionId, std::shared_ptr<ReplicaConnection>> connections_;
   ConnectionId next_connection_id_ = 1;
   absl::flat_hash_map<uint64_t, std::unique_ptr<asio::steady_timer>> delayed_;
   uint64_t next_delayed_id_ = 1;
@@ -95,117 +99,6 @@ class Server::Impl : public std::enable_shared_from_this<Server::Impl> {
   bool started_ = false;
   bool stopped_ = false;
   bool paused_ = false;
-};
-
-// One accepted TCP connection: reads and frames messages, writes a bounded queue.
-class Connection : public std::enable_shared_from_this<Connection> {
- public:
-  Connection(std::shared_ptr<Server::Impl> server, tcp::socket socket, ConnectionId id,
-             uint8_t replica)
-      : server_(std::move(server)),
-        socket_(std::move(socket)),
-        id_(id),
-        replica_(replica),
-        framer_(server_->options().protocol.cluster) {}
-
-  ConnectionId id() const { return id_; }
-  uint8_t replica() const { return replica_; }
-  bool closed() const { return closed_; }
-
-  void Start() { Read(); }
-
-  void Send(const MessageBytes& message) {
-    if (closed_) return;
-    if (queued_bytes_ + message->size() > server_->options().send_queue_bytes_max) {
-      server_->OnSlowReader();
-      Close();
-      return;
-    }
-    queued_bytes_ += message->size();
-    queue_.push_back(message);
-    if (!writing_) Write();
-  }
-
-  void Close() {
-    if (closed_) return;
-    closed_ = true;
-    asio::error_code ignored;
-    socket_.close(ignored);
-    // A write in progress still refers to the queued messages until its handler runs.
-    if (!writing_) queue_.clear();
-    server_->OnConnectionClosed(id_, replica_);
-  }
-
- private:
-  void Read() {
-    std::span<uint8_t> space = framer_.WritableSpan();
-    socket_.async_read_some(asio::buffer(space.data(), space.size()),
-                            [self = shared_from_this()](asio::error_code error, size_t size) {
-                              self->OnRead(error, size);
-                            });
-  }
-
-  void OnRead(asio::error_code error, size_t size) {
-    if (closed_) return;
-    if (error) {
-      Close();
-      return;
-    }
-    framer_.Commit(size);
-    while (!closed_) {
-      absl::StatusOr<std::span<const uint8_t>> message = framer_.Next();
-      if (!message.ok()) {
-        server_->OnFramingError(*this, message.status());
-        Close();
-        return;
-      }
-      if (message->empty()) break;
-      server_->OnMessage(*this, *message);
-    }
-    if (!closed_) Read();
-  }
-
-  void Write() {
-    TB_ASSERT(!writing_ && !queue_.empty());
-    writing_ = true;
-    buffers_.clear();
-    // Gather several queued messages into one write; the queue keeps them alive meanwhile.
-    constexpr size_t kWriteMessagesMax = 64;
-    for (size_t i = 0; i < queue_.size() && i < kWriteMessagesMax; i++) {
-      buffers_.push_back(asio::buffer(*queue_[i]));
-    }
-    asio::async_write(socket_, buffers_,
-                      [self = shared_from_this(), count = buffers_.size()](
-                          asio::error_code error, size_t) { self->OnWrite(error, count); });
-  }
-
-  void OnWrite(asio::error_code error, size_t count) {
-    writing_ = false;
-    if (closed_) {
-      queue_.clear();
-      return;
-    }
-    if (error) {
-      Close();
-      return;
-    }
-    for (size_t i = 0; i < count; i++) {
-      queued_bytes_ -= queue_.front()->size();
-      queue_.pop_front();
-    }
-    if (!queue_.empty()) Write();
-  }
-
-  std::shared_ptr<Server::Impl> server_;
-  tcp::socket socket_;
-  ConnectionId id_;
-  uint8_t replica_;
-  MessageFramer framer_;
-  std::deque<MessageBytes> queue_;
-  size_t queued_bytes_ = 0;
-  std::vector<asio::const_buffer> buffers_;
-  bool writing_ = false;
-  bool closed_ = false;
 };
 
 namespace {
@@ -235,75 +128,47 @@ absl::Status Server::Impl::Start() {
   started_ = true;
   for (uint8_t replica = 0; replica < options_.addresses.size(); replica++) {
     const ListenAddress& address = options_.addresses[replica];
-    asio::error_code error;
-    tcp::resolver resolver(io_context_);
-    auto endpoints = resolver.resolve(address.host, std::to_string(address.port),
-                                      tcp::resolver::passive | tcp::resolver::numeric_service,
-                                      error);
-    if (error || endpoints.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cannot resolve ", address.host, ": ", error.message()));
-    }
-    const tcp::endpoint endpoint = endpoints.begin()->endpoint();
-    auto acceptor = std::make_unique<tcp::acceptor>(io_context_);
-    acceptor->open(endpoint.protocol(), error);
-    if (!error) acceptor->set_option(tcp::acceptor::reuse_address(true), error);
-    if (!error) acceptor->bind(endpoint, error);
-    if (!error) acceptor->listen(asio::socket_base::max_listen_connections, error);
-    uint16_t port = 0;
-    if (!error) port = acceptor->local_endpoint(error).port();
-    if (error) {
-      return absl::UnavailableError(absl::StrCat("cannot listen on ", address.host, ":",
-                                                 address.port, ": ", error.message()));
-    }
-    ports_.push_back(port);
-    acceptors_.push_back(std::move(acceptor));
+    absl::StatusOr<std::shared_ptr<ReplicaListener>> listener = ReplicaListener::Listen(
+        io_context_,
+        {.host = address.host,
+         .port = address.port,
+         .replica = replica,
+         .connection = {.cluster = options_.protocol.cluster,
+                        .write_queue_bytes_max = options_.send_queue_bytes_max}});
+    if (!listener.ok()) return listener.status();
+    ports_.push_back((*listener)->port());
+    listeners_.push_back(*std::move(listener));
   }
-  for (uint8_t replica = 0; replica < acceptors_.size(); replica++) Accept(replica);
+  for (auto& listener : listeners_) listener->Start(this);
   return absl::OkStatus();
 }
 
-void Server::Impl::Accept(uint8_t replica) {
-  acceptors_[replica]->async_accept(
-      [self = shared_from_this(), replica](asio::error_code error, tcp::socket socket) {
-        if (self->stopped_ || error == asio::error::operation_aborted) return;
-        if (!error) {
-          if (self->connection_counts_[replica] >= self->options_.connections_max) {
-            // As a real replica: accepted, then closed at once without a message (§2.4).
-            self->stats_.connections_refused++;
-            asio::error_code ignored;
-            socket.close(ignored);
-          } else {
-            asio::error_code ignored;
-            socket.set_option(tcp::no_delay(true), ignored);
-            const ConnectionId id = self->next_connection_id_++;
-            auto connection = std::make_shared<Connection>(self, std::move(socket), id, replica);
-            self->connections_.emplace(id, connection);
-            self->connection_counts_[replica]++;
-            self->stats_.connections_accepted++;
-            self->protocol_.OnConnectionOpened(id, replica);
-            connection->Start();
-          }
-        } else {
-          // Out of file descriptors, typically: back off instead of spinning on accept.
-          auto timer = std::make_shared<asio::steady_timer>(self->io_context_,
-                                                            std::chrono::milliseconds(100));
-          timer->async_wait([self, replica, timer](asio::error_code wait_error) {
-            if (!wait_error && !self->stopped_) self->Accept(replica);
-          });
-          return;
-        }
-        self->Accept(replica);
-      });
+void Server::Impl::OnAccepted(std::shared_ptr<ReplicaConnection> connection) {
+  const uint8_t replica = connection->replica();
+  if (connection_counts_[replica] >= options_.connections_max) {
+    // As a real replica: accepted, then closed at once without a message (§2.4).
+    stats_.connections_refused++;
+    return;
+  }
+  const ConnectionId id = next_connection_id_++;
+  connections_.emplace(id, connection);
+  connection_counts_[replica]++;
+  stats_.connections_accepted++;
+  protocol_.OnConnectionOpened(id, replica);
+  connection->Start(id, this);
+}
+
+void Server::Impl::OnAcceptError(const absl::Status& status) {
+  stats_.accept_errors++;  // The listener retries after a pause.
+  if (options_.log_messages) {
+    std::fprintf(stderr, "devcluster: %s\n", std::string(status.message()).c_str());
+  }
 }
 
 void Server::Impl::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  for (auto& acceptor : acceptors_) {
-    asio::error_code ignored;
-    acceptor->close(ignored);
-  }
+  for (auto& listener : listeners_) listener->Close();
   for (auto& [id, timer] : delayed_) timer->cancel();
   delayed_.clear();
   pipeline_timer_.cancel();
@@ -313,7 +178,7 @@ void Server::Impl::Stop() {
 }
 
 void Server::Impl::ResetConnections() {
-  std::vector<std::shared_ptr<Connection>> open;
+  std::vector<std::shared_ptr<ReplicaConnection>> open;
   open.reserve(connections_.size());
   for (auto& [id, connection] : connections_) open.push_back(connection);
   for (auto& connection : open) {
@@ -335,24 +200,25 @@ void Server::Impl::RunOnIoThread(absl::AnyInvocable<void()> function) {
   done.get_future().wait();
 }
 
-void Server::Impl::OnConnectionClosed(ConnectionId id, uint8_t replica) {
-  if (connections_.erase(id) == 1) {
-    TB_ASSERT(connection_counts_[replica] > 0);
-    connection_counts_[replica]--;
+void Server::Impl::OnClosed(ReplicaConnection& connection, CloseReason reason,
+                            const absl::Status& status) {
+  if (reason == CloseReason::kSlowReader) stats_.slow_readers_closed++;
+  if (reason == CloseReason::kFramingError) {
+    stats_.closes++;
+    if (options_.log_messages) {
+      std::fprintf(stderr, "devcluster: connection %llu closed: %s\n",
+                   static_cast<unsigned long long>(connection.id()),
+                   std::string(status.message()).c_str());
+    }
   }
-  protocol_.OnConnectionClosed(id);
+  if (connections_.erase(connection.id()) == 1) {
+    TB_ASSERT(connection_counts_[connection.replica()] > 0);
+    connection_counts_[connection.replica()]--;
+  }
+  protocol_.OnConnectionClosed(connection.id());
 }
 
-void Server::Impl::OnFramingError(Connection& connection, const absl::Status& status) {
-  stats_.closes++;
-  if (options_.log_messages) {
-    std::fprintf(stderr, "devcluster: connection %llu closed: %s\n",
-                 static_cast<unsigned long long>(connection.id()),
-                 std::string(status.message()).c_str());
-  }
-}
-
-void Server::Impl::OnMessage(Connection& connection, std::span<const uint8_t> message) {
+void Server::Impl::OnMessage(ReplicaConnection& connection, std::span<const uint8_t> message) {
   stats_.messages_received++;
   if (paused_) {
     stats_.messages_ignored_paused++;
@@ -374,7 +240,7 @@ void Server::Impl::OnMessage(Connection& connection, std::span<const uint8_t> me
 }
 
 std::pair<Verdict, PreparePipeline::Sends> Server::Impl::Handle(
-    Connection& connection, std::span<const uint8_t> message) {
+    ReplicaConnection& connection, std::span<const uint8_t> message) {
   Decision decision =
       protocol_.OnMessage(connection.id(), message, static_cast<uint64_t>(absl::GetCurrentTimeNanos()));
   switch (decision.verdict) {
@@ -389,8 +255,7 @@ std::pair<Verdict, PreparePipeline::Sends> Server::Impl::Handle(
   Log(connection, decision);
   for (ConnectionId id : decision.closes) {
     if (auto it = connections_.find(id); it != connections_.end()) {
-      std::shared_ptr<Connection> closing = it->second;
-      closing->Close();
+      it->second->Close();
     }
   }
   const bool reset = Chance(options_.faults.connection_reset_probability);
@@ -427,7 +292,7 @@ void Server::Impl::Admit(PreparePipeline::Request request) {
     pipeline_.Abandon(request.client);  // Closed while queued: the client will retry.
     return;
   }
-  std::shared_ptr<Connection> connection = it->second;
+  std::shared_ptr<ReplicaConnection> connection = it->second;
   auto [verdict, sends] = Handle(*connection, request.message);
   if (verdict == Verdict::kReply) {
     pipeline_.Admitted(request.client, PreparePipeline::Clock::now(), std::move(sends));
@@ -489,11 +354,10 @@ void Server::Impl::Deliver(const Send& send) {
 void Server::Impl::SendNow(ConnectionId connection, const MessageBytes& message) {
   auto it = connections_.find(connection);
   if (it == connections_.end()) return;  // Closed meanwhile: the client will retry.
-  std::shared_ptr<Connection> target = it->second;
-  target->Send(message);
+  it->second->Send(message);
 }
 
-void Server::Impl::Log(const Connection& connection, const Decision& decision) const {
+void Server::Impl::Log(const ReplicaConnection& connection, const Decision& decision) const {
   if (!options_.log_messages) return;
   if (decision.verdict == Verdict::kReply || decision.verdict == Verdict::kPong) return;
   std::fprintf(stderr, "devcluster: replica %d connection %llu: %s %s\n", connection.replica(),

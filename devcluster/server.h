@@ -1,6 +1,6 @@
 // The dev cluster's TCP server: one listener per replica, framing with strict size checks, a
-// bounded number of connections per replica and a bounded output queue per connection, all
-// driven by a ReplicaProtocol. Runs on a caller-owned asio::io_context with one thread, so
+// bounded number of connections per replica and a bounded output queue per connection
+// (client_core/replica/ReplicaListener and ReplicaConnection), all driven by a ReplicaProtocol. Runs on a caller-owned asio::io_context with one thread, so
 // tbproxy can embed it in-process; asio itself stays out of this header.
 //
 // Fault injection for tests (all settable at run time): reply delay, replies dropped with a
@@ -33,8 +33,6 @@ class io_context;
 }  // namespace asio
 
 namespace tb::devcluster {
-
-class Connection;
 
 class Server {
  public:
@@ -71,7 +69,6 @@ class Server {
 
  private:
   class Impl;
-  friend class Connection;  // Server.cc's per-socket class, which talks to Impl.
   std::shared_ptr<Impl> impl_;  // Shared with pending asio handlers, which may outlive Stop().
 };
 

@@ -87,6 +87,7 @@ absl::Status ValidateServerOptions(const ServerOptions& options);
 struct ServerStats {
   uint64_t connections_accepted = 0;
   uint64_t connections_refused = 0;  // Over connections_max.
+  uint64_t accept_errors = 0;        // Failed accepts (out of descriptors), retried after 100 ms.
   uint64_t connections_open = 0;
   uint64_t messages_received = 0;
   uint64_t messages_ignored_paused = 0;

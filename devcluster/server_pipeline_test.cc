@@ -11,13 +11,13 @@
 #include <thread>
 #include <vector>
 
-#include "asio.hpp"
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
 #include "client_core/types.h"
 #include "client_core/replica/echo_executor.h"
 #include "client_core/replica/test_messages.h"
 #include "devcluster/server.h"
+#include "devcluster/testing/server_fixture.h"
 #include "devcluster/testing/tcp_client.h"
 #include "gtest/gtest.h"
 
@@ -67,20 +67,12 @@ class RecordingExecutor final : public Executor {
 class ServerPipelineTest : public ::testing::Test {
  protected:
   void StartServer(ServerOptions options = {}) {
-    ASSERT_TRUE(ValidateServerOptions(options).ok());
-    server_ = std::make_unique<Server>(io_context_, &executor_, std::move(options));
-    ASSERT_TRUE(server_->Start().ok());
     // Runs inside Execute(), on the io thread, where stats() does not wait.
-    executor_.set_commits([this] { return server_->stats().pipeline_commits; });
-    thread_ = std::thread([this] { io_context_.run(); });
+    executor_.set_commits([this] { return cluster_.server().stats().pipeline_commits; });
+    ASSERT_TRUE(cluster_.Start(&executor_, std::move(options)).ok());
+    server_ = &cluster_.server();
   }
-  void TearDown() override {
-    if (server_ != nullptr) server_->Stop();
-    io_context_.stop();
-    if (thread_.joinable()) thread_.join();
-    server_.reset();
-  }
-  uint16_t port() const { return server_->ports().at(0); }
+  uint16_t port() const { return cluster_.port(); }
 
   void SetPipeline(absl::Duration latency, uint32_t prepares_max, uint32_t requests_queued_max) {
     FaultOptions faults;
@@ -112,10 +104,9 @@ class ServerPipelineTest : public ::testing::Test {
     return header.op;
   }
 
-  asio::io_context io_context_;
-  RecordingExecutor executor_;
-  std::unique_ptr<Server> server_;
-  std::thread thread_;
+  RecordingExecutor executor_;  // Outlives the server.
+  testing::RunningServer cluster_;
+  Server* server_ = nullptr;  // cluster_'s, once started.
 };
 
 TEST_F(ServerPipelineTest, AdmitsAtMostPreparesMaxInArrivalOrderAndRepliesInOpOrder) {

@@ -12,12 +12,12 @@
 #include <thread>
 #include <vector>
 
-#include "asio.hpp"
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
 #include "client_core/types.h"
 #include "client_core/replica/echo_executor.h"
 #include "client_core/replica/test_messages.h"
+#include "devcluster/testing/server_fixture.h"
 #include "devcluster/testing/tcp_client.h"
 #include "gtest/gtest.h"
 
@@ -37,18 +37,10 @@ Command CommandOf(const std::vector<uint8_t>& message) { return ParseHeader(mess
 class ServerTest : public ::testing::Test {
  protected:
   void StartServer(ServerOptions options = {}) {
-    ASSERT_TRUE(ValidateServerOptions(options).ok());
-    server_ = std::make_unique<Server>(io_context_, &executor_, std::move(options));
-    ASSERT_TRUE(server_->Start().ok());
-    thread_ = std::thread([this] { io_context_.run(); });
+    ASSERT_TRUE(cluster_.Start(&executor_, std::move(options)).ok());
+    server_ = &cluster_.server();
   }
-  void TearDown() override {
-    if (server_ != nullptr) server_->Stop();
-    io_context_.stop();
-    if (thread_.joinable()) thread_.join();
-    server_.reset();
-  }
-  uint16_t port(size_t replica = 0) const { return server_->ports().at(replica); }
+  uint16_t port(size_t replica = 0) const { return cluster_.port(replica); }
 
   // Registers `client` over `tcp` and follows the reply.
   void Register(TcpClient& tcp, TestClient& client) {
@@ -59,10 +51,9 @@ class ServerTest : public ::testing::Test {
     client.OnReply(*reply);
   }
 
-  asio::io_context io_context_;
-  EchoExecutor executor_;
-  std::unique_ptr<Server> server_;
-  std::thread thread_;
+  EchoExecutor executor_;  // Outlives the server.
+  testing::RunningServer cluster_;
+  Server* server_ = nullptr;  // cluster_'s, once started.
 };
 
 TEST_F(ServerTest, ServesRegisterRequestsAndPingsOverTcp) {

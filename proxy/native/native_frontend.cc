@@ -1,8 +1,9 @@
 #include "proxy/native/native_frontend.h"
 
+#include <pthread.h>
+
 #include <asio.hpp>
 #include <atomic>
-#include <deque>
 #include <thread>
 #include <utility>
 #include <variant>
@@ -12,70 +13,63 @@
 #include "absl/time/clock.h"
 #include "client_core/assert.h"
 #include "client_core/constants.h"
-#include "client_core/replica/message_framer.h"
+#include "client_core/replica/replica_connection.h"
+#include "client_core/replica/replica_listener.h"
 #include "client_core/replica/replica_protocol.h"
 #include "proxy/log/log.h"
 #include "proxy/native/native_executor.h"
 
 namespace tb::proxy {
 
+using replica::CloseReason;
 using replica::ConnectionId;
 using replica::Decision;
-using replica::MessageBytes;
+using replica::ReplicaConnection;
+using replica::ReplicaListener;
 using replica::Verdict;
 
-namespace {
-
-struct Connection {
-  Connection(asio::ip::tcp::socket socket_in, u128 cluster)
-      : socket(std::move(socket_in)), framer(cluster) {}
-  asio::ip::tcp::socket socket;
-  replica::MessageFramer framer;
-  std::deque<MessageBytes> writes;
-  uint64_t write_bytes = 0;
-  bool writing = false;
-};
-
-}  // namespace
-
-struct NativeFrontend::Parts {
+struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
+                                     replica::ReplicaConnectionHandler {
   Parts(const NativeFrontendOptions& options_in, Submitter* submitter)
       : options(options_in),
-        acceptor(io),
         executor(submitter,
                  [this](uint64_t token, NativeCompletion completion) {
                    asio::post(io, [this, token, completion = std::move(completion)]() mutable {
                      OnCompletion(token, std::move(completion));
                    });
-                 }),
+                 },
+                 options_in.request_timeout),
         protocol(replica::ReplicaProtocolOptions{.cluster = options_in.cluster,
                                                  .replica_count = 1,
                                                  .clients_max = options_in.sessions_max},
                  &executor) {}
 
-  void Accept();
-  void Read(ConnectionId id);
-  void Write(ConnectionId id);
-  void Close(ConnectionId id);
-  void OnMessage(ConnectionId id, std::span<const uint8_t> message);
+  void OnAccepted(std::shared_ptr<ReplicaConnection> connection) override;
+  void OnAcceptError(const absl::Status&) override { accept_errors++; }
+  void OnMessage(ReplicaConnection& connection, std::span<const uint8_t> message) override;
+  void OnClosed(ReplicaConnection& connection, CloseReason reason,
+                const absl::Status& status) override;
   void OnCompletion(uint64_t token, NativeCompletion completion);
   void Apply(const Decision& decision);
   void Count(const Decision& decision);
+  void Close(ConnectionId id);
 
   NativeFrontendOptions options;
   asio::io_context io;
-  asio::ip::tcp::acceptor acceptor;
   NativeExecutor executor;
   replica::ReplicaProtocol protocol;  // I/O thread only.
-  absl::flat_hash_map<ConnectionId, std::unique_ptr<Connection>> connections;  // I/O thread.
+  std::shared_ptr<ReplicaListener> listener;
+  // I/O thread only.
+  absl::flat_hash_map<ConnectionId, std::shared_ptr<ReplicaConnection>> connections;
   ConnectionId next_connection = 1;
   uint32_t batch_size_limit = 0;  // I/O thread; 0 until the pool reports one.
   std::thread thread;
-  uint16_t port = 0;
   bool stopped = false;
 
   std::atomic<uint64_t> connections_open{0};
   std::atomic<uint64_t> connections_refused{0};
+  std::atomic<uint64_t> accept_errors{0};
+  std::atomic<uint64_t> slow_readers_closed{0};
   std::atomic<uint64_t> sessions{0};
   std::atomic<uint64_t> replies{0};
   std::atomic<uint64_t> evictions{0};
@@ -83,66 +77,40 @@ struct NativeFrontend::Parts {
   std::atomic<uint64_t> closes{0};
 };
 
-void NativeFrontend::Parts::Accept() {
-  acceptor.async_accept([this](asio::error_code error, asio::ip::tcp::socket socket) {
-    if (error == asio::error::operation_aborted || !acceptor.is_open()) return;
-    if (!error) {
-      if (connections.size() >= options.connections_max) {
-        connections_refused++;
-        asio::error_code ignored;
-        socket.close(ignored);
-      } else {
-        asio::error_code ignored;
-        socket.set_option(asio::ip::tcp::no_delay(true), ignored);
-        const ConnectionId id = next_connection++;
-        connections.emplace(id, std::make_unique<Connection>(std::move(socket), options.cluster));
-        protocol.OnConnectionOpened(id, 0);
-        connections_open = connections.size();
-        Read(id);
-      }
-    }
-    Accept();
-  });
+void NativeFrontend::Parts::OnAccepted(std::shared_ptr<ReplicaConnection> connection) {
+  if (connections.size() >= options.connections_max) {
+    connections_refused++;  // Dropping the connection closes it.
+    return;
+  }
+  const ConnectionId id = next_connection++;
+  connections.emplace(id, connection);
+  protocol.OnConnectionOpened(id, 0);
+  connections_open = connections.size();
+  connection->Start(id, this);
 }
 
-void NativeFrontend::Parts::Read(ConnectionId id) {
+void NativeFrontend::Parts::OnClosed(ReplicaConnection& connection, CloseReason reason,
+                                     const absl::Status&) {
+  if (reason == CloseReason::kFramingError) closes++;
+  if (reason == CloseReason::kSlowReader) slow_readers_closed++;  // A client that does not read.
+  connections.erase(connection.id());
+  protocol.OnConnectionClosed(connection.id());
+  connections_open = connections.size();
+}
+
+void NativeFrontend::Parts::Close(ConnectionId id) {
   auto it = connections.find(id);
-  if (it == connections.end()) return;
-  Connection& connection = *it->second;
-  const std::span<uint8_t> space = connection.framer.WritableSpan();
-  connection.socket.async_read_some(
-      asio::buffer(space.data(), space.size()), [this, id](asio::error_code error, size_t size) {
-        auto it = connections.find(id);
-        if (it == connections.end()) return;
-        if (error) {
-          Close(id);
-          return;
-        }
-        Connection& connection = *it->second;
-        connection.framer.Commit(size);
-        while (true) {
-          absl::StatusOr<std::span<const uint8_t>> message = connection.framer.Next();
-          if (!message.ok()) {
-            closes++;
-            Close(id);
-            return;
-          }
-          if (message->empty()) break;
-          OnMessage(id, *message);
-          // The connection may have been closed by the decision.
-          if (!connections.contains(id)) return;
-        }
-        Read(id);
-      });
+  if (it != connections.end()) it->second->Close();  // OnClosed forgets it.
 }
 
-void NativeFrontend::Parts::OnMessage(ConnectionId id, std::span<const uint8_t> message) {
+void NativeFrontend::Parts::OnMessage(ReplicaConnection& connection,
+                                      std::span<const uint8_t> message) {
   if (batch_size_limit == 0) {
     drops++;  // No cluster session yet: the limit to announce is unknown. Clients retry.
     return;
   }
   const Decision decision =
-      protocol.OnMessage(id, message, static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
+      protocol.OnMessage(connection.id(), message, static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
   Apply(decision);
 }
 
@@ -179,55 +147,9 @@ void NativeFrontend::Parts::Apply(const Decision& decision) {
   Count(decision);
   for (const replica::Send& send : decision.sends) {
     auto it = connections.find(send.connection);
-    if (it == connections.end()) continue;
-    Connection& connection = *it->second;
-    connection.write_bytes += send.message->size();
-    if (connection.write_bytes > options.write_queue_bytes_max) {
-      Close(send.connection);  // A client that does not read.
-      continue;
-    }
-    connection.writes.push_back(send.message);
-    if (!connection.writing) Write(send.connection);
+    if (it != connections.end()) it->second->Send(send.message);
   }
   for (ConnectionId close : decision.closes) Close(close);
-}
-
-void NativeFrontend::Parts::Write(ConnectionId id) {
-  auto it = connections.find(id);
-  if (it == connections.end()) return;
-  Connection& connection = *it->second;
-  if (connection.writes.empty()) {
-    connection.writing = false;
-    return;
-  }
-  connection.writing = true;
-  const MessageBytes message = connection.writes.front();
-  asio::async_write(connection.socket, asio::buffer(*message),
-                    [this, id, message](asio::error_code error, size_t) {
-                      auto it = connections.find(id);
-                      if (it == connections.end()) return;
-                      if (error) {
-                        Close(id);
-                        return;
-                      }
-                      Connection& connection = *it->second;
-                      connection.writes.pop_front();
-                      connection.write_bytes -= message->size();
-                      Write(id);
-                    });
-}
-
-void NativeFrontend::Parts::Close(ConnectionId id) {
-  auto it = connections.find(id);
-  if (it == connections.end()) return;
-  asio::error_code ignored;
-  it->second->socket.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  it->second->socket.close(ignored);
-  // Handlers still queued for this socket find the id gone; keep the object alive until they ran.
-  asio::post(io, [connection = std::shared_ptr<Connection>(std::move(it->second))] {});
-  connections.erase(it);
-  protocol.OnConnectionClosed(id);
-  connections_open = connections.size();
 }
 
 absl::StatusOr<std::unique_ptr<NativeFrontend>> NativeFrontend::Start(
@@ -239,26 +161,30 @@ absl::StatusOr<std::unique_ptr<NativeFrontend>> NativeFrontend::Start(
   if (options.connections_max < 1) {
     return absl::InvalidArgumentError("native connections max must be at least 1");
   }
+  if (options.request_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("native request timeout must be positive");
+  }
   asio::error_code error;
-  const asio::ip::address address = asio::ip::make_address(options.host, error);
+  asio::ip::make_address(options.host, error);  // The listener would resolve a name; refuse it.
   if (error) {
     return absl::InvalidArgumentError(
         absl::StrCat("native listen host '", options.host, "' is not a numeric address"));
   }
   auto parts = std::make_unique<Parts>(options, submitter);
-  const asio::ip::tcp::endpoint endpoint(address, options.port);
-  parts->acceptor.open(endpoint.protocol(), error);
-  if (!error) parts->acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), error);
-  if (!error) parts->acceptor.bind(endpoint, error);
-  if (!error) parts->acceptor.listen(asio::socket_base::max_listen_connections, error);
-  if (error) {
-    return absl::UnavailableError(absl::StrCat("native listen on ", options.host, ":",
-                                               options.port, ": ", error.message()));
+  absl::StatusOr<std::shared_ptr<ReplicaListener>> listener = ReplicaListener::Listen(
+      parts->io, {.host = options.host,
+                  .port = options.port,
+                  .connection = {.cluster = options.cluster,
+                                 .write_queue_bytes_max = options.write_queue_bytes_max}});
+  if (!listener.ok()) {
+    return absl::Status(listener.status().code(),
+                        absl::StrCat("native: ", listener.status().message()));
   }
-  parts->port = parts->acceptor.local_endpoint().port();
-  parts->Accept();
+  parts->listener = *std::move(listener);
+  parts->listener->Start(parts.get());
   Parts* raw = parts.get();
-  parts->thread = std::thread([raw] { pthread_setname_np(pthread_self(), "tb-native"); raw->io.run(); });
+  parts->thread = std::thread([raw] { raw->io.run(); });
+  pthread_setname_np(parts->thread.native_handle(), "tb-native");  // Named for top and gdb.
   return std::unique_ptr<NativeFrontend>(new NativeFrontend(std::move(parts)));
 }
 
@@ -266,7 +192,7 @@ NativeFrontend::NativeFrontend(std::unique_ptr<Parts> parts) : parts_(std::move(
 
 NativeFrontend::~NativeFrontend() { Stop(); }
 
-uint16_t NativeFrontend::port() const { return parts_->port; }
+uint16_t NativeFrontend::port() const { return parts_->listener->port(); }
 
 void NativeFrontend::SetBatchSizeLimit(uint32_t batch_size_limit) {
   if (batch_size_limit < kBatchSizeLimitMin || batch_size_limit > kBatchSizeLimitMax) return;
@@ -280,6 +206,8 @@ void NativeFrontend::SetBatchSizeLimit(uint32_t batch_size_limit) {
 NativeFrontendStats NativeFrontend::stats() const {
   return NativeFrontendStats{.connections_open = parts_->connections_open,
                              .connections_refused = parts_->connections_refused,
+                             .accept_errors = parts_->accept_errors,
+                             .slow_readers_closed = parts_->slow_readers_closed,
                              .sessions = parts_->sessions,
                              .replies = parts_->replies,
                              .evictions = parts_->evictions,
@@ -292,8 +220,7 @@ void NativeFrontend::Stop() {
   if (!raw->thread.joinable()) return;
   asio::post(raw->io, [raw] {
     raw->stopped = true;
-    asio::error_code ignored;
-    raw->acceptor.close(ignored);
+    raw->listener->Close();
     std::vector<ConnectionId> ids;
     for (const auto& [id, connection] : raw->connections) ids.push_back(id);
     for (ConnectionId id : ids) raw->Close(id);

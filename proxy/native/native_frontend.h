@@ -7,7 +7,9 @@
 // Bounds: at most `sessions_max` virtual sessions (the least recently committed one is evicted
 // when a new client registers; it learns no_session on its next message), at most
 // `connections_max` connections (more are closed at accept), at most one maximal message
-// buffered per connection for reading and `write_queue_bytes_max` queued for writing.
+// buffered per connection for reading and `write_queue_bytes_max` queued for writing (a client
+// that lets more pile up is closed as a slow reader). Connections are
+// client_core/replica/ReplicaConnection, on one I/O thread named "tb-native".
 //
 // Until SetBatchSizeLimit() is called (the smallest limit among the pool's registered
 // sessions), every message is dropped: a register must never announce a limit the cluster
@@ -27,6 +29,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "client_core/u128.h"
 #include "proxy/constants.h"
 #include "proxy/submitter.h"
@@ -41,11 +44,16 @@ struct NativeFrontendOptions {
   uint32_t connections_max = kNativeConnectionsMaxDefault;  // 1..kNativeConnectionsMaxCeiling.
   // Per connection, kNativeWriteQueueBytesMaxFloor..kNativeWriteQueueBytesMaxCeiling.
   uint64_t write_queue_bytes_max = kNativeWriteQueueBytesMaxDefault;
+  // How long a request's batches may wait for the Submitter before the virtual session is
+  // evicted (NativeExecutor); positive.
+  absl::Duration request_timeout = kNativeRequestTimeout;
 };
 
 struct NativeFrontendStats {
   uint64_t connections_open = 0;
   uint64_t connections_refused = 0;
+  uint64_t accept_errors = 0;  // Failed accepts (out of descriptors, say), each retried after 100 ms.
+  uint64_t slow_readers_closed = 0;  // Connections closed with write_queue_bytes_max queued.
   uint64_t sessions = 0;  // Virtual sessions in the table.
   uint64_t replies = 0;
   uint64_t evictions = 0;
@@ -66,7 +74,7 @@ class NativeFrontend {
   void SetBatchSizeLimit(uint32_t batch_size_limit);
   // Any thread; a snapshot.
   NativeFrontendStats stats() const;
-  // Closes the listener and every connection and joins the I/O thread. Idempotent.
+  // Closes the listener and every connection and joins the I/O thread ("tb-native"). Idempotent.
   void Stop();
 
   struct Parts;

@@ -4,15 +4,21 @@
 #include "proxy/native/native_frontend.h"
 
 #include <asio.hpp>
+#include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
 #include "client_core/release.h"
+#include "client_core/replica/test_descriptors.h"
 #include "client_core/replica/test_messages.h"
 #include "client_core/types.h"
 #include "gtest/gtest.h"
@@ -59,6 +65,8 @@ class Peer {
   explicit Peer(uint16_t port) : socket_(io_) {
     socket_.connect({asio::ip::make_address("127.0.0.1"), port});
   }
+  // Adopts a connected IPv4 socket.
+  explicit Peer(int native_socket) : socket_(io_, asio::ip::tcp::v4(), native_socket) {}
   // Errors are ignored: a closed connection shows in Receive().
   void Send(const std::vector<uint8_t>& bytes) {
     asio::error_code ignored;
@@ -235,11 +243,68 @@ TEST_F(NativeFrontendTest, ConnectionsBeyondTheBoundAreClosed) {
   CreateAndCheck(first, client, 1);
 }
 
+TEST_F(NativeFrontendTest, ClosesAClientThatDoesNotReadItsReplies) {
+  Start({.write_queue_bytes_max = 64 * 1024});
+  Peer peer(frontend_->port());
+  TestClient client(5);
+  std::vector<uint8_t> pings;
+  for (uint64_t i = 1; i <= 1'000; i++) {
+    const std::vector<uint8_t> ping = client.Ping(i);
+    pings.insert(pings.end(), ping.begin(), ping.end());
+  }
+  // Pongs pile up in the kernel's buffers, then in the front end's write queue.
+  for (int round = 0; round < 400 && frontend_->stats().slow_readers_closed == 0; round++) {
+    peer.Send(pings);
+  }
+  for (int i = 0; i < 10'000 && frontend_->stats().slow_readers_closed == 0; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(frontend_->stats().slow_readers_closed, 1u);
+  EXPECT_EQ(frontend_->stats().connections_open, 0u);
+}
+
+TEST_F(NativeFrontendTest, AcceptFailureBacksOffAndRetriesInsteadOfSpinning) {
+  Start();
+  replica::testing::DescriptorExhaustion exhaustion;
+  exhaustion.FreeOne();
+  const int fd = replica::testing::ConnectLoopback(frontend_->port());
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 10'000 && frontend_->stats().accept_errors == 0; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_GE(frontend_->stats().accept_errors, 1u);
+  // A spinning loop fails thousands of times in this window; backing off 100 ms, a few times.
+  const auto window_start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto window = std::chrono::steady_clock::now() - window_start;
+  EXPECT_LE(frontend_->stats().accept_errors,
+            2 + static_cast<uint64_t>(window / std::chrono::milliseconds(100)));
+  exhaustion.Release();
+  Peer peer(fd);  // Accepted once descriptors are back, and served.
+  TestClient client(7);
+  Register(peer, client);
+  EXPECT_EQ(frontend_->stats().connections_open, 1u);
+}
+
+TEST_F(NativeFrontendTest, NamesItsIoThread) {
+  Start();
+  bool found = false;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    found = found || name == "tb-native";
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST(NativeFrontendOptions, RejectsBadSettings) {
   ImmediateSubmitter submitter;
   EXPECT_FALSE(NativeFrontend::Start({.sessions_max = 0}, &submitter).ok());
   EXPECT_FALSE(NativeFrontend::Start({.host = "not an address"}, &submitter).ok());
   EXPECT_FALSE(NativeFrontend::Start({.connections_max = 0}, &submitter).ok());
+  EXPECT_FALSE(
+      NativeFrontend::Start({.request_timeout = absl::ZeroDuration()}, &submitter).ok());
 }
 
 }  // namespace
