@@ -208,17 +208,11 @@ void Coalescer::ExpireLocked(absl::Time now, Completions* completions) {
 
 void Coalescer::ExpireDeadlines(absl::Time now) {
   Completions completions;
-  bool wake = false;
   {
     absl::MutexLock lock(&mutex_);
     ExpireLocked(now, &completions);
-    if (linger_due_ <= now) {
-      linger_due_ = absl::InfiniteFuture();
-      wake = HasQueuedLocked();
-    }
   }
   Finish(std::move(completions));
-  if (wake) RunWake();
 }
 
 void Coalescer::Close() {

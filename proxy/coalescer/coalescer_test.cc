@@ -571,48 +571,6 @@ TEST_F(CoalescerTest, DestructionAnswersEveryoneStillWaiting) {
   EXPECT_EQ(in_flight.outcome(), Outcome::kUnknown);
 }
 
-TEST_F(CoalescerTest, LingerHoldsASmallMessageWhileAnotherIsInFlight) {
-  CoalescerOptions options = Options();
-  options.linger = absl::Milliseconds(5);
-  options.linger_min_fill = 10;
-  Make(std::move(options));
-  Answer a, b, c;
-  Submit(kCreateAccounts, Accounts(1), &a);
-  std::optional<pool::OutgoingMessage> first = Take();
-  ASSERT_TRUE(first.has_value());  // Nothing in flight: no hold-back.
-  Submit(kCreateAccounts, Accounts(1, 2), &b);
-  EXPECT_FALSE(Take().has_value());
-  clock_.Advance(absl::Milliseconds(4));
-  const int wakes_before = wakes_;
-  coalescer_->ExpireDeadlines(clock_.Now());
-  EXPECT_EQ(wakes_, wakes_before);
-  Submit(kCreateAccounts, Accounts(1, 3), &c);
-  EXPECT_FALSE(Take().has_value());
-  clock_.Advance(absl::Milliseconds(1));
-  coalescer_->ExpireDeadlines(clock_.Now());
-  EXPECT_EQ(wakes_, wakes_before + 2);  // c's Submit, then the linger being due.
-  std::optional<pool::OutgoingMessage> second = Take();
-  ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(second->body, EncodeBatches(128, {Accounts(1, 2), Accounts(1, 3)}));
-}
-
-TEST_F(CoalescerTest, LingerReleasesAFullEnoughMessageAtOnce) {
-  CoalescerOptions options = Options();
-  options.linger = absl::Milliseconds(5);
-  options.linger_min_fill = 3;
-  Make(std::move(options));
-  Answer a, b, c;
-  Submit(kCreateAccounts, Accounts(1), &a);
-  std::optional<pool::OutgoingMessage> first = Take();
-  ASSERT_TRUE(first.has_value());
-  Submit(kCreateAccounts, Accounts(2, 2), &b);
-  EXPECT_FALSE(Take().has_value());
-  Submit(kCreateAccounts, Accounts(1, 5), &c);
-  std::optional<pool::OutgoingMessage> second = Take();
-  ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(second->body, EncodeBatches(128, {Accounts(2, 2), Accounts(1, 5)}));
-}
-
 TEST_F(CoalescerTest, RefusesATakeWithAnImpossibleLimit) {
   Answer a;
   Submit(kCreateAccounts, Accounts(1), &a);
