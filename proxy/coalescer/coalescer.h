@@ -35,6 +35,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client_core/operation.h"
@@ -123,8 +124,9 @@ class Coalescer final : public Submitter, public pool::MessageSource {
   void Finish(Completions completions);
   void RunWake();
 
-  // Queues the call, or says which rule refuses it (the call is then left untouched).
-  std::optional<RefusalReason> EnqueueLocked(internal::PendingCall* call)
+  // Queues the call, or returns why it is refused: kUnavailable once closed, or an admission
+  // refusal (AdmissionRefusal names the bound). A refused call is left untouched.
+  absl::Status EnqueueLocked(internal::PendingCall* call)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::optional<uint64_t> FirstSendableLocked(const std::deque<uint64_t>& queue) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);

@@ -119,7 +119,7 @@ pool::OutgoingMessage Coalescer::CommitLocked(const MessagePlan& plan, uint32_t 
         {.event_count = call.event_count, .expected_results = call.expected_results});
     call.state = PendingCall::State::kInFlight;
     call.message_id = message_id;
-    admission_.ReleaseQueued(call.event_count, call.byte_count);
+    call.permit.ReleaseQueued();
     queued_call_count_--;
     call.events = {};
   }
