@@ -1,6 +1,8 @@
 #include "proxy/grpc/grpc_convert.h"
 
 #include <cstring>
+#include <set>
+#include <string>
 
 #include "client_core/types.h"
 #include "gmock/gmock.h"
@@ -29,6 +31,106 @@ void AppendNative(const Native& native, std::vector<uint8_t>* bytes) {
 void SetU128(v1::Uint128* out, uint64_t hi, uint64_t lo) {
   out->set_hi(hi);
   out->set_lo(lo);
+}
+
+// Field 1 written as a string: parsed into the unknown fields, not into `lo`.
+void MakeMalformed(v1::Uint128* value) {
+  std::string wire;
+  wire.push_back(static_cast<char>((1 << 3) | 2));
+  wire.push_back(2);
+  wire.append("42");
+  ASSERT_TRUE(value->ParseFromString(wire));
+}
+
+// For every Uint128 field of the message `element` returns inside a copy of the valid request
+// `valid`: clearing it is refused as required exactly when it is in `required`, and a malformed
+// value is refused, each under the field's own path `prefix` + name.
+template <typename Request, typename Element>
+void ExpectEveryUint128FieldChecked(const Request& valid, Element* (*element)(Request*),
+                                    const std::string& prefix,
+                                    const std::set<std::string>& required) {
+  ASSERT_TRUE(ToSubmitRequest(valid).ok());
+  const google::protobuf::Descriptor* descriptor = Element::descriptor();
+  int checked = 0;
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = descriptor->field(i);
+    if (field->message_type() != v1::Uint128::descriptor()) continue;
+    checked++;
+    const std::string path = prefix + std::string(field->name());
+    Request cleared = valid;
+    Element* cleared_element = element(&cleared);
+    cleared_element->GetReflection()->ClearField(cleared_element, field);
+    if (required.contains(std::string(field->name()))) {
+      EXPECT_EQ(ToSubmitRequest(cleared).status(),
+                absl::InvalidArgumentError(path + ": required"));
+    } else {
+      EXPECT_TRUE(ToSubmitRequest(cleared).ok()) << path;
+    }
+    Request malformed = valid;
+    Element* malformed_element = element(&malformed);
+    MakeMalformed(static_cast<v1::Uint128*>(
+        malformed_element->GetReflection()->MutableMessage(malformed_element, field)));
+    EXPECT_EQ(ToSubmitRequest(malformed).status(),
+              absl::InvalidArgumentError(
+                  path + ": malformed Uint128 (unknown fields; expected fixed64 lo = 1, hi = 2)"));
+  }
+  EXPECT_GT(checked, 0);
+}
+
+TEST(GrpcConvert, EveryUint128FieldIsCheckedUnderItsOwnPath) {
+  v1::CreateAccountsRequest accounts;
+  accounts.add_accounts();
+  SetU128(accounts.add_accounts()->mutable_id(), 0, 1);
+  accounts.mutable_accounts(0)->mutable_id();
+  ExpectEveryUint128FieldChecked<v1::CreateAccountsRequest, v1::Account>(
+      accounts, [](v1::CreateAccountsRequest* r) { return r->mutable_accounts(1); },
+      "accounts[1].", {"id"});
+
+  v1::CreateTransfersRequest transfers;
+  v1::Transfer* transfer = transfers.add_transfers();
+  transfer->mutable_id();
+  transfer->mutable_debit_account_id();
+  transfer->mutable_credit_account_id();
+  ExpectEveryUint128FieldChecked<v1::CreateTransfersRequest, v1::Transfer>(
+      transfers, [](v1::CreateTransfersRequest* r) { return r->mutable_transfers(0); },
+      "transfers[0].", {"id", "debit_account_id", "credit_account_id"});
+
+  v1::GetAccountTransfersRequest account_filter;
+  account_filter.mutable_filter()->mutable_account_id();
+  ExpectEveryUint128FieldChecked<v1::GetAccountTransfersRequest, v1::AccountFilter>(
+      account_filter, [](v1::GetAccountTransfersRequest* r) { return r->mutable_filter(); },
+      "filter.", {"account_id"});
+
+  v1::QueryTransfersRequest query_filter;
+  query_filter.mutable_filter();
+  ExpectEveryUint128FieldChecked<v1::QueryTransfersRequest, v1::QueryFilter>(
+      query_filter, [](v1::QueryTransfersRequest* r) { return r->mutable_filter(); },
+      "filter.", {});
+}
+
+TEST(GrpcConvert, EveryU16FieldIsCheckedUnderItsOwnPath) {
+  v1::CreateTransfersRequest transfers;
+  v1::Transfer* transfer = transfers.add_transfers();
+  transfer->mutable_id();
+  transfer->mutable_debit_account_id();
+  transfer->mutable_credit_account_id();
+  transfer->set_code(70000);
+  EXPECT_EQ(ToSubmitRequest(transfers).status(),
+            absl::InvalidArgumentError("transfers[0].code: 70000 does not fit u16"));
+  transfer->set_code(0xFFFF);
+  transfer->set_flags(0x10000);
+  EXPECT_EQ(ToSubmitRequest(transfers).status(),
+            absl::InvalidArgumentError("transfers[0].flags: 65536 does not fit u16"));
+
+  v1::GetAccountBalancesRequest balances;
+  balances.mutable_filter()->mutable_account_id();
+  balances.mutable_filter()->set_code(0x10000);
+  EXPECT_EQ(ToSubmitRequest(balances).status(),
+            absl::InvalidArgumentError("filter.code: 65536 does not fit u16"));
+  v1::QueryAccountsRequest query;
+  query.mutable_filter()->set_code(0x10000);
+  EXPECT_EQ(ToSubmitRequest(query).status(),
+            absl::InvalidArgumentError("filter.code: 65536 does not fit u16"));
 }
 
 TEST(GrpcConvert, AccountFieldsLandAtTheirNativeOffsets) {
@@ -113,13 +215,7 @@ TEST(GrpcConvert, ExplicitZeroIdIsForwardedForTigerBeetleToJudge) {
 TEST(GrpcConvert, MalformedUint128IsRefused) {
   v1::LookupAccountsRequest request;
   SetU128(request.add_ids(), 0, 1);
-  v1::Uint128* bad = request.add_ids();
-  // Field 1 written as a string: parsed into the unknown fields, not into `lo`.
-  std::string wire;
-  wire.push_back(static_cast<char>((1 << 3) | 2));
-  wire.push_back(2);
-  wire.append("42");
-  ASSERT_TRUE(bad->ParseFromString(wire));
+  MakeMalformed(request.add_ids());
   absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(request);
   ASSERT_EQ(submit.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(submit.status().message(), HasSubstr("ids[1]: malformed Uint128"));
