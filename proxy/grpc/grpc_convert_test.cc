@@ -7,31 +7,17 @@
 #include "client_core/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proxy/testing/grpc_message_util.h"
+#include "proxy/testing/native_bytes.h"
 
 namespace tb::proxy {
 namespace {
 
 using ::testing::HasSubstr;
 
-template <typename Native>
-Native EventAt(const SubmitRequest& request, size_t index) {
-  Native native;
-  EXPECT_GE(request.events.size(), (index + 1) * sizeof(Native));
-  std::memcpy(&native, request.events.data() + index * sizeof(Native), sizeof(Native));
-  return native;
-}
-
-template <typename Native>
-void AppendNative(const Native& native, std::vector<uint8_t>* bytes) {
-  const size_t offset = bytes->size();
-  bytes->resize(offset + sizeof(Native));
-  std::memcpy(bytes->data() + offset, &native, sizeof(Native));
-}
-
-void SetU128(v1::Uint128* out, uint64_t hi, uint64_t lo) {
-  out->set_hi(hi);
-  out->set_lo(lo);
-}
+using testing::AppendNative;
+using testing::NativeAt;
+using testing::SetU128;
 
 // Field 1 written as a string: parsed into the unknown fields, not into `lo`.
 void MakeMalformed(v1::Uint128* value) {
@@ -148,7 +134,7 @@ TEST(GrpcConvert, AccountFieldsLandAtTheirNativeOffsets) {
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 146);
   ASSERT_EQ(submit->events.size(), 128u);
-  const Account native = EventAt<Account>(*submit, 0);
+  const Account native = NativeAt<Account>(submit->events, 0);
   EXPECT_EQ(native.id, MakeU128(1, 2));
   EXPECT_EQ(native.debits_pending, 0u);
   EXPECT_EQ(native.user_data_128, MakeU128(3, 4));
@@ -179,7 +165,7 @@ TEST(GrpcConvert, TransferFieldsLandAtTheirNativeOffsets) {
   absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(request);
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 147);
-  const Transfer native = EventAt<Transfer>(*submit, 0);
+  const Transfer native = NativeAt<Transfer>(submit->events, 0);
   EXPECT_EQ(native.id, 10u);
   EXPECT_EQ(native.debit_account_id, 11u);
   EXPECT_EQ(native.credit_account_id, 12u);
@@ -209,7 +195,7 @@ TEST(GrpcConvert, ExplicitZeroIdIsForwardedForTigerBeetleToJudge) {
   request.add_accounts()->mutable_id();  // Present, {lo: 0, hi: 0}.
   absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(request);
   ASSERT_TRUE(submit.ok()) << submit.status();
-  EXPECT_EQ(EventAt<Account>(*submit, 0).id, 0u);
+  EXPECT_EQ(NativeAt<Account>(submit->events, 0).id, 0u);
 }
 
 TEST(GrpcConvert, MalformedUint128IsRefused) {
@@ -261,7 +247,7 @@ TEST(GrpcConvert, FiltersAreRequiredAndConverted) {
   absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(balances);
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 143);
-  const AccountFilter filter = EventAt<AccountFilter>(*submit, 0);
+  const AccountFilter filter = NativeAt<AccountFilter>(submit->events, 0);
   EXPECT_EQ(filter.account_id, 5u);
   EXPECT_EQ(filter.timestamp_min, 10u);
   EXPECT_EQ(filter.timestamp_max, 20u);
@@ -274,8 +260,8 @@ TEST(GrpcConvert, FiltersAreRequiredAndConverted) {
   submit = ToSubmitRequest(query);
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 145);
-  EXPECT_EQ(EventAt<QueryFilter>(*submit, 0).ledger, 3u);
-  EXPECT_EQ(EventAt<QueryFilter>(*submit, 0).limit, 4u);
+  EXPECT_EQ(NativeAt<QueryFilter>(submit->events, 0).ledger, 3u);
+  EXPECT_EQ(NativeAt<QueryFilter>(submit->events, 0).limit, 4u);
 
   v1::GetChangeEventsRequest changes;
   changes.mutable_filter()->set_limit(7);
@@ -283,7 +269,7 @@ TEST(GrpcConvert, FiltersAreRequiredAndConverted) {
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 137);
   ASSERT_EQ(submit->events.size(), 64u);
-  EXPECT_EQ(EventAt<ChangeEventsFilter>(*submit, 0).limit, 7u);
+  EXPECT_EQ(NativeAt<ChangeEventsFilter>(submit->events, 0).limit, 7u);
 }
 
 TEST(GrpcConvert, RawChecksOperationAndWholeEvents) {

@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/grpc/grpc_auth.h"
+#include "proxy/testing/grpc_message_util.h"
 #include "proxy/testing/grpc_test_server.h"
 
 namespace tb::proxy {
@@ -112,9 +113,7 @@ TEST_F(GrpcTokenTest, StreamsNeedATokenAndReadOnlyStreamsCannotCreate) {
   ASSERT_TRUE(stream->Write(raw_create));
   ASSERT_TRUE(stream->Write(lookup));
   ASSERT_TRUE(stream->WritesDone());
-  std::map<uint64_t, v1::StreamResponse> responses;
-  v1::StreamResponse response;
-  while (stream->Read(&response)) responses[response.correlation_id()] = response;
+  std::map<uint64_t, v1::StreamResponse> responses = testing::ReadResponses(stream.get());
   EXPECT_TRUE(stream->Finish().ok());
   ASSERT_EQ(responses.size(), 3u);
   EXPECT_EQ(responses[1].error().code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
