@@ -2,9 +2,11 @@
 
 #include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <span>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/unknown_field_set.h"
@@ -150,27 +152,44 @@ constexpr U16Field<v1::QueryFilter, QueryFilter> kQueryFilterU16Fields[] = {
 #undef TB_U128_FIELD
 #undef TB_U16_FIELD
 
-// Reads the u128 fields, then the u16 fields, of one message; stops at the first bad one.
-// `list` and `index` place the message in the request ("accounts", 3; "filter", -1).
-template <typename Proto, typename Native, size_t U128Count, size_t U16Count>
-absl::Status ReadFields(const Proto& proto, const U128Field<Proto, Native> (&u128s)[U128Count],
-                        const U16Field<Proto, Native> (&u16s)[U16Count], const char* list,
-                        int index, Native* out) {
-  for (const U128Field<Proto, Native>& field : u128s) {
-    TB_RETURN_IF_ERROR(ReadU128((proto.*field.has)(), (proto.*field.value)(), field.presence,
-                                {list, index, field.name}, &(out->*field.native)));
-  }
-  for (const U16Field<Proto, Native>& field : u16s) {
-    TB_RETURN_IF_ERROR(
-        ReadU16((proto.*field.value)(), {list, index, field.name}, &(out->*field.native)));
-  }
-  return absl::OkStatus();
+template <typename Proto, typename Native>
+absl::Status ReadField(const U128Field<Proto, Native>& field, const Proto& proto,
+                       const char* list, int index, Native* out) {
+  return ReadU128((proto.*field.has)(), (proto.*field.value)(), field.presence,
+                  {list, index, field.name}, &(out->*field.native));
+}
+
+template <typename Proto, typename Native>
+absl::Status ReadField(const U16Field<Proto, Native>& field, const Proto& proto, const char* list,
+                       int index, Native* out) {
+  return ReadU16((proto.*field.value)(), {list, index, field.name}, &(out->*field.native));
+}
+
+// Reads the fields of `Table` in order and stops at the first bad one. Unrolled at compile
+// time, so each accessor is a direct (inlined) call as if written out: a loop over the table
+// called every accessor through a pointer and made a typed call's conversion about half again
+// as slow.
+template <const auto& Table, typename Proto, typename Native, size_t... I>
+absl::Status ReadTable(const Proto& proto, const char* list, int index, Native* out,
+                       std::index_sequence<I...>) {
+  absl::Status status;
+  (void)((status = ReadField(Table[I], proto, list, index, out)).ok() && ...);
+  return status;
+}
+
+// Reads the u128 fields, then the u16 fields, of one message. `list` and `index` place the
+// message in the request ("accounts", 3; "filter", -1).
+template <const auto& U128s, const auto& U16s, typename Proto, typename Native>
+absl::Status ReadFields(const Proto& proto, const char* list, int index, Native* out) {
+  TB_RETURN_IF_ERROR(ReadTable<U128s>(proto, list, index, out,
+                                      std::make_index_sequence<std::size(U128s)>()));
+  return ReadTable<U16s>(proto, list, index, out, std::make_index_sequence<std::size(U16s)>());
 }
 
 absl::Status AccountToNative(const v1::Account& account, int index, Account* out) {
   *out = Account{};
   TB_RETURN_IF_ERROR(
-      ReadFields(account, kAccountU128Fields, kAccountU16Fields, "accounts", index, out));
+      (ReadFields<kAccountU128Fields, kAccountU16Fields>(account, "accounts", index, out)));
   out->user_data_64 = account.user_data_64();
   out->user_data_32 = account.user_data_32();
   out->ledger = account.ledger();
@@ -181,7 +200,7 @@ absl::Status AccountToNative(const v1::Account& account, int index, Account* out
 absl::Status TransferToNative(const v1::Transfer& transfer, int index, Transfer* out) {
   *out = Transfer{};
   TB_RETURN_IF_ERROR(
-      ReadFields(transfer, kTransferU128Fields, kTransferU16Fields, "transfers", index, out));
+      (ReadFields<kTransferU128Fields, kTransferU16Fields>(transfer, "transfers", index, out)));
   out->user_data_64 = transfer.user_data_64();
   out->user_data_32 = transfer.user_data_32();
   out->timeout = transfer.timeout();
@@ -195,8 +214,8 @@ absl::StatusOr<SubmitRequest> AccountFilterRequest(bool has_filter,
                                                    Operation operation) {
   if (!has_filter) return absl::InvalidArgumentError("filter: required");
   AccountFilter native{};
-  TB_RETURN_IF_ERROR(ReadFields(filter, kAccountFilterU128Fields, kAccountFilterU16Fields,
-                                "filter", -1, &native));
+  TB_RETURN_IF_ERROR((ReadFields<kAccountFilterU128Fields, kAccountFilterU16Fields>(
+      filter, "filter", -1, &native)));
   native.user_data_64 = filter.user_data_64();
   native.user_data_32 = filter.user_data_32();
   native.timestamp_min = filter.timestamp_min();
@@ -212,8 +231,8 @@ absl::StatusOr<SubmitRequest> QueryFilterRequest(bool has_filter, const v1::Quer
                                                  Operation operation) {
   if (!has_filter) return absl::InvalidArgumentError("filter: required");
   QueryFilter native{};
-  TB_RETURN_IF_ERROR(ReadFields(filter, kQueryFilterU128Fields, kQueryFilterU16Fields, "filter",
-                                -1, &native));
+  TB_RETURN_IF_ERROR(
+      (ReadFields<kQueryFilterU128Fields, kQueryFilterU16Fields>(filter, "filter", -1, &native)));
   native.user_data_64 = filter.user_data_64();
   native.user_data_32 = filter.user_data_32();
   native.ledger = filter.ledger();
