@@ -287,6 +287,35 @@ TEST_F(CoalescerTest, RefusesBeyondTheCallerBound) {
   EXPECT_EQ(e.count(), 0);
 }
 
+TEST_F(CoalescerTest, EveryWayOutOfTheQueueGivesTheCallerSlotBack) {
+  CoalescerOptions options = Options();
+  options.callers_max = 1;
+  Make(std::move(options));
+  Answer expired, refused, failed, sent;
+  Submit(kCreateAccounts, Accounts(1), &expired, {.deadline = clock_.Now() + absl::Seconds(1)});
+  Submit(kCreateAccounts, Accounts(1), &refused);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.result()->status().message(), "coalescer bound reached: callers_max");
+  clock_.Advance(absl::Seconds(1));
+  coalescer_->ExpireDeadlines(clock_.Now());
+  EXPECT_EQ(expired.code(), absl::StatusCode::kDeadlineExceeded);
+  Submit(kCreateAccounts, Accounts(1), &failed);
+  EXPECT_EQ(failed.count(), 0);
+  coalescer_->FailQueued();
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable);
+  Submit(kCreateAccounts, Accounts(1), &sent);
+  EXPECT_EQ(sent.count(), 0);
+  std::optional<pool::OutgoingMessage> message = Take();
+  ASSERT_TRUE(message.has_value());
+  ReplyDense(*message, 1);
+  EXPECT_TRUE(sent.ok());
+  EXPECT_EQ(coalescer_->counts().queued_events, 0u);
+  EXPECT_EQ(coalescer_->counts().queued_bytes, 0u);
+  Answer last;
+  Submit(kCreateAccounts, Accounts(1), &last);
+  EXPECT_EQ(last.count(), 0);
+}
+
 TEST_F(CoalescerTest, RefusesBeyondTheQueuedEventAndByteBounds) {
   CoalescerOptions options = Options();
   options.queued_events_max = 10;
