@@ -107,7 +107,6 @@ void Coalescer::Submit(SubmitRequest request, SubmitOptions options, SubmitCallb
   }
   PendingCall call;
   call.info = &info;
-  call.byte_count = request.events.size();
   call.event_count = static_cast<uint32_t>(request.events.size() / info.event_size);
   call.expected_results = ExpectedResultCount(info, request.events);
   call.events = std::move(request.events);
@@ -116,29 +115,26 @@ void Coalescer::Submit(SubmitRequest request, SubmitOptions options, SubmitCallb
   call.submitted_at = now;
   call.callback = std::move(callback);
   const uint32_t event_count = call.event_count;
-  std::optional<RefusalReason> refusal;
+  absl::Status enqueued;
   {
     absl::MutexLock lock(&mutex_);
-    refusal = EnqueueLocked(&call);
+    enqueued = EnqueueLocked(&call);
   }
-  if (refusal.has_value()) {
-    absl::Status status =
-        *refusal == RefusalReason::kClosed
-            ? absl::UnavailableError("tbproxy is shutting down")
-            : absl::ResourceExhaustedError(
-                  absl::StrCat("coalescer bound reached: ", RefusalReasonName(*refusal)));
-    return Refuse(operation, *refusal, std::move(status), std::move(call.callback));
+  if (!enqueued.ok()) {
+    // Only a closed coalescer refuses without naming a bound.
+    const RefusalReason reason = AdmissionRefusal(enqueued).value_or(RefusalReason::kClosed);
+    return Refuse(operation, reason, std::move(enqueued), std::move(call.callback));
   }
   observer_->OnBatchQueued(operation, event_count);
   RunWake();
 }
 
-std::optional<RefusalReason> Coalescer::EnqueueLocked(PendingCall* call) {
-  if (closed_) return RefusalReason::kClosed;
-  if (std::optional<RefusalReason> reason = admission_.Check(call->event_count, call->byte_count)) {
-    return reason;
-  }
-  TB_ASSERT(admission_.TryAdmit(call->event_count, call->byte_count).ok());
+absl::Status Coalescer::EnqueueLocked(PendingCall* call) {
+  if (closed_) return absl::UnavailableError("tbproxy is shutting down");
+  absl::StatusOr<AdmissionPermit> permit =
+      admission_.TryAdmit(call->event_count, call->events.size());
+  if (!permit.ok()) return permit.status();
+  call->permit = *std::move(permit);
   call->id = call_id_next_++;
   if (call->ordering_key != 0) ordering_keys_.Add(call->ordering_key, call->id);
   if (call->deadline != absl::InfiniteFuture()) deadlines_.insert({call->deadline, call->id});
@@ -148,7 +144,7 @@ std::optional<RefusalReason> Coalescer::EnqueueLocked(PendingCall* call) {
   const uint64_t id = call->id;
   const auto [position, inserted] = calls_.emplace(id, std::move(*call));
   TB_ASSERT(inserted);
-  return std::nullopt;
+  return absl::OkStatus();
 }
 
 PendingCall Coalescer::ForgetLocked(uint64_t call_id) {
@@ -156,12 +152,13 @@ PendingCall Coalescer::ForgetLocked(uint64_t call_id) {
   TB_ASSERT(found != calls_.end());
   PendingCall call = std::move(found->second);
   calls_.erase(found);
+  TB_ASSERT(call.permit.queued() == (call.state == PendingCall::State::kQueued));
   if (call.state == PendingCall::State::kQueued) {
-    admission_.ReleaseQueued(call.event_count, call.byte_count);
     TB_ASSERT(queued_call_count_ > 0);
     queued_call_count_--;
   }
-  admission_.ReleaseCaller();
+  // Here, under the lock, not when the returned call is destroyed outside it.
+  call.permit.Release();
   if (call.ordering_key != 0) ordering_keys_.Remove(call.ordering_key, call.id);
   if (call.deadline != absl::InfiniteFuture()) deadlines_.erase({call.deadline, call.id});
   return call;
@@ -208,17 +205,11 @@ void Coalescer::ExpireLocked(absl::Time now, Completions* completions) {
 
 void Coalescer::ExpireDeadlines(absl::Time now) {
   Completions completions;
-  bool wake = false;
   {
     absl::MutexLock lock(&mutex_);
     ExpireLocked(now, &completions);
-    if (linger_due_ <= now) {
-      linger_due_ = absl::InfiniteFuture();
-      wake = HasQueuedLocked();
-    }
   }
   Finish(std::move(completions));
-  if (wake) RunWake();
 }
 
 void Coalescer::Close() {

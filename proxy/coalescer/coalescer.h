@@ -10,8 +10,7 @@
 // the moment it arrives, so coalescing adds no latency. While every session is busy, calls
 // accumulate in per-operation queues, and the next session to become idle takes one message
 // filled up to every limit the replica checks. The batch size therefore follows the load on its
-// own, with no timer. An optional linger (CoalescerOptions) holds a small message back for a
-// bounded time while other messages are in flight, trading latency for fuller messages.
+// own, with no timer.
 //
 // Message rules (PROTOCOL.md §13, §14): one call is one batch, never merged with another call's
 // events; only same-operation multi-batch operations share a message; 137 always travels alone;
@@ -36,6 +35,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client_core/operation.h"
@@ -80,8 +80,7 @@ class Coalescer final : public Submitter, public pool::MessageSource {
 
   // Answers callers whose deadline is at or before `now`: queued ones leave the queue
   // (kDeadlineExceeded, not_applied); in-flight ones are told kDeadlineExceeded (unknown) and
-  // their results, when they come, are dropped and counted. Also wakes the pool when a held-back
-  // (lingering) message is due. The owner calls this periodically.
+  // their results, when they come, are dropped and counted. The owner calls this periodically.
   void ExpireDeadlines(absl::Time now);
 
   // Stops intake: later Submits get kUnavailable. Queued calls still go out (drain).
@@ -127,16 +126,15 @@ class Coalescer final : public Submitter, public pool::MessageSource {
   void Finish(Completions completions);
   void RunWake();
 
-  // Queues the call, or says which rule refuses it (the call is then left untouched).
-  std::optional<RefusalReason> EnqueueLocked(internal::PendingCall* call)
+  // Queues the call, or returns why it is refused: kUnavailable once closed, or an admission
+  // refusal (AdmissionRefusal names the bound). A refused call is left untouched.
+  absl::Status EnqueueLocked(internal::PendingCall* call)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   std::optional<uint64_t> FirstSendableLocked(const std::deque<uint64_t>& queue) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   const OperationInfo* ChooseOperationLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   MessagePlan PlanMessageLocked(const OperationInfo& info, uint32_t batch_size_limit,
                                 Completions* completions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  bool LingerLocked(const MessagePlan& plan, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   pool::OutgoingMessage CommitLocked(const MessagePlan& plan, uint32_t batch_size_limit,
                                      absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void OnMessageDone(uint64_t message_id, absl::StatusOr<pool::ClusterReply> reply);
@@ -171,8 +169,6 @@ class Coalescer final : public Submitter, public pool::MessageSource {
   // Calls with a finite deadline that have not been told about it yet.
   absl::btree_set<std::pair<absl::Time, uint64_t>> deadlines_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<uint64_t, InFlightMessage> in_flight_ ABSL_GUARDED_BY(mutex_);
-  // When a held-back message becomes due (InfiniteFuture when none is held).
-  absl::Time linger_due_ ABSL_GUARDED_BY(mutex_) = absl::InfiniteFuture();
 };
 
 }  // namespace tb::proxy

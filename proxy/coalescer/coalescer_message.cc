@@ -94,17 +94,6 @@ Coalescer::MessagePlan Coalescer::PlanMessageLocked(const OperationInfo& info,
   return plan;
 }
 
-bool Coalescer::LingerLocked(const MessagePlan& plan, absl::Time now) {
-  if (options_.linger <= absl::ZeroDuration()) return false;
-  // With nothing in flight, holding back could only add latency: no reply will come sooner.
-  if (in_flight_.empty()) return false;
-  if (plan.event_count >= options_.linger_min_fill) return false;
-  const absl::Time due = plan.oldest_submitted_at + options_.linger;
-  if (now >= due) return false;
-  linger_due_ = std::min(linger_due_, due);
-  return true;
-}
-
 pool::OutgoingMessage Coalescer::CommitLocked(const MessagePlan& plan, uint32_t batch_size_limit,
                                               absl::Time now) {
   const OperationInfo& info = *plan.info;
@@ -130,7 +119,7 @@ pool::OutgoingMessage Coalescer::CommitLocked(const MessagePlan& plan, uint32_t 
         {.event_count = call.event_count, .expected_results = call.expected_results});
     call.state = PendingCall::State::kInFlight;
     call.message_id = message_id;
-    admission_.ReleaseQueued(call.event_count, call.byte_count);
+    call.permit.ReleaseQueued();
     queued_call_count_--;
     call.events = {};
   }
@@ -181,7 +170,6 @@ std::optional<pool::OutgoingMessage> Coalescer::TakeMessage(uint32_t batch_size_
         TB_ASSERT(plan.failed_count > 0);
         continue;
       }
-      if (LingerLocked(plan, now)) break;
       message = CommitLocked(plan, batch_size_limit, now);
       break;
     }

@@ -28,9 +28,6 @@ absl::Status ValidateCoalescerOptions(const CoalescerOptions& options) {
   if (options.callers_max == 0 || options.callers_max > kCallersMaxCeiling) {
     return absl::InvalidArgumentError("callers_max out of range");
   }
-  if (options.linger < absl::ZeroDuration() || options.linger > absl::Seconds(10)) {
-    return absl::InvalidArgumentError("linger out of range [0, 10s]");
-  }
   return absl::OkStatus();
 }
 

@@ -56,10 +56,6 @@ struct CoalescerOptions {
   uint64_t queued_bytes_max = 256ull << 20;
   // Calls known to the coalescer: queued plus in flight, until their message is answered.
   uint32_t callers_max = 100'000;
-  // Optional hold-back (0 = off): while another message is in flight, a message with fewer than
-  // linger_min_fill events is held for at most `linger` after its oldest batch was queued.
-  absl::Duration linger = absl::ZeroDuration();
-  uint32_t linger_min_fill = 0;
   // The time source (tests pass a fake one). Must be thread-safe. Null means absl::Now.
   absl::AnyInvocable<absl::Time() const> clock;
   // Metric hooks, not owned, may be null. Must outlive the coalescer.

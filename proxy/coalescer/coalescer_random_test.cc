@@ -11,7 +11,6 @@
 // Seeds 1..6 run by default; TB_COALESCER_SEED=<n> runs one chosen seed.
 #include <cstddef>
 #include <cstdlib>
-#include <cstring>
 #include <map>
 #include <random>
 #include <thread>
@@ -28,9 +27,13 @@
 #include "gtest/gtest.h"
 #include "proxy/coalescer/coalescer.h"
 #include "proxy/testing/coalescer_test_util.h"
+#include "proxy/testing/native_bytes.h"
 
 namespace tb::proxy {
 namespace {
+
+using testing::AppendNative;
+using testing::NativeAt;
 
 constexpr int kThreadCount = 4;
 constexpr int kCallsPerThread = 120;
@@ -57,13 +60,6 @@ struct AppliedBatch {
   uint64_t message_timestamp;
   uint64_t message_index;
 };
-
-template <typename T>
-void Append(std::vector<uint8_t>& bytes, const T& value) {
-  const size_t offset = bytes.size();
-  bytes.resize(offset + sizeof(T));
-  std::memcpy(bytes.data() + offset, &value, sizeof(T));
-}
 
 class CallGenerator {
  public:
@@ -119,7 +115,7 @@ class CallGenerator {
         account.code = 1;
         account.flags = flags[i];
         account.user_data_64 = tag;
-        Append(call.events, account);
+        AppendNative(account, &call.events);
       } else {
         Transfer transfer{};
         transfer.id = zero_id[i] ? 0 : static_cast<uint64_t>(Uniform(1, 5000));
@@ -130,7 +126,7 @@ class CallGenerator {
         transfer.code = 1;
         transfer.flags = flags[i];
         transfer.user_data_64 = tag;
-        Append(call.events, transfer);
+        AppendNative(transfer, &call.events);
       }
     }
     return call;
@@ -139,8 +135,10 @@ class CallGenerator {
   Call Lookup(uint64_t tag) {
     Call call{.operation = 140};
     const int count = Uniform(0, 6);
-    for (int i = 0; i < count; i++) Append(call.events, u128{static_cast<uint64_t>(Uniform(1, kAccountIdMax))});
-    Append(call.events, MakeU128(kTagBase, tag));  // Never exists.
+    for (int i = 0; i < count; i++) {
+      AppendNative(u128{static_cast<uint64_t>(Uniform(1, kAccountIdMax))}, &call.events);
+    }
+    AppendNative(MakeU128(kTagBase, tag), &call.events);  // Never exists.
     return call;
   }
 
@@ -151,7 +149,7 @@ class CallGenerator {
     filter.flags = Uniform(0, 1) == 0 ? 0 : query_filter_flags::kReversed;
     filter.timestamp_max = kTagBase + tag;
     Call call{.operation = 144};
-    Append(call.events, filter);
+    AppendNative(filter, &call.events);
     return call;
   }
 
@@ -162,7 +160,7 @@ class CallGenerator {
     filter.flags = account_filter_flags::kDebits | account_filter_flags::kCredits;
     filter.timestamp_max = kTagBase + tag;
     Call call{.operation = 142};
-    Append(call.events, filter);
+    AppendNative(filter, &call.events);
     return call;
   }
 
@@ -171,7 +169,7 @@ class CallGenerator {
     filter.limit = static_cast<uint32_t>(Uniform(0, 10));
     filter.timestamp_max = kTagBase + tag;
     Call call{.operation = 137};
-    Append(call.events, filter);
+    AppendNative(filter, &call.events);
     return call;
   }
 
@@ -411,10 +409,8 @@ void VerifyAgainstReplay(const std::vector<Call>& calls, const FakeCluster& clus
     if (call.operation == 146 || call.operation == 147) {
       // Objects created in application order carry increasing timestamps.
       const std::vector<uint8_t>& results = call.result->results;
-      for (size_t offset = 0; offset + sizeof(CreateResult) <= results.size();
-           offset += sizeof(CreateResult)) {
-        CreateResult result;
-        std::memcpy(&result, results.data() + offset, sizeof(result));
+      for (size_t index = 0; index < results.size() / sizeof(CreateResult); index++) {
+        const CreateResult result = NativeAt<CreateResult>(results, index);
         if (result.status != 0) continue;
         EXPECT_GT(result.timestamp, last_created_timestamp);
         last_created_timestamp = result.timestamp;

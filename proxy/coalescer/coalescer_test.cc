@@ -287,6 +287,35 @@ TEST_F(CoalescerTest, RefusesBeyondTheCallerBound) {
   EXPECT_EQ(e.count(), 0);
 }
 
+TEST_F(CoalescerTest, EveryWayOutOfTheQueueGivesTheCallerSlotBack) {
+  CoalescerOptions options = Options();
+  options.callers_max = 1;
+  Make(std::move(options));
+  Answer expired, refused, failed, sent;
+  Submit(kCreateAccounts, Accounts(1), &expired, {.deadline = clock_.Now() + absl::Seconds(1)});
+  Submit(kCreateAccounts, Accounts(1), &refused);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.result()->status().message(), "coalescer bound reached: callers_max");
+  clock_.Advance(absl::Seconds(1));
+  coalescer_->ExpireDeadlines(clock_.Now());
+  EXPECT_EQ(expired.code(), absl::StatusCode::kDeadlineExceeded);
+  Submit(kCreateAccounts, Accounts(1), &failed);
+  EXPECT_EQ(failed.count(), 0);
+  coalescer_->FailQueued();
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable);
+  Submit(kCreateAccounts, Accounts(1), &sent);
+  EXPECT_EQ(sent.count(), 0);
+  std::optional<pool::OutgoingMessage> message = Take();
+  ASSERT_TRUE(message.has_value());
+  ReplyDense(*message, 1);
+  EXPECT_TRUE(sent.ok());
+  EXPECT_EQ(coalescer_->counts().queued_events, 0u);
+  EXPECT_EQ(coalescer_->counts().queued_bytes, 0u);
+  Answer last;
+  Submit(kCreateAccounts, Accounts(1), &last);
+  EXPECT_EQ(last.count(), 0);
+}
+
 TEST_F(CoalescerTest, RefusesBeyondTheQueuedEventAndByteBounds) {
   CoalescerOptions options = Options();
   options.queued_events_max = 10;
@@ -569,48 +598,6 @@ TEST_F(CoalescerTest, DestructionAnswersEveryoneStillWaiting) {
   EXPECT_EQ(queued.outcome(), Outcome::kNotApplied);
   EXPECT_EQ(in_flight.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(in_flight.outcome(), Outcome::kUnknown);
-}
-
-TEST_F(CoalescerTest, LingerHoldsASmallMessageWhileAnotherIsInFlight) {
-  CoalescerOptions options = Options();
-  options.linger = absl::Milliseconds(5);
-  options.linger_min_fill = 10;
-  Make(std::move(options));
-  Answer a, b, c;
-  Submit(kCreateAccounts, Accounts(1), &a);
-  std::optional<pool::OutgoingMessage> first = Take();
-  ASSERT_TRUE(first.has_value());  // Nothing in flight: no hold-back.
-  Submit(kCreateAccounts, Accounts(1, 2), &b);
-  EXPECT_FALSE(Take().has_value());
-  clock_.Advance(absl::Milliseconds(4));
-  const int wakes_before = wakes_;
-  coalescer_->ExpireDeadlines(clock_.Now());
-  EXPECT_EQ(wakes_, wakes_before);
-  Submit(kCreateAccounts, Accounts(1, 3), &c);
-  EXPECT_FALSE(Take().has_value());
-  clock_.Advance(absl::Milliseconds(1));
-  coalescer_->ExpireDeadlines(clock_.Now());
-  EXPECT_EQ(wakes_, wakes_before + 2);  // c's Submit, then the linger being due.
-  std::optional<pool::OutgoingMessage> second = Take();
-  ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(second->body, EncodeBatches(128, {Accounts(1, 2), Accounts(1, 3)}));
-}
-
-TEST_F(CoalescerTest, LingerReleasesAFullEnoughMessageAtOnce) {
-  CoalescerOptions options = Options();
-  options.linger = absl::Milliseconds(5);
-  options.linger_min_fill = 3;
-  Make(std::move(options));
-  Answer a, b, c;
-  Submit(kCreateAccounts, Accounts(1), &a);
-  std::optional<pool::OutgoingMessage> first = Take();
-  ASSERT_TRUE(first.has_value());
-  Submit(kCreateAccounts, Accounts(2, 2), &b);
-  EXPECT_FALSE(Take().has_value());
-  Submit(kCreateAccounts, Accounts(1, 5), &c);
-  std::optional<pool::OutgoingMessage> second = Take();
-  ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(second->body, EncodeBatches(128, {Accounts(2, 2), Accounts(1, 5)}));
 }
 
 TEST_F(CoalescerTest, RefusesATakeWithAnImpossibleLimit) {

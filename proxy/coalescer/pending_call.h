@@ -8,20 +8,21 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "client_core/operation.h"
+#include "proxy/coalescer/admission.h"
 #include "proxy/submitter.h"
 
 namespace tb::proxy::internal {
 
 struct PendingCall {
   // Where the call stands:
-  //   kQueued:   waiting in its operation's queue; counts against the queue bounds.
-  //   kInFlight: its batch travels in message `message_id`; its events were released.
+  //   kQueued:   waiting in its operation's queue; its permit counts against the queue bounds.
+  //   kInFlight: its batch travels in message `message_id`; its permit keeps only the caller
+  //              slot.
   enum class State { kQueued, kInFlight };
 
   uint64_t id = 0;  // Grows in submission order.
   const OperationInfo* info = nullptr;
   std::vector<uint8_t> events;  // Emptied once encoded into a message.
-  uint64_t byte_count = 0;      // events.size() at submission.
   uint32_t event_count = 0;
   uint32_t expected_results = 0;
   uint64_t ordering_key = 0;
@@ -31,6 +32,9 @@ struct PendingCall {
   uint64_t message_id = 0;
   // Empty once the caller was answered early (deadline passed in flight).
   SubmitCallback callback;
+  // Its share of the coalescer's bounds, held from admission until the call is forgotten. Only
+  // touched under the coalescer's lock.
+  AdmissionPermit permit;
 };
 
 // An answer to deliver once the coalescer's lock is released.

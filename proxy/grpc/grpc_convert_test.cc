@@ -1,34 +1,122 @@
 #include "proxy/grpc/grpc_convert.h"
 
-#include <cstring>
+#include <cctype>
+#include <set>
+#include <string>
 
 #include "client_core/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proxy/testing/grpc_message_util.h"
+#include "proxy/testing/native_bytes.h"
 
 namespace tb::proxy {
 namespace {
 
 using ::testing::HasSubstr;
 
-template <typename Native>
-Native EventAt(const SubmitRequest& request, size_t index) {
-  Native native;
-  EXPECT_GE(request.events.size(), (index + 1) * sizeof(Native));
-  std::memcpy(&native, request.events.data() + index * sizeof(Native), sizeof(Native));
-  return native;
+using testing::AppendNative;
+using testing::NativeAt;
+using testing::SetU128;
+
+// Field 1 written as a string: parsed into the unknown fields, not into `lo`.
+void MakeMalformed(v1::Uint128* value) {
+  std::string wire;
+  wire.push_back(static_cast<char>((1 << 3) | 2));
+  wire.push_back(2);
+  wire.append("42");
+  ASSERT_TRUE(value->ParseFromString(wire));
 }
 
-template <typename Native>
-void AppendNative(const Native& native, std::vector<uint8_t>* bytes) {
-  const size_t offset = bytes->size();
-  bytes->resize(offset + sizeof(Native));
-  std::memcpy(bytes->data() + offset, &native, sizeof(Native));
+// For every Uint128 field of the message `element` returns inside a copy of the valid request
+// `valid`: clearing it is refused as required exactly when it is in `required`, and a malformed
+// value is refused, each under the field's own path `prefix` + name.
+template <typename Request, typename Element>
+void ExpectEveryUint128FieldChecked(const Request& valid, Element* (*element)(Request*),
+                                    const std::string& prefix,
+                                    const std::set<std::string>& required) {
+  ASSERT_TRUE(ToSubmitRequest(valid).ok());
+  const google::protobuf::Descriptor* descriptor = Element::descriptor();
+  int checked = 0;
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = descriptor->field(i);
+    if (field->message_type() != v1::Uint128::descriptor()) continue;
+    checked++;
+    const std::string path = prefix + std::string(field->name());
+    Request cleared = valid;
+    Element* cleared_element = element(&cleared);
+    cleared_element->GetReflection()->ClearField(cleared_element, field);
+    if (required.contains(std::string(field->name()))) {
+      EXPECT_EQ(ToSubmitRequest(cleared).status(),
+                absl::InvalidArgumentError(path + ": required"));
+    } else {
+      EXPECT_TRUE(ToSubmitRequest(cleared).ok()) << path;
+    }
+    Request malformed = valid;
+    Element* malformed_element = element(&malformed);
+    MakeMalformed(static_cast<v1::Uint128*>(
+        malformed_element->GetReflection()->MutableMessage(malformed_element, field)));
+    EXPECT_EQ(ToSubmitRequest(malformed).status(),
+              absl::InvalidArgumentError(
+                  path + ": malformed Uint128 (unknown fields; expected fixed64 lo = 1, hi = 2)"));
+  }
+  EXPECT_GT(checked, 0);
 }
 
-void SetU128(v1::Uint128* out, uint64_t hi, uint64_t lo) {
-  out->set_hi(hi);
-  out->set_lo(lo);
+TEST(GrpcConvert, EveryUint128FieldIsCheckedUnderItsOwnPath) {
+  v1::CreateAccountsRequest accounts;
+  accounts.add_accounts();
+  SetU128(accounts.add_accounts()->mutable_id(), 0, 1);
+  accounts.mutable_accounts(0)->mutable_id();
+  ExpectEveryUint128FieldChecked<v1::CreateAccountsRequest, v1::Account>(
+      accounts, [](v1::CreateAccountsRequest* r) { return r->mutable_accounts(1); },
+      "accounts[1].", {"id"});
+
+  v1::CreateTransfersRequest transfers;
+  v1::Transfer* transfer = transfers.add_transfers();
+  transfer->mutable_id();
+  transfer->mutable_debit_account_id();
+  transfer->mutable_credit_account_id();
+  ExpectEveryUint128FieldChecked<v1::CreateTransfersRequest, v1::Transfer>(
+      transfers, [](v1::CreateTransfersRequest* r) { return r->mutable_transfers(0); },
+      "transfers[0].", {"id", "debit_account_id", "credit_account_id"});
+
+  v1::GetAccountTransfersRequest account_filter;
+  account_filter.mutable_filter()->mutable_account_id();
+  ExpectEveryUint128FieldChecked<v1::GetAccountTransfersRequest, v1::AccountFilter>(
+      account_filter, [](v1::GetAccountTransfersRequest* r) { return r->mutable_filter(); },
+      "filter.", {"account_id"});
+
+  v1::QueryTransfersRequest query_filter;
+  query_filter.mutable_filter();
+  ExpectEveryUint128FieldChecked<v1::QueryTransfersRequest, v1::QueryFilter>(
+      query_filter, [](v1::QueryTransfersRequest* r) { return r->mutable_filter(); },
+      "filter.", {});
+}
+
+TEST(GrpcConvert, EveryU16FieldIsCheckedUnderItsOwnPath) {
+  v1::CreateTransfersRequest transfers;
+  v1::Transfer* transfer = transfers.add_transfers();
+  transfer->mutable_id();
+  transfer->mutable_debit_account_id();
+  transfer->mutable_credit_account_id();
+  transfer->set_code(70000);
+  EXPECT_EQ(ToSubmitRequest(transfers).status(),
+            absl::InvalidArgumentError("transfers[0].code: 70000 does not fit u16"));
+  transfer->set_code(0xFFFF);
+  transfer->set_flags(0x10000);
+  EXPECT_EQ(ToSubmitRequest(transfers).status(),
+            absl::InvalidArgumentError("transfers[0].flags: 65536 does not fit u16"));
+
+  v1::GetAccountBalancesRequest balances;
+  balances.mutable_filter()->mutable_account_id();
+  balances.mutable_filter()->set_code(0x10000);
+  EXPECT_EQ(ToSubmitRequest(balances).status(),
+            absl::InvalidArgumentError("filter.code: 65536 does not fit u16"));
+  v1::QueryAccountsRequest query;
+  query.mutable_filter()->set_code(0x10000);
+  EXPECT_EQ(ToSubmitRequest(query).status(),
+            absl::InvalidArgumentError("filter.code: 65536 does not fit u16"));
 }
 
 TEST(GrpcConvert, AccountFieldsLandAtTheirNativeOffsets) {
@@ -46,7 +134,7 @@ TEST(GrpcConvert, AccountFieldsLandAtTheirNativeOffsets) {
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 146);
   ASSERT_EQ(submit->events.size(), 128u);
-  const Account native = EventAt<Account>(*submit, 0);
+  const Account native = NativeAt<Account>(submit->events, 0);
   EXPECT_EQ(native.id, MakeU128(1, 2));
   EXPECT_EQ(native.debits_pending, 0u);
   EXPECT_EQ(native.user_data_128, MakeU128(3, 4));
@@ -77,7 +165,7 @@ TEST(GrpcConvert, TransferFieldsLandAtTheirNativeOffsets) {
   absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(request);
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 147);
-  const Transfer native = EventAt<Transfer>(*submit, 0);
+  const Transfer native = NativeAt<Transfer>(submit->events, 0);
   EXPECT_EQ(native.id, 10u);
   EXPECT_EQ(native.debit_account_id, 11u);
   EXPECT_EQ(native.credit_account_id, 12u);
@@ -107,19 +195,13 @@ TEST(GrpcConvert, ExplicitZeroIdIsForwardedForTigerBeetleToJudge) {
   request.add_accounts()->mutable_id();  // Present, {lo: 0, hi: 0}.
   absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(request);
   ASSERT_TRUE(submit.ok()) << submit.status();
-  EXPECT_EQ(EventAt<Account>(*submit, 0).id, 0u);
+  EXPECT_EQ(NativeAt<Account>(submit->events, 0).id, 0u);
 }
 
 TEST(GrpcConvert, MalformedUint128IsRefused) {
   v1::LookupAccountsRequest request;
   SetU128(request.add_ids(), 0, 1);
-  v1::Uint128* bad = request.add_ids();
-  // Field 1 written as a string: parsed into the unknown fields, not into `lo`.
-  std::string wire;
-  wire.push_back(static_cast<char>((1 << 3) | 2));
-  wire.push_back(2);
-  wire.append("42");
-  ASSERT_TRUE(bad->ParseFromString(wire));
+  MakeMalformed(request.add_ids());
   absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(request);
   ASSERT_EQ(submit.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(submit.status().message(), HasSubstr("ids[1]: malformed Uint128"));
@@ -165,7 +247,7 @@ TEST(GrpcConvert, FiltersAreRequiredAndConverted) {
   absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(balances);
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 143);
-  const AccountFilter filter = EventAt<AccountFilter>(*submit, 0);
+  const AccountFilter filter = NativeAt<AccountFilter>(submit->events, 0);
   EXPECT_EQ(filter.account_id, 5u);
   EXPECT_EQ(filter.timestamp_min, 10u);
   EXPECT_EQ(filter.timestamp_max, 20u);
@@ -178,8 +260,8 @@ TEST(GrpcConvert, FiltersAreRequiredAndConverted) {
   submit = ToSubmitRequest(query);
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 145);
-  EXPECT_EQ(EventAt<QueryFilter>(*submit, 0).ledger, 3u);
-  EXPECT_EQ(EventAt<QueryFilter>(*submit, 0).limit, 4u);
+  EXPECT_EQ(NativeAt<QueryFilter>(submit->events, 0).ledger, 3u);
+  EXPECT_EQ(NativeAt<QueryFilter>(submit->events, 0).limit, 4u);
 
   v1::GetChangeEventsRequest changes;
   changes.mutable_filter()->set_limit(7);
@@ -187,7 +269,7 @@ TEST(GrpcConvert, FiltersAreRequiredAndConverted) {
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 137);
   ASSERT_EQ(submit->events.size(), 64u);
-  EXPECT_EQ(EventAt<ChangeEventsFilter>(*submit, 0).limit, 7u);
+  EXPECT_EQ(NativeAt<ChangeEventsFilter>(submit->events, 0).limit, 7u);
 }
 
 TEST(GrpcConvert, RawChecksOperationAndWholeEvents) {
@@ -227,25 +309,28 @@ TEST(GrpcConvert, CreateResultsKeepTigerBeetleNamesAndCodes) {
             "CREATE_TRANSFER_STATUS_LINKED_EVENT_FAILED");
 }
 
+// Every status TigerBeetle names below 128 is a value of the proto enum with the same number,
+// named `prefix` + the TigerBeetle name in upper case.
+void ExpectEnumNamesMatchTigerBeetle(const google::protobuf::EnumDescriptor* descriptor,
+                                     const char* (*tb_name_of)(uint32_t),
+                                     const std::string& prefix) {
+  for (uint32_t code = 0; code < 128; ++code) {
+    const std::string tb_name = tb_name_of(code);
+    if (tb_name.empty()) continue;
+    const google::protobuf::EnumValueDescriptor* value =
+        descriptor->FindValueByNumber(static_cast<int>(code));
+    ASSERT_NE(value, nullptr) << tb_name;
+    std::string expected = prefix + tb_name;
+    for (char& c : expected) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    EXPECT_EQ(value->name(), expected);
+  }
+}
+
 TEST(GrpcConvert, EveryStatusEnumNameMatchesTigerBeetlesName) {
-  for (uint32_t code = 0; code < 128; ++code) {
-    const std::string tb_name = CreateTransferStatusName(code);
-    if (tb_name.empty()) continue;
-    const auto value = static_cast<v1::CreateTransferStatus>(static_cast<int32_t>(code));
-    ASSERT_TRUE(v1::CreateTransferStatus_IsValid(value)) << tb_name;
-    std::string expected = "CREATE_TRANSFER_STATUS_" + tb_name;
-    for (char& c : expected) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    EXPECT_EQ(v1::CreateTransferStatus_Name(value), expected);
-  }
-  for (uint32_t code = 0; code < 128; ++code) {
-    const std::string tb_name = CreateAccountStatusName(code);
-    if (tb_name.empty()) continue;
-    const auto value = static_cast<v1::CreateAccountStatus>(static_cast<int32_t>(code));
-    ASSERT_TRUE(v1::CreateAccountStatus_IsValid(value)) << tb_name;
-    std::string expected = "CREATE_ACCOUNT_STATUS_" + tb_name;
-    for (char& c : expected) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    EXPECT_EQ(v1::CreateAccountStatus_Name(value), expected);
-  }
+  ExpectEnumNamesMatchTigerBeetle(v1::CreateTransferStatus_descriptor(), CreateTransferStatusName,
+                                  "CREATE_TRANSFER_STATUS_");
+  ExpectEnumNamesMatchTigerBeetle(v1::CreateAccountStatus_descriptor(), CreateAccountStatusName,
+                                  "CREATE_ACCOUNT_STATUS_");
   EXPECT_EQ(v1::CreateAccountStatus_Name(v1::CREATE_ACCOUNT_STATUS_CREATED),
             "CREATE_ACCOUNT_STATUS_" + std::string("CREATED"));
   EXPECT_STREQ(CreateAccountStatusName(0xFFFFFFFF), "created");

@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/grpc/grpc_auth.h"
+#include "proxy/testing/grpc_message_util.h"
 #include "proxy/testing/grpc_test_server.h"
 
 namespace tb::proxy {
@@ -112,9 +113,7 @@ TEST_F(GrpcTokenTest, StreamsNeedATokenAndReadOnlyStreamsCannotCreate) {
   ASSERT_TRUE(stream->Write(raw_create));
   ASSERT_TRUE(stream->Write(lookup));
   ASSERT_TRUE(stream->WritesDone());
-  std::map<uint64_t, v1::StreamResponse> responses;
-  v1::StreamResponse response;
-  while (stream->Read(&response)) responses[response.correlation_id()] = response;
+  std::map<uint64_t, v1::StreamResponse> responses = testing::ReadResponses(stream.get());
   EXPECT_TRUE(stream->Finish().ok());
   ASSERT_EQ(responses.size(), 3u);
   EXPECT_EQ(responses[1].error().code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
@@ -158,6 +157,13 @@ class Certificates {
   bool ok() const { return ok_; }
   std::string Path(const std::string& name) const { return absl::StrCat(directory_, "/", name); }
   std::string Pem(const std::string& name) const { return ReadFile(Path(name)); }
+  // The test server's options, serving TLS with server.pem and server.key.
+  GrpcServerOptions TlsServerOptions() const {
+    GrpcServerOptions options = TestServer::DefaultServerOptions();
+    options.tls.certificate_file = Path("server.pem");
+    options.tls.private_key_file = Path("server.key");
+    return options;
+  }
 
  private:
   std::string directory_;
@@ -179,9 +185,7 @@ grpc::StatusCode QueryThrough(const TestServer& server,
 TEST(GrpcTls, ServesTlsAndRefusesPlaintext) {
   Certificates certificates;
   ASSERT_TRUE(certificates.ok());
-  GrpcServerOptions options = TestServer::DefaultServerOptions();
-  options.tls.certificate_file = certificates.Path("server.pem");
-  options.tls.private_key_file = certificates.Path("server.key");
+  GrpcServerOptions options = certificates.TlsServerOptions();
   TestServer server({}, options);
   grpc::SslCredentialsOptions ssl{.pem_root_certs = certificates.Pem("ca.pem")};
   EXPECT_EQ(QueryThrough(server, grpc::SslCredentials(ssl)), grpc::StatusCode::OK);
@@ -196,9 +200,7 @@ TEST(GrpcTls, ServesTlsAndRefusesPlaintext) {
 TEST(GrpcTls, MutualTlsNeedsAClientCertificateFromTheCa) {
   Certificates certificates;
   ASSERT_TRUE(certificates.ok());
-  GrpcServerOptions options = TestServer::DefaultServerOptions();
-  options.tls.certificate_file = certificates.Path("server.pem");
-  options.tls.private_key_file = certificates.Path("server.key");
+  GrpcServerOptions options = certificates.TlsServerOptions();
   options.tls.client_ca_file = certificates.Path("ca.pem");
   TestServer server({}, options);
   const std::string ca = certificates.Pem("ca.pem");

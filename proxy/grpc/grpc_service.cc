@@ -9,6 +9,7 @@
 #include "client_core/assert.h"
 #include "proxy/grpc/grpc_convert.h"
 #include "proxy/grpc/grpc_status.h"
+#include "proxy/grpc/grpc_stream.h"
 #include "proxy/grpc/internal/arena_message_allocator.h"
 #include "proxy/grpc/internal/grpc_call.h"
 
@@ -248,10 +249,10 @@ grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* GrpcService::Str
           context));
     }
   }
-  return internal::NewStreamCall(submitter_, context,
-                                 {.calls_max = options_.stream_calls_max,
-                                  .ordering_key = ordering_key,
-                                  .permission = *permission});
+  return NewStreamCall(submitter_, context,
+                       {.calls_max = options_.stream_calls_max,
+                        .ordering_key = ordering_key,
+                        .permission = *permission});
 }
 
 }  // namespace tb::proxy

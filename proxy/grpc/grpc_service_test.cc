@@ -11,7 +11,9 @@
 #include "gtest/gtest.h"
 #include "proxy/grpc/grpc_convert.h"
 #include "proxy/grpc/grpc_status.h"
+#include "proxy/testing/grpc_message_util.h"
 #include "proxy/testing/grpc_test_server.h"
+#include "proxy/testing/native_bytes.h"
 
 namespace tb::proxy {
 namespace {
@@ -19,17 +21,9 @@ namespace {
 using internal::TestServer;
 using ::testing::HasSubstr;
 
-template <typename Native>
-void AppendNative(const Native& native, std::vector<uint8_t>* bytes) {
-  const size_t offset = bytes->size();
-  bytes->resize(offset + sizeof(Native));
-  std::memcpy(bytes->data() + offset, &native, sizeof(Native));
-}
-
-void SetU128(v1::Uint128* out, uint64_t hi, uint64_t lo) {
-  out->set_hi(hi);
-  out->set_lo(lo);
-}
+using testing::AppendNative;
+using testing::NativeAt;
+using testing::SetU128;
 
 // Answers like a cluster would, shaped by operation: creates get one result per event, lookups
 // find the ids that are odd, queries return one object.
@@ -48,8 +42,7 @@ absl::StatusOr<SubmitResult> ClusterLikeAnswer(const SubmitRequest& request) {
     case 140:
     case 141:
       for (size_t i = 0; i < request.events.size() / 16; ++i) {
-        u128 id;
-        std::memcpy(&id, request.events.data() + 16 * i, 16);
+        const u128 id = NativeAt<u128>(request.events, i);
         if ((id & 1) == 0) continue;
         if (request.operation == 140) {
           Account account{};
@@ -124,8 +117,7 @@ TEST_F(GrpcServiceTest, CreateAccountsReturnsPerEventResults) {
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].request.operation, 146);
   ASSERT_EQ(calls[0].request.events.size(), 256u);
-  Account second;
-  std::memcpy(&second, calls[0].request.events.data() + 128, 128);
+  const Account second = NativeAt<Account>(calls[0].request.events, 1);
   EXPECT_EQ(second.id, 2u);
   EXPECT_EQ(second.flags, account_flags::kLinked);
   EXPECT_EQ(calls[0].options.ordering_key, 0u);
@@ -144,8 +136,7 @@ TEST_F(GrpcServiceTest, CreateTransfersReturnsPerEventResults) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(response.results_size(), 1);
   EXPECT_EQ(response.results(0).status(), v1::CREATE_TRANSFER_STATUS_CREATED);
-  Transfer native;
-  std::memcpy(&native, server_.submitter.calls()[0].request.events.data(), 128);
+  const Transfer native = NativeAt<Transfer>(server_.submitter.calls()[0].request.events, 0);
   EXPECT_EQ(native.amount, MakeU128(1, 0));
 }
 

@@ -1,11 +1,11 @@
-// The bidirectional Stream RPC: many calls pipelined on one stream, matched by correlation id.
-//
 // One read and one write may be outstanding at a time (gRPC's rule). The reactor keeps a count
 // of calls that are outstanding (submitted, or answered and waiting to be written) and reads
 // the next request only while that count is below calls_max, so a client that sends faster
 // than the cluster answers, or reads its responses slowly, is held back by flow control and
 // memory stays bounded. All decisions are taken under the mutex and carried out after it is
 // released, because gRPC may run reactions inline and OnDone deletes the reactor.
+#include "proxy/grpc/grpc_stream.h"
+
 #include <deque>
 #include <utility>
 
@@ -17,8 +17,12 @@
 #include "proxy/grpc/grpc_status.h"
 #include "proxy/grpc/internal/grpc_call.h"
 
-namespace tb::proxy::internal {
+namespace tb::proxy {
 namespace {
+
+using internal::CallDeadline;
+using internal::CheckPermission;
+using internal::Creates;
 
 namespace v1 = ::tbproxy::v1;
 
@@ -232,4 +236,4 @@ NewStreamCall(Submitter& submitter, grpc::CallbackServerContext* context,
   return new StreamCall(submitter, context, options);
 }
 
-}  // namespace tb::proxy::internal
+}  // namespace tb::proxy

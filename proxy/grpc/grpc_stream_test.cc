@@ -7,6 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/grpc/grpc_service.h"
+#include "proxy/testing/grpc_message_util.h"
 #include "proxy/testing/grpc_test_server.h"
 
 namespace tb::proxy {
@@ -21,35 +22,18 @@ absl::StatusOr<SubmitResult> EchoAnswer(const SubmitRequest& request) {
   return SubmitResult{.timestamp = request.operation, .results = request.events};
 }
 
-v1::StreamRequest RawLookup(uint64_t correlation_id, uint8_t id) {
-  v1::StreamRequest request;
-  request.set_correlation_id(correlation_id);
-  request.mutable_raw()->set_operation(140);
-  std::string ids(16, '\0');
-  ids[0] = static_cast<char>(id);
-  request.mutable_raw()->set_events(ids);
-  return request;
-}
-
-using Stream = grpc::ClientReaderWriter<v1::StreamRequest, v1::StreamResponse>;
-
-std::map<uint64_t, v1::StreamResponse> ReadAll(Stream* stream, size_t count) {
-  std::map<uint64_t, v1::StreamResponse> responses;
-  v1::StreamResponse response;
-  while (responses.size() < count && stream->Read(&response)) {
-    responses[response.correlation_id()] = response;
-  }
-  return responses;
-}
+using testing::ClientStream;
+using testing::RawLookupCall;
+using testing::ReadResponses;
 
 TEST(GrpcStream, PipelinedCallsAreAnsweredByCorrelationId) {
   TestServer server;
   server.submitter.set_answer(EchoAnswer);
   auto stub = server.NewStub();
   grpc::ClientContext context;
-  std::unique_ptr<Stream> stream = stub->Stream(&context);
+  std::unique_ptr<ClientStream> stream = stub->Stream(&context);
   for (uint64_t id = 1; id <= 10; ++id) {
-    ASSERT_TRUE(stream->Write(RawLookup(id, static_cast<uint8_t>(id * 3))));
+    ASSERT_TRUE(stream->Write(RawLookupCall(id, static_cast<uint8_t>(id * 3))));
   }
   v1::StreamRequest typed;
   typed.set_correlation_id(11);
@@ -57,7 +41,7 @@ TEST(GrpcStream, PipelinedCallsAreAnsweredByCorrelationId) {
   account->mutable_id()->set_lo(5);
   ASSERT_TRUE(stream->Write(typed));
   ASSERT_TRUE(stream->WritesDone());
-  std::map<uint64_t, v1::StreamResponse> responses = ReadAll(stream.get(), 11);
+  std::map<uint64_t, v1::StreamResponse> responses = ReadResponses(stream.get(), 11);
   ASSERT_EQ(responses.size(), 11u);
   for (uint64_t id = 1; id <= 10; ++id) {
     ASSERT_TRUE(responses[id].has_raw()) << id;
@@ -79,9 +63,9 @@ TEST(GrpcStream, PipelinedCallsAreAnsweredByCorrelationId) {
 
   grpc::ClientContext second_context;
   auto second = stub->Stream(&second_context);
-  ASSERT_TRUE(second->Write(RawLookup(1, 1)));
+  ASSERT_TRUE(second->Write(RawLookupCall(1, 1)));
   ASSERT_TRUE(second->WritesDone());
-  ReadAll(second.get(), 1);
+  ReadResponses(second.get(), 1);
   EXPECT_TRUE(second->Finish().ok());
   EXPECT_NE(server.submitter.calls().back().options.ordering_key, calls[0].options.ordering_key);
 }
@@ -97,17 +81,11 @@ TEST(GrpcStream, CallsReachTheSubmitterInTheOrderTheyWereSent) {
   constexpr uint32_t kCalls = 3000;
   std::thread writer([&] {
     for (uint32_t id = 0; id < kCalls; ++id) {
-      v1::StreamRequest request;
-      request.set_correlation_id(id);
-      request.mutable_raw()->set_operation(140);
-      std::string ids(16, '\0');
-      std::memcpy(ids.data(), &id, sizeof(id));
-      request.mutable_raw()->set_events(ids);
-      if (!stream->Write(request)) break;
+      if (!stream->Write(RawLookupCall(id, id))) break;
     }
     stream->WritesDone();
   });
-  EXPECT_EQ(ReadAll(stream.get(), kCalls).size(), kCalls);
+  EXPECT_EQ(ReadResponses(stream.get(), kCalls).size(), kCalls);
   writer.join();
   EXPECT_TRUE(stream->Finish().ok());
   const auto calls = server.submitter.calls();
@@ -126,9 +104,9 @@ TEST(GrpcStream, OrderingNoneUsesNoKey) {
   grpc::ClientContext context;
   context.AddMetadata(kOrderingMetadataKey, "none");
   auto stream = stub->Stream(&context);
-  ASSERT_TRUE(stream->Write(RawLookup(1, 1)));
+  ASSERT_TRUE(stream->Write(RawLookupCall(1, 1)));
   ASSERT_TRUE(stream->WritesDone());
-  ReadAll(stream.get(), 1);
+  ReadResponses(stream.get(), 1);
   EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(server.submitter.calls().at(0).options.ordering_key, 0u);
 
@@ -154,13 +132,13 @@ TEST(GrpcStream, BadCallsFailAloneAndTheStreamGoesOn) {
   v1::StreamRequest empty;
   empty.set_correlation_id(1);
   ASSERT_TRUE(stream->Write(empty));
-  v1::StreamRequest blocked = RawLookup(2, 1);
+  v1::StreamRequest blocked = RawLookupCall(2, 1);
   blocked.mutable_raw()->set_operation(128);
   ASSERT_TRUE(stream->Write(blocked));
-  ASSERT_TRUE(stream->Write(RawLookup(3, 9)));
-  ASSERT_TRUE(stream->Write(RawLookup(4, 4)));
+  ASSERT_TRUE(stream->Write(RawLookupCall(3, 9)));
+  ASSERT_TRUE(stream->Write(RawLookupCall(4, 4)));
   ASSERT_TRUE(stream->WritesDone());
-  auto responses = ReadAll(stream.get(), 4);
+  auto responses = ReadResponses(stream.get(), 4);
   ASSERT_EQ(responses.size(), 4u);
   EXPECT_EQ(responses[1].error().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
   EXPECT_EQ(responses[2].error().code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
@@ -178,14 +156,14 @@ TEST(GrpcStream, CallsInFlightAreCappedAndCompleteOutOfOrder) {
   auto stub = server.NewStub();
   grpc::ClientContext context;
   auto stream = stub->Stream(&context);
-  for (uint64_t id = 1; id <= 6; ++id) ASSERT_TRUE(stream->Write(RawLookup(id, id)));
+  for (uint64_t id = 1; id <= 6; ++id) ASSERT_TRUE(stream->Write(RawLookupCall(id, id)));
   ASSERT_TRUE(stream->WritesDone());
   std::map<uint64_t, v1::StreamResponse> responses;
   for (int round = 0; round < 3; ++round) {
     server.submitter.WaitForPending(2);
     server.submitter.ReleaseNewest(EchoAnswer);  // Out of order: the later call first.
     server.submitter.ReleaseOldest(EchoAnswer);
-    for (auto& [id, response] : ReadAll(stream.get(), 2)) responses[id] = response;
+    for (auto& [id, response] : ReadResponses(stream.get(), 2)) responses[id] = response;
   }
   EXPECT_EQ(responses.size(), 6u);
   for (uint64_t id = 1; id <= 6; ++id) {
@@ -207,14 +185,14 @@ TEST(GrpcStream, AnswersQueuedTogetherAllReachAnOpenStream) {
   grpc::ClientContext context;
   auto stream = stub->Stream(&context);
   for (uint64_t id = 1; id <= kCalls; ++id) {
-    v1::StreamRequest request = RawLookup(id, static_cast<uint8_t>(id));
+    v1::StreamRequest request = RawLookupCall(id, static_cast<uint8_t>(id));
     std::string ids(16 * kIdsPerCall, static_cast<char>(id));
     request.mutable_raw()->set_events(ids);
     ASSERT_TRUE(stream->Write(request));
   }
   server.submitter.WaitForPending(kCalls);
   for (uint64_t i = 0; i < kCalls; ++i) server.submitter.ReleaseOldest(EchoAnswer);
-  std::map<uint64_t, v1::StreamResponse> responses = ReadAll(stream.get(), kCalls);
+  std::map<uint64_t, v1::StreamResponse> responses = ReadResponses(stream.get(), kCalls);
   ASSERT_EQ(responses.size(), kCalls);
   for (uint64_t id = 1; id <= kCalls; ++id) {
     const std::string& results = responses[id].raw().results();
@@ -231,7 +209,7 @@ TEST(GrpcStream, CancelledStreamWaitsForItsCallsThenEnds) {
   auto stub = server.NewStub();
   grpc::ClientContext context;
   auto stream = stub->Stream(&context);
-  ASSERT_TRUE(stream->Write(RawLookup(1, 1)));
+  ASSERT_TRUE(stream->Write(RawLookupCall(1, 1)));
   server.submitter.WaitForPending(1);
   context.TryCancel();
   EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <optional>
 #include <span>
@@ -15,6 +14,7 @@
 #include "client_core/outcome.h"
 #include "client_core/types.h"
 #include "proxy/coalescer/coalescer.h"
+#include "proxy/testing/native_bytes.h"
 
 namespace tb::proxy::testing {
 
@@ -68,14 +68,15 @@ class Answer {
 };
 
 inline std::vector<uint8_t> Accounts(uint32_t count, uint64_t first_id = 1, uint16_t flags = 0) {
-  std::vector<uint8_t> bytes(size_t{count} * sizeof(Account));
+  std::vector<uint8_t> bytes;
+  bytes.reserve(size_t{count} * sizeof(Account));
   for (uint32_t i = 0; i < count; i++) {
     Account account{};
     account.id = first_id + i;
     account.ledger = 1;
     account.code = 1;
     account.flags = flags;
-    std::memcpy(bytes.data() + size_t{i} * sizeof(Account), &account, sizeof(account));
+    AppendNative(account, &bytes);
   }
   return bytes;
 }
@@ -85,28 +86,21 @@ inline std::vector<uint8_t> Transfers(uint32_t count) {
 }
 
 inline std::vector<uint8_t> Ids(std::span<const uint64_t> ids) {
-  std::vector<uint8_t> bytes(ids.size() * sizeof(u128));
-  for (size_t i = 0; i < ids.size(); i++) {
-    const u128 id = ids[i];
-    std::memcpy(bytes.data() + i * sizeof(u128), &id, sizeof(id));
-  }
+  std::vector<uint8_t> bytes;
+  for (uint64_t id : ids) AppendNative(u128{id}, &bytes);
   return bytes;
 }
 
 inline std::vector<uint8_t> AccountQuery(uint32_t limit) {
   QueryFilter filter{};
   filter.limit = limit;
-  std::vector<uint8_t> bytes(sizeof(filter));
-  std::memcpy(bytes.data(), &filter, sizeof(filter));
-  return bytes;
+  return NativeBytes(filter);
 }
 
 inline std::vector<uint8_t> ChangeEventsQuery(uint32_t limit) {
   ChangeEventsFilter filter{};
   filter.limit = limit;
-  std::vector<uint8_t> bytes(sizeof(filter));
-  std::memcpy(bytes.data(), &filter, sizeof(filter));
-  return bytes;
+  return NativeBytes(filter);
 }
 
 inline std::vector<uint8_t> EncodeBatches(uint32_t element_size,

@@ -68,34 +68,33 @@ class FakeSubmitter final : public Submitter {
     mutex_.Await(absl::Condition(&enough));
   }
 
-  // Answers the oldest held call with `answer` applied to its request (or the given result).
-  void ReleaseOldest(const Answer& answer) {
-    Pending pending;
-    {
-      absl::MutexLock lock(&mutex_);
-      TB_ASSERT(!pending_.empty());
-      pending = std::move(pending_.front());
-      pending_.pop_front();
-    }
-    std::move(pending.callback)(answer(pending.request));
-  }
+  // Answers the oldest held call with `answer` applied to its request.
+  void ReleaseOldest(const Answer& answer) { Release(/*newest=*/false, answer); }
   // Answers the newest held call (to complete calls out of order).
-  void ReleaseNewest(const Answer& answer) {
-    Pending pending;
-    {
-      absl::MutexLock lock(&mutex_);
-      TB_ASSERT(!pending_.empty());
-      pending = std::move(pending_.back());
-      pending_.pop_back();
-    }
-    std::move(pending.callback)(answer(pending.request));
-  }
+  void ReleaseNewest(const Answer& answer) { Release(/*newest=*/true, answer); }
 
  private:
   struct Pending {
     SubmitRequest request;
     SubmitCallback callback;
   };
+
+  void Release(bool newest, const Answer& answer) {
+    Pending pending;
+    {
+      absl::MutexLock lock(&mutex_);
+      TB_ASSERT(!pending_.empty());
+      if (newest) {
+        pending = std::move(pending_.back());
+        pending_.pop_back();
+      } else {
+        pending = std::move(pending_.front());
+        pending_.pop_front();
+      }
+    }
+    // Outside the lock: the callback may submit again.
+    std::move(pending.callback)(answer(pending.request));
+  }
 
   mutable absl::Mutex mutex_;
   std::vector<Call> calls_ ABSL_GUARDED_BY(mutex_);

@@ -35,14 +35,4 @@ inline bool Creates(const ::tbproxy::v1::RawRequest& request) {
   return request.operation() <= 0xFF && IsCreateOperation(static_cast<uint8_t>(request.operation()));
 }
 
-// Creates the bidirectional stream reactor (proxy/grpc_stream.cc).
-struct StreamCallOptions {
-  uint32_t calls_max = 64;
-  uint64_t ordering_key = 0;
-  Permission permission = Permission::kWrite;
-};
-grpc::ServerBidiReactor<::tbproxy::v1::StreamRequest, ::tbproxy::v1::StreamResponse>*
-NewStreamCall(Submitter& submitter, grpc::CallbackServerContext* context,
-              StreamCallOptions options);
-
 }  // namespace tb::proxy::internal

@@ -1,0 +1,29 @@
+// The bidirectional Stream RPC of the gRPC front end: many calls pipelined on one stream,
+// answered by correlation id, with at most `calls_max` calls outstanding (beyond that the
+// stream is not read, and HTTP/2 flow control pushes back on the client).
+//
+//   return NewStreamCall(submitter, context, {.calls_max = 64, .ordering_key = key});
+#pragma once
+
+#include <cstdint>
+
+#include "grpcpp/grpcpp.h"
+#include "proxy/grpc/grpc_auth.h"
+#include "proxy/submitter.h"
+#include "tbproxy/v1/tbproxy.pb.h"
+
+namespace tb::proxy {
+
+struct StreamCallOptions {
+  uint32_t calls_max = 64;     // Calls submitted or answered and not yet written. Above 0.
+  uint64_t ordering_key = 0;   // Every call of the stream carries it; 0 = unordered.
+  Permission permission = Permission::kWrite;  // The authenticated caller's.
+};
+
+// A reactor for one stream, owned by gRPC (it deletes itself when the stream is done).
+// `submitter` must outlive it. Called on a gRPC thread from the service's Stream handler.
+grpc::ServerBidiReactor<::tbproxy::v1::StreamRequest, ::tbproxy::v1::StreamResponse>*
+NewStreamCall(Submitter& submitter, grpc::CallbackServerContext* context,
+              StreamCallOptions options);
+
+}  // namespace tb::proxy
