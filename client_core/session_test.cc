@@ -11,7 +11,8 @@
 #include "absl/strings/escaping.h"
 #include "client_core/multi_batch.h"
 #include "client_core/outcome.h"
-#include "client_core/session_test_util.h"
+#include "client_core/testing/events.h"
+#include "client_core/testing/session_doubles.h"
 #include "client_core/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -19,15 +20,15 @@
 namespace tb {
 namespace {
 
-using ::tb::testing::Deliver;
-using ::tb::testing::FakeClock;
-using ::tb::testing::FakeTransport;
-using ::tb::testing::MakeEviction;
-using ::tb::testing::MakePong;
-using ::tb::testing::MakeReply;
-using ::tb::testing::RegisterResultBody;
-using ::tb::testing::ReplyFields;
-using ::tb::testing::SentMessage;
+using ::tb::client_core::testing::Deliver;
+using ::tb::client_core::testing::FakeClock;
+using ::tb::client_core::testing::FakeTransport;
+using ::tb::client_core::testing::MakeEviction;
+using ::tb::client_core::testing::MakePong;
+using ::tb::client_core::testing::MakeReply;
+using ::tb::client_core::testing::RegisterResultBody;
+using ::tb::client_core::testing::ReplyFields;
+using ::tb::client_core::testing::SentMessage;
 
 constexpr u128 kCluster = 7;
 constexpr u128 kClient = MakeU128(0x1111222233334444ULL, 0x5555666677778888ULL);
@@ -36,14 +37,7 @@ constexpr uint8_t kCreateAccounts = 146;
 constexpr uint8_t kLookupAccounts = 140;
 
 std::vector<uint8_t> OneAccountBody(uint64_t id) {
-  Account account{};
-  account.id = id;
-  account.ledger = 1;
-  account.code = 1;
-  std::vector<uint8_t> event(sizeof(account));
-  std::memcpy(event.data(), &account, sizeof(account));
-  const std::span<const uint8_t> batches[] = {event};
-  return EncodeMultiBatch(sizeof(Account), batches);
+  return client_core::testing::CreateAccountsBody(1, id);
 }
 
 std::vector<uint8_t> CreateResultBody(uint32_t count) {
@@ -85,7 +79,7 @@ class SessionHarness {
                 &transport, &clock, &observer) {}
 
   void Deliver(uint32_t replica, const std::vector<uint8_t>& bytes) {
-    testing::Deliver(session, kCluster, replica, bytes);
+    client_core::testing::Deliver(session, kCluster, replica, bytes);
   }
   const SentMessage& LastRequest() {
     std::vector<SentMessage> requests = transport.Sent(Command::kRequest);
@@ -181,7 +175,7 @@ TEST(Session, DeterministicVectorChainRegisterReplyThenCreateAccounts) {
                   &transport, &clock, nullptr);
   session.Register();
   const SentMessage register_request = transport.Sent(Command::kRequest)[0];
-  testing::Deliver(session, 0, 0,
+  Deliver(session, 0, 0,
                    MakeReply(register_request, RegisterResultBody(1'048'320),
                              {.view = 0, .op = 1, .timestamp = 1'700'000'000'000'000'000}));
   ASSERT_TRUE(session.ready());
@@ -261,7 +255,7 @@ TEST(Session, ReproducesRealClientBytesAndAcceptsRealReplies) {
   EXPECT_EQ(*transport.Sent(Command::kRequest)[0].bytes, registration[0].bytes);
 
   clock.now_ns += uint64_t{captured_create.previous_request_latency} * 1000;
-  testing::Deliver(session, 0, 0, registration[1].bytes);
+  Deliver(session, 0, 0, registration[1].bytes);
   ASSERT_TRUE(session.ready());
   EXPECT_EQ(session.session_number(), 2u);
   EXPECT_EQ(session.view(), 1u);
@@ -277,7 +271,7 @@ TEST(Session, ReproducesRealClientBytesAndAcceptsRealReplies) {
                                })
                   .ok());
   EXPECT_EQ(*transport.Sent(Command::kRequest).back().bytes, create[0].bytes);
-  testing::Deliver(session, 0, 0, create[1].bytes);
+  Deliver(session, 0, 0, create[1].bytes);
   ASSERT_TRUE(result.has_value());
   ASSERT_TRUE(result->ok()) << result->status();
   EXPECT_EQ((*result)->op, 3u);

@@ -15,6 +15,7 @@
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
 #include "client_core/session.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -216,16 +217,7 @@ class Ticker {
   Session* session_;
 };
 
-std::vector<uint8_t> OneAccountBody() {
-  Account account{};
-  account.id = 77;
-  account.ledger = 1;
-  account.code = 1;
-  std::vector<uint8_t> event(sizeof(account));
-  std::memcpy(event.data(), &account, sizeof(account));
-  const std::span<const uint8_t> batches[] = {event};
-  return EncodeMultiBatch(sizeof(Account), batches);
-}
+std::vector<uint8_t> OneAccountBody() { return client_core::testing::CreateAccountsBody(1, 77); }
 
 MessageBytes PingBytes() {
   PingClientHeader ping{};

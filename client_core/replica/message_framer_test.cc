@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "client_core/header.h"
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_client.h"
 #include "gtest/gtest.h"
 
 namespace tb::replica {

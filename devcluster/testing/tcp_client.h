@@ -19,7 +19,7 @@
 
 #include "client_core/constants.h"
 #include "client_core/header.h"
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_client.h"
 
 namespace tb::devcluster::testing {
 

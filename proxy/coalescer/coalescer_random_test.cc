@@ -19,15 +19,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client_core/bytes.h"
 #include "client_core/constants.h"
 #include "client_core/multi_batch.h"
 #include "client_core/outcome.h"
 #include "client_core/request_validation.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "devcluster/state_machine.h"
 #include "gtest/gtest.h"
 #include "proxy/coalescer/coalescer.h"
-#include "proxy/testing/coalescer_test_util.h"
+#include "proxy/testing/coalescer_helpers.h"
 
 namespace tb::proxy {
 namespace {
@@ -57,13 +59,6 @@ struct AppliedBatch {
   uint64_t message_timestamp;
   uint64_t message_index;
 };
-
-template <typename T>
-void Append(std::vector<uint8_t>& bytes, const T& value) {
-  const size_t offset = bytes.size();
-  bytes.resize(offset + sizeof(T));
-  std::memcpy(bytes.data() + offset, &value, sizeof(T));
-}
 
 class CallGenerator {
  public:
@@ -113,13 +108,10 @@ class CallGenerator {
     Link(flags, zero_id, operation == 146 ? account_flags::kLinked : transfer_flags::kLinked);
     for (uint32_t i = 0; i < count; i++) {
       if (operation == 146) {
-        Account account{};
-        account.id = zero_id[i] ? 0 : static_cast<uint64_t>(Uniform(1, kAccountIdMax));
-        account.ledger = 1;
-        account.code = 1;
-        account.flags = flags[i];
+        Account account = client_core::testing::MakeAccount(
+            zero_id[i] ? 0 : static_cast<uint64_t>(Uniform(1, kAccountIdMax)), flags[i]);
         account.user_data_64 = tag;
-        Append(call.events, account);
+        AppendStruct(&call.events, account);
       } else {
         Transfer transfer{};
         transfer.id = zero_id[i] ? 0 : static_cast<uint64_t>(Uniform(1, 5000));
@@ -130,7 +122,7 @@ class CallGenerator {
         transfer.code = 1;
         transfer.flags = flags[i];
         transfer.user_data_64 = tag;
-        Append(call.events, transfer);
+        AppendStruct(&call.events, transfer);
       }
     }
     return call;
@@ -139,8 +131,10 @@ class CallGenerator {
   Call Lookup(uint64_t tag) {
     Call call{.operation = 140};
     const int count = Uniform(0, 6);
-    for (int i = 0; i < count; i++) Append(call.events, u128{static_cast<uint64_t>(Uniform(1, kAccountIdMax))});
-    Append(call.events, MakeU128(kTagBase, tag));  // Never exists.
+    for (int i = 0; i < count; i++) {
+      AppendStruct(&call.events, u128{static_cast<uint64_t>(Uniform(1, kAccountIdMax))});
+    }
+    AppendStruct(&call.events, MakeU128(kTagBase, tag));  // Never exists.
     return call;
   }
 
@@ -151,7 +145,7 @@ class CallGenerator {
     filter.flags = Uniform(0, 1) == 0 ? 0 : query_filter_flags::kReversed;
     filter.timestamp_max = kTagBase + tag;
     Call call{.operation = 144};
-    Append(call.events, filter);
+    AppendStruct(&call.events, filter);
     return call;
   }
 
@@ -162,7 +156,7 @@ class CallGenerator {
     filter.flags = account_filter_flags::kDebits | account_filter_flags::kCredits;
     filter.timestamp_max = kTagBase + tag;
     Call call{.operation = 142};
-    Append(call.events, filter);
+    AppendStruct(&call.events, filter);
     return call;
   }
 
@@ -171,7 +165,7 @@ class CallGenerator {
     filter.limit = static_cast<uint32_t>(Uniform(0, 10));
     filter.timestamp_max = kTagBase + tag;
     Call call{.operation = 137};
-    Append(call.events, filter);
+    AppendStruct(&call.events, filter);
     return call;
   }
 

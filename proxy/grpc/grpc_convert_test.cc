@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "client_core/bytes.h"
 #include "client_core/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -17,13 +18,6 @@ Native EventAt(const SubmitRequest& request, size_t index) {
   EXPECT_GE(request.events.size(), (index + 1) * sizeof(Native));
   std::memcpy(&native, request.events.data() + index * sizeof(Native), sizeof(Native));
   return native;
-}
-
-template <typename Native>
-void AppendNative(const Native& native, std::vector<uint8_t>* bytes) {
-  const size_t offset = bytes->size();
-  bytes->resize(offset + sizeof(Native));
-  std::memcpy(bytes->data() + offset, &native, sizeof(Native));
 }
 
 void SetU128(v1::Uint128* out, uint64_t hi, uint64_t lo) {
@@ -209,10 +203,10 @@ TEST(GrpcConvert, RawChecksOperationAndWholeEvents) {
 
 TEST(GrpcConvert, CreateResultsKeepTigerBeetleNamesAndCodes) {
   SubmitResult result{.timestamp = 99};
-  AppendNative(CreateResult{.timestamp = 1, .status = 0xFFFFFFFF, .reserved = 0}, &result.results);
-  AppendNative(CreateResult{.timestamp = 2, .status = 1, .reserved = 0}, &result.results);
-  AppendNative(CreateResult{.timestamp = 3, .status = 46, .reserved = 0}, &result.results);
-  AppendNative(CreateResult{.timestamp = 4, .status = 1000, .reserved = 0}, &result.results);
+  AppendStruct(&result.results, CreateResult{.timestamp = 1, .status = 0xFFFFFFFF, .reserved = 0});
+  AppendStruct(&result.results, CreateResult{.timestamp = 2, .status = 1, .reserved = 0});
+  AppendStruct(&result.results, CreateResult{.timestamp = 3, .status = 46, .reserved = 0});
+  AppendStruct(&result.results, CreateResult{.timestamp = 4, .status = 1000, .reserved = 0});
   v1::CreateTransfersResponse response;
   ASSERT_TRUE(FromSubmitResult(result, &response).ok());
   EXPECT_EQ(response.timestamp(), 99u);
@@ -260,7 +254,7 @@ TEST(GrpcConvert, ObjectResultsConvertEveryField) {
   account.flags = account_flags::kClosed;
   account.timestamp = 7;
   SubmitResult result{.timestamp = 8};
-  AppendNative(account, &result.results);
+  AppendStruct(&result.results, account);
   v1::LookupAccountsResponse response;
   ASSERT_TRUE(FromSubmitResult(result, &response).ok());
   ASSERT_EQ(response.accounts_size(), 1);
@@ -277,7 +271,7 @@ TEST(GrpcConvert, ObjectResultsConvertEveryField) {
   event.credit_account_id = 12;
   event.credit_account_timestamp = 13;
   SubmitResult changes{.timestamp = 1};
-  AppendNative(event, &changes.results);
+  AppendStruct(&changes.results, event);
   v1::GetChangeEventsResponse change_response;
   ASSERT_TRUE(FromSubmitResult(changes, &change_response).ok());
   ASSERT_EQ(change_response.events_size(), 1);

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "client_core/bytes.h"
 #include "client_core/outcome.h"
 #include "client_core/types.h"
 #include "gmock/gmock.h"
@@ -16,15 +17,8 @@
 namespace tb::proxy {
 namespace {
 
-using internal::TestServer;
+using testing::TestServer;
 using ::testing::HasSubstr;
-
-template <typename Native>
-void AppendNative(const Native& native, std::vector<uint8_t>* bytes) {
-  const size_t offset = bytes->size();
-  bytes->resize(offset + sizeof(Native));
-  std::memcpy(bytes->data() + offset, &native, sizeof(Native));
-}
 
 void SetU128(v1::Uint128* out, uint64_t hi, uint64_t lo) {
   out->set_hi(hi);
@@ -39,10 +33,9 @@ absl::StatusOr<SubmitResult> ClusterLikeAnswer(const SubmitRequest& request) {
     case 146:
     case 147:
       for (size_t i = 0; i < request.events.size() / 128; ++i) {
-        AppendNative(CreateResult{.timestamp = 1000 + i,
-                                  .status = i == 0 ? 0xFFFFFFFFu : 1u,
-                                  .reserved = 0},
-                     &result.results);
+        AppendStruct(&result.results, CreateResult{.timestamp = 1000 + i,
+                                                   .status = i == 0 ? 0xFFFFFFFFu : 1u,
+                                                   .reserved = 0});
       }
       break;
     case 140:
@@ -55,12 +48,12 @@ absl::StatusOr<SubmitResult> ClusterLikeAnswer(const SubmitRequest& request) {
           Account account{};
           account.id = id;
           account.ledger = 1;
-          AppendNative(account, &result.results);
+          AppendStruct(&result.results, account);
         } else {
           Transfer transfer{};
           transfer.id = id;
           transfer.amount = 5;
-          AppendNative(transfer, &result.results);
+          AppendStruct(&result.results, transfer);
         }
       }
       break;
@@ -68,25 +61,25 @@ absl::StatusOr<SubmitResult> ClusterLikeAnswer(const SubmitRequest& request) {
     case 145: {
       Transfer transfer{};
       transfer.id = 42;
-      AppendNative(transfer, &result.results);
+      AppendStruct(&result.results, transfer);
       break;
     }
     case 143: {
       AccountBalance balance{};
       balance.debits_posted = 43;
-      AppendNative(balance, &result.results);
+      AppendStruct(&result.results, balance);
       break;
     }
     case 144: {
       Account account{};
       account.id = 44;
-      AppendNative(account, &result.results);
+      AppendStruct(&result.results, account);
       break;
     }
     case 137: {
       ChangeEvent event{};
       event.transfer_id = 37;
-      AppendNative(event, &result.results);
+      AppendStruct(&result.results, event);
       break;
     }
     default:
@@ -298,7 +291,7 @@ TEST(GrpcServiceLimits, OversizeMessageIsResourceExhausted) {
 TEST_F(GrpcServiceTest, PortInUseIsAStartError) {
   GrpcServerOptions options = TestServer::DefaultServerOptions();
   options.listen_address = server_.address();
-  internal::FakeSubmitter submitter;
+  testing::FakeSubmitter submitter;
   GrpcService service(submitter, {});
   absl::StatusOr<std::unique_ptr<GrpcServer>> second = GrpcServer::Start(options, &service);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);

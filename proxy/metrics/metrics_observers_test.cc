@@ -6,18 +6,19 @@
 #include <vector>
 
 #include "client_core/outcome.h"
+#include "client_core/testing/events.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/coalescer/coalescer.h"
-#include "proxy/testing/coalescer_test_util.h"
+#include "proxy/testing/coalescer_helpers.h"
 #include "proxy/log/log.h"
-#include "proxy/testing/metrics_test_util.h"
+#include "proxy/testing/metrics_exposition.h"
 
 namespace tb::proxy {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::Accounts;
+using client_core::testing::AccountEvents;
 using testing::Answer;
 using testing::EncodeBatches;
 using testing::FakeClock;
@@ -58,7 +59,7 @@ class MeteredCoalescerTest : public ::testing::Test {
 
 TEST_F(MeteredCoalescerTest, MeasuresACallFromSubmitToResults) {
   Answer answer;
-  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(3)}, {},
+  submitter_->Submit({.operation = kCreateAccounts, .events = AccountEvents(3)}, {},
                      answer.Callback());
   std::string text = metrics_.Exposition();
   EXPECT_EQ(Sample(text, "tbproxy_grpc_calls_in_flight"), 1);
@@ -108,7 +109,7 @@ TEST_F(MeteredCoalescerTest, CountsRefusalsByReasonAndOutcome) {
   ASSERT_EQ(ragged.code(), absl::StatusCode::kInvalidArgument);
   coalescer_->Close();
   Answer closed;
-  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(1)}, {}, closed.Callback());
+  submitter_->Submit({.operation = kCreateAccounts, .events = AccountEvents(1)}, {}, closed.Callback());
   ASSERT_EQ(closed.code(), absl::StatusCode::kUnavailable);
 
   const std::string text = metrics_.Exposition();
@@ -126,7 +127,7 @@ TEST_F(MeteredCoalescerTest, CountsRefusalsByReasonAndOutcome) {
 
 TEST_F(MeteredCoalescerTest, CountsAMessageLostInFlightAsUnavailable) {
   Answer answer;
-  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(2)}, {},
+  submitter_->Submit({.operation = kCreateAccounts, .events = AccountEvents(2)}, {},
                      answer.Callback());
   std::optional<pool::OutgoingMessage> message = coalescer_->TakeMessage(kBatchSizeLimitMax);
   ASSERT_TRUE(message.has_value());

@@ -37,7 +37,7 @@
 #include "pool/message_source.h"
 #include "pool/pool_observer.h"
 #include "pool/session_pool.h"
-#include "pool/session_pool_test_util.h"
+#include "pool/testing/recording.h"
 #include "proxy/coalescer/coalescer.h"
 
 namespace tb::integration {

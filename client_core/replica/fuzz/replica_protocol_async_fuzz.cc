@@ -21,9 +21,9 @@
 #include "client_core/constants.h"
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
-#include "client_core/replica/fuzz/fuzz_message.h"
+#include "client_core/replica/testing/fuzz_message.h"
 #include "client_core/replica/replica_protocol.h"
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_client.h"
 #include "client_core/types.h"
 
 namespace {
@@ -114,7 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       CheckDecision(protocol.Complete(last_completed, CompletionFailure::kSessionLost));
     }
     std::vector<uint8_t> message =
-        fuzz::TakeMessage(input, body_size, /*reseal=*/(flags & 1) == 0);
+        testing::TakeMessage(input, body_size, /*reseal=*/(flags & 1) == 0);
     if (flags & 64) {
       // The fuzzed body supplies the events; it is read before `message` is replaced.
       const std::span<const uint8_t> body = std::span<const uint8_t>(message).subspan(kHeaderSize);

@@ -24,21 +24,6 @@
 
 namespace tb::replica::testing {
 
-// A create_accounts (146) request body: one batch of `count` valid accounts with ids
-// first_id, first_id + 1, ...
-inline std::vector<uint8_t> AccountsBody(int count, u128 first_id = 1) {
-  std::vector<uint8_t> events(count * sizeof(Account));
-  for (int i = 0; i < count; i++) {
-    Account account{};
-    account.id = first_id + i;
-    account.ledger = 1;
-    account.code = 1;
-    std::memcpy(events.data() + i * sizeof(Account), &account, sizeof(account));
-  }
-  const std::span<const uint8_t> batches[] = {events};
-  return EncodeMultiBatch(sizeof(Account), batches);
-}
-
 inline std::vector<uint8_t> Serialize(Header header, std::span<const uint8_t> body) {
   SetChecksums(header, body);
   std::vector<uint8_t> bytes(kHeaderSize + body.size());

@@ -12,7 +12,7 @@
 #include "client_core/constants.h"
 #include "client_core/header.h"
 
-namespace tb::replica::fuzz {
+namespace tb::replica::testing {
 
 // Takes a 256-byte header and up to `body_size` body bytes off the front of `input` and returns
 // them as one message. With `reseal`, the header gets valid checksums for that body, so that the
@@ -33,4 +33,4 @@ inline std::vector<uint8_t> TakeMessage(std::span<const uint8_t>& input, size_t 
   return message;
 }
 
-}  // namespace tb::replica::fuzz
+}  // namespace tb::replica::testing

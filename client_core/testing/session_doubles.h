@@ -14,7 +14,7 @@
 #include "client_core/transport.h"
 #include "gtest/gtest.h"
 
-namespace tb::testing {
+namespace tb::client_core::testing {
 
 class FakeClock final : public MonotonicClock {
  public:
@@ -139,4 +139,4 @@ inline void Deliver(TransportReceiver& receiver, u128 cluster, uint32_t replica,
   receiver.OnMessage(replica, *header, body);
 }
 
-}  // namespace tb::testing
+}  // namespace tb::client_core::testing

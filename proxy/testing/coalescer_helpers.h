@@ -1,5 +1,5 @@
 // Helpers for the coalescer's tests: a settable clock, callers that record their answer, event
-// builders, and an observer that counts.
+// builders, and an observer that counts. Accounts: client_core/testing/events.h.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client_core/bytes.h"
 #include "client_core/multi_batch.h"
 #include "client_core/outcome.h"
 #include "client_core/types.h"
@@ -67,46 +68,26 @@ class Answer {
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
-inline std::vector<uint8_t> Accounts(uint32_t count, uint64_t first_id = 1, uint16_t flags = 0) {
-  std::vector<uint8_t> bytes(size_t{count} * sizeof(Account));
-  for (uint32_t i = 0; i < count; i++) {
-    Account account{};
-    account.id = first_id + i;
-    account.ledger = 1;
-    account.code = 1;
-    account.flags = flags;
-    std::memcpy(bytes.data() + size_t{i} * sizeof(Account), &account, sizeof(account));
-  }
-  return bytes;
-}
-
 inline std::vector<uint8_t> Transfers(uint32_t count) {
   return std::vector<uint8_t>(size_t{count} * sizeof(Transfer), 0);
 }
 
 inline std::vector<uint8_t> Ids(std::span<const uint64_t> ids) {
-  std::vector<uint8_t> bytes(ids.size() * sizeof(u128));
-  for (size_t i = 0; i < ids.size(); i++) {
-    const u128 id = ids[i];
-    std::memcpy(bytes.data() + i * sizeof(u128), &id, sizeof(id));
-  }
+  std::vector<uint8_t> bytes;
+  for (uint64_t id : ids) AppendStruct(&bytes, u128{id});
   return bytes;
 }
 
 inline std::vector<uint8_t> AccountQuery(uint32_t limit) {
   QueryFilter filter{};
   filter.limit = limit;
-  std::vector<uint8_t> bytes(sizeof(filter));
-  std::memcpy(bytes.data(), &filter, sizeof(filter));
-  return bytes;
+  return StructBytes(filter);
 }
 
 inline std::vector<uint8_t> ChangeEventsQuery(uint32_t limit) {
   ChangeEventsFilter filter{};
   filter.limit = limit;
-  std::vector<uint8_t> bytes(sizeof(filter));
-  std::memcpy(bytes.data(), &filter, sizeof(filter));
-  return bytes;
+  return StructBytes(filter);
 }
 
 inline std::vector<uint8_t> EncodeBatches(uint32_t element_size,
