@@ -12,6 +12,7 @@
 #include "client_core/multi_batch.h"
 #include "client_core/outcome.h"
 #include "client_core/testing/events.h"
+#include "client_core/testing/fake_clock.h"
 #include "client_core/testing/session_doubles.h"
 #include "client_core/types.h"
 #include "gmock/gmock.h"
@@ -254,7 +255,7 @@ TEST(Session, ReproducesRealClientBytesAndAcceptsRealReplies) {
   session.Register();
   EXPECT_EQ(*transport.Sent(Command::kRequest)[0].bytes, registration[0].bytes);
 
-  clock.now_ns += uint64_t{captured_create.previous_request_latency} * 1000;
+  clock.AdvanceNs(uint64_t{captured_create.previous_request_latency} * 1000);
   Deliver(session, 0, 0, registration[1].bytes);
   ASSERT_TRUE(session.ready());
   EXPECT_EQ(session.session_number(), 2u);
@@ -354,12 +355,12 @@ TEST(Session, ChainParentIsPreviousReplyContext) {
 TEST(Session, PreviousRequestLatencyIsReportedInMicroseconds) {
   SessionHarness h;
   h.session.Register();
-  h.clock.now_ns += 2'500'000;  // 2.5 ms register round trip.
+  h.clock.AdvanceNs(2'500'000);  // 2.5 ms register round trip.
   h.Deliver(0, MakeReply(h.LastRequest(), RegisterResultBody(kLimit)));
   auto& result = h.NewResult();
   h.Send(&result);
   EXPECT_EQ(HeaderAs<RequestHeader>(h.LastRequest().header()).previous_request_latency, 2500u);
-  h.clock.now_ns += uint64_t{10'000} * 1'000'000'000;  // Saturates the u32 of microseconds.
+  h.clock.AdvanceNs(uint64_t{10'000} * 1'000'000'000);  // Saturates the u32 of microseconds.
   h.Deliver(0, MakeReply(h.LastRequest(), CreateResultBody(1)));
   result.reset();
   h.Send(&result, 2);
@@ -497,7 +498,7 @@ TEST(Session, PingsEveryReplicaEveryThirtySeconds) {
     const PingClientHeader ping = HeaderAs<PingClientHeader>(pings[i].header());
     EXPECT_EQ(ping.session, 4u);
     EXPECT_EQ(ping.client, kClient);
-    EXPECT_EQ(ping.ping_timestamp_monotonic, h.clock.now_ns);
+    EXPECT_EQ(ping.ping_timestamp_monotonic, h.clock.NowNs());
     EXPECT_TRUE(ValidatePingClient(ping).ok());
   }
   EXPECT_EQ(replicas, (std::set<uint32_t>{0, 1, 2}));
@@ -506,17 +507,17 @@ TEST(Session, PingsEveryReplicaEveryThirtySeconds) {
 TEST(Session, RttIsTheMedianOfPongSamples) {
   SessionHarness h(3);
   h.RegisterAndReply();
-  const uint64_t sent_at = h.clock.now_ns;
-  h.clock.now_ns = sent_at + 50'000'000;  // 50 ms.
+  const uint64_t sent_at = h.clock.NowNs();
+  h.clock.Set(sent_at + 50'000'000);  // 50 ms.
   h.Deliver(0, MakePong(kCluster, sent_at, 0, 0));
   EXPECT_EQ(h.session.rtt_ticks(), 5u);
-  h.clock.now_ns = sent_at + 2'000'000'000;  // 2 s.
+  h.clock.Set(sent_at + 2'000'000'000);  // 2 s.
   h.Deliver(1, MakePong(kCluster, sent_at, 0, 1));
-  h.clock.now_ns = sent_at + 100'000'000;  // 100 ms.
+  h.clock.Set(sent_at + 100'000'000);  // 100 ms.
   h.Deliver(2, MakePong(kCluster, sent_at, 0, 2));
   EXPECT_EQ(h.session.rtt_ticks(), 10u);  // Median of 5, 200 and 10 ticks.
   // A pong echoing a time in the future gives no sample.
-  h.Deliver(0, MakePong(kCluster, h.clock.now_ns + 1, 0, 0));
+  h.Deliver(0, MakePong(kCluster, h.clock.NowNs() + 1, 0, 0));
   EXPECT_EQ(h.session.rtt_ticks(), 10u);
 
   // The first retry still waits 600 ms; later ones 2·rtt + 1 + jitter.
@@ -562,7 +563,7 @@ TEST(Session, ViewFromPongRetargetsTheNextRetryNotAnImmediateResend) {
   h.Send(&result);
   EXPECT_EQ(h.transport.Sent(Command::kRequest).rbegin()[1].replica, 0u);  // Primary of view 0.
   const size_t before = h.transport.Sent(Command::kRequest).size();
-  h.Deliver(2, MakePong(kCluster, h.clock.now_ns, /*view=*/4, 2));
+  h.Deliver(2, MakePong(kCluster, h.clock.NowNs(), /*view=*/4, 2));
   EXPECT_EQ(h.session.view(), 4u);
   EXPECT_THAT(h.observer.views, ::testing::ElementsAre(4u));
   EXPECT_EQ(h.transport.Sent(Command::kRequest).size(), before);  // No immediate resend.
@@ -573,7 +574,7 @@ TEST(Session, ViewFromPongRetargetsTheNextRetryNotAnImmediateResend) {
   // The retry is byte-identical, so it still carries the view of its first transmission.
   EXPECT_EQ(requests[before].header().frame.view, 0u);
   // A lower view never lowers ours.
-  h.Deliver(0, MakePong(kCluster, h.clock.now_ns, /*view=*/2, 0));
+  h.Deliver(0, MakePong(kCluster, h.clock.NowNs(), /*view=*/2, 0));
   EXPECT_EQ(h.session.view(), 4u);
 }
 
@@ -868,7 +869,7 @@ TEST(Session, SurvivesRandomlyMutatedMessagesFromTheNetwork) {
     }
     std::vector<std::vector<uint8_t>> templates = {
         MakeReply(h.LastRequest(), registered ? CreateResultBody(1) : RegisterResultBody(kLimit)),
-        MakePong(kCluster, h.clock.now_ns, 1, 0),
+        MakePong(kCluster, h.clock.NowNs(), 1, 0),
         MakeEviction(kCluster, kClient, EvictionReason::kNoSession, 0),
     };
     for (int message = 0; message < 20; message++) {

@@ -11,6 +11,7 @@
 #include <asio.hpp>
 
 #include "client_core/checksum.h"
+#include "client_core/clock.h"
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
@@ -290,7 +291,7 @@ struct Cluster {
     for (const auto& replica : this->replicas) options.addresses.push_back(replica->address());
     transport = *TcpTransport::Create(&io, options);
     session = std::make_unique<Session>(SessionOptions{.cluster = kCluster, .seed = 9},
-                                        transport.get(), SystemMonotonicClock(), nullptr);
+                                        transport.get(), SystemClock(), nullptr);
     ticker = std::make_unique<Ticker>(io, session.get());
     transport->Start(session.get());
     session->Register();

@@ -1,4 +1,4 @@
-// Test doubles for Session: a fake clock, a recording transport, and builders for the messages a
+// Test doubles for Session (with FakeClock, fake_clock.h): a recording transport, and builders for the messages a
 // replica sends (reply, pong, eviction), all checksummed and passed through DecodeHeader() the
 // way TcpTransport would before they reach the session. Used by session tests only.
 #pragma once
@@ -8,6 +8,7 @@
 #include <span>
 #include <vector>
 
+#include "client_core/bytes.h"
 #include "client_core/checksum.h"
 #include "client_core/header.h"
 #include "client_core/session.h"
@@ -15,12 +16,6 @@
 #include "gtest/gtest.h"
 
 namespace tb::client_core::testing {
-
-class FakeClock final : public MonotonicClock {
- public:
-  uint64_t NowNs() override { return now_ns; }
-  uint64_t now_ns = 1'000'000'000;
-};
 
 struct SentMessage {
   uint32_t replica;
@@ -81,18 +76,15 @@ inline std::vector<uint8_t> MakeReply(const SentMessage& request, std::span<cons
   reply.request = sent.request;
   reply.operation = sent.operation;
   SetReplyChecksums(reply, body);
-  std::vector<uint8_t> bytes(kHeaderSize + body.size());
-  std::memcpy(bytes.data(), &reply, kHeaderSize);
-  if (!body.empty()) std::memcpy(bytes.data() + kHeaderSize, body.data(), body.size());
+  std::vector<uint8_t> bytes = StructBytes(reply);
+  bytes.insert(bytes.end(), body.begin(), body.end());
   return bytes;
 }
 
 inline std::vector<uint8_t> RegisterResultBody(uint32_t batch_size_limit) {
   RegisterResult result{};
   result.batch_size_limit = batch_size_limit;
-  std::vector<uint8_t> body(sizeof(result));
-  std::memcpy(body.data(), &result, sizeof(result));
-  return body;
+  return StructBytes(result);
 }
 
 inline std::vector<uint8_t> MakePong(u128 cluster, uint64_t ping_timestamp, uint32_t view,
@@ -106,9 +98,7 @@ inline std::vector<uint8_t> MakePong(u128 cluster, uint64_t ping_timestamp, uint
   pong.ping_timestamp_monotonic = ping_timestamp;
   Header header = AsHeader(pong);
   SetChecksums(header, {});
-  std::vector<uint8_t> bytes(kHeaderSize);
-  std::memcpy(bytes.data(), &header, kHeaderSize);
-  return bytes;
+  return StructBytes(header);
 }
 
 inline std::vector<uint8_t> MakeEviction(u128 cluster, u128 client, EvictionReason reason,
@@ -122,9 +112,7 @@ inline std::vector<uint8_t> MakeEviction(u128 cluster, u128 client, EvictionReas
   eviction.reason = reason;
   Header header = AsHeader(eviction);
   SetChecksums(header, {});
-  std::vector<uint8_t> bytes(kHeaderSize);
-  std::memcpy(bytes.data(), &header, kHeaderSize);
-  return bytes;
+  return StructBytes(header);
 }
 
 // Frames `bytes` exactly as TcpTransport does, then hands the message to `receiver`.

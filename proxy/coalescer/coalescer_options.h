@@ -10,6 +10,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "client_core/clock.h"
 
 namespace tb::proxy {
 
@@ -60,8 +61,9 @@ struct CoalescerOptions {
   // linger_min_fill events is held for at most `linger` after its oldest batch was queued.
   absl::Duration linger = absl::ZeroDuration();
   uint32_t linger_min_fill = 0;
-  // The time source (tests pass a fake one). Must be thread-safe. Null means absl::Now.
-  absl::AnyInvocable<absl::Time() const> clock;
+  // The time source for deadlines, in nanoseconds since the Unix epoch as absl::Time counts
+  // (tests pass a FakeClock). Not owned, must outlive the coalescer. Null means absl::Now.
+  Clock* clock = nullptr;
   // Metric hooks, not owned, may be null. Must outlive the coalescer.
   CoalescerObserver* observer = nullptr;
 };

@@ -25,6 +25,7 @@
 #include "client_core/outcome.h"
 #include "client_core/request_validation.h"
 #include "client_core/testing/events.h"
+#include "client_core/testing/fake_clock.h"
 #include "client_core/types.h"
 #include "devcluster/state_machine.h"
 #include "gtest/gtest.h"
@@ -194,7 +195,7 @@ class CallGenerator {
 // Two sessions: takes up to two messages, answers one of those in flight at random.
 class FakeCluster {
  public:
-  FakeCluster(Coalescer& coalescer, testing::FakeClock& clock, uint32_t batch_size_limit,
+  FakeCluster(Coalescer& coalescer, client_core::testing::FakeClock& clock, uint32_t batch_size_limit,
               uint64_t seed)
       : coalescer_(coalescer),
         clock_(clock),
@@ -275,7 +276,7 @@ class FakeCluster {
   }
 
   Coalescer& coalescer_;
-  testing::FakeClock& clock_;
+  client_core::testing::FakeClock& clock_;
   const uint32_t batch_size_limit_;
   devcluster::StateMachine machine_;
   std::mt19937_64 random_;
@@ -428,7 +429,7 @@ void RunSeed(uint64_t seed) {
   const uint32_t limits[] = {kBatchSizeLimitMax, 32'512, kBatchSizeLimitMin};
   const uint32_t batch_size_limit = limits[seed % 3];
 
-  testing::FakeClock clock;
+  client_core::testing::FakeClock clock;
   const absl::Time start = clock.Now();
   // Generate every call up front, so the calls do not depend on thread timing.
   std::vector<Call> calls;
@@ -446,7 +447,7 @@ void RunSeed(uint64_t seed) {
   }
 
   CoalescerOptions options;
-  options.clock = clock.Function();
+  options.clock = &clock;
   Coalescer coalescer(std::move(options));
   ASSERT_TRUE(coalescer.SetBatchSizeLimit(batch_size_limit));
   FakeCluster cluster(coalescer, clock, batch_size_limit, seed);

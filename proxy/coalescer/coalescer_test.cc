@@ -7,6 +7,7 @@
 #include "client_core/constants.h"
 #include "client_core/outcome.h"
 #include "client_core/testing/events.h"
+#include "client_core/testing/fake_clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/testing/coalescer_helpers.h"
@@ -20,7 +21,7 @@ using testing::Answer;
 using testing::ChangeEventsQuery;
 using testing::CountingObserver;
 using testing::EncodeBatches;
-using testing::FakeClock;
+using client_core::testing::FakeClock;
 using testing::Ids;
 using testing::Reply;
 using testing::Transfers;
@@ -35,7 +36,7 @@ class CoalescerTest : public ::testing::Test {
  protected:
   CoalescerOptions Options() {
     CoalescerOptions options;
-    options.clock = clock_.Function();
+    options.clock = &clock_;
     options.observer = &observer_;
     return options;
   }

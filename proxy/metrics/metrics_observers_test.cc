@@ -7,6 +7,7 @@
 
 #include "client_core/outcome.h"
 #include "client_core/testing/events.h"
+#include "client_core/testing/fake_clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/coalescer/coalescer.h"
@@ -21,7 +22,7 @@ using ::testing::HasSubstr;
 using client_core::testing::AccountEvents;
 using testing::Answer;
 using testing::EncodeBatches;
-using testing::FakeClock;
+using client_core::testing::FakeClock;
 using testing::Reply;
 using testing::Sample;
 
@@ -43,11 +44,11 @@ class MeteredCoalescerTest : public ::testing::Test {
  protected:
   MeteredCoalescerTest() {
     CoalescerOptions options;
-    options.clock = clock_.Function();
+    options.clock = &clock_;
     options.observer = &observer_;
     coalescer_.emplace(std::move(options));
     SampleCoalescerOnScrape(metrics_, *coalescer_);
-    submitter_.emplace(*coalescer_, metrics_, clock_.Function());
+    submitter_.emplace(*coalescer_, metrics_, &clock_);
   }
 
   Metrics metrics_{{}};

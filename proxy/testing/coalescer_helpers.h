@@ -1,5 +1,6 @@
-// Helpers for the coalescer's tests: a settable clock, callers that record their answer, event
-// builders, and an observer that counts. Accounts: client_core/testing/events.h.
+// Helpers for the coalescer's tests: callers that record their answer, event builders, and an
+// observer that counts. Accounts: client_core/testing/events.h; the clock:
+// client_core/testing/fake_clock.h.
 #pragma once
 
 #include <cstdint>
@@ -18,26 +19,6 @@
 #include "proxy/coalescer/coalescer.h"
 
 namespace tb::proxy::testing {
-
-class FakeClock {
- public:
-  absl::Time Now() const {
-    absl::MutexLock lock(&mutex_);
-    return now_;
-  }
-  void Advance(absl::Duration duration) {
-    absl::MutexLock lock(&mutex_);
-    now_ += duration;
-  }
-  // A clock function for CoalescerOptions::clock; the FakeClock must outlive it.
-  absl::AnyInvocable<absl::Time() const> Function() const {
-    return [this] { return Now(); };
-  }
-
- private:
-  mutable absl::Mutex mutex_;
-  absl::Time now_ ABSL_GUARDED_BY(mutex_) = absl::FromUnixSeconds(1'700'000'000);
-};
 
 // Where a caller's single answer lands. The answer lives on in the callback, so a coalescer
 // that answers after the test's Answer is gone (at destruction) writes into valid memory.

@@ -17,6 +17,7 @@
 #include "client_core/multi_batch.h"
 #include "client_core/outcome.h"
 #include "client_core/testing/events.h"
+#include "client_core/testing/fake_clock.h"
 #include "client_core/types.h"
 #include "gtest/gtest.h"
 #include "proxy/testing/coalescer_helpers.h"
@@ -330,8 +331,8 @@ TEST(OverloadTest, BoundedCoalescerRefusesAtOnceStaysBoundedAndAnswersEveryAdmit
 }
 
 TEST(DeadlineTest, QueuedCallerExpiresNotAppliedInFlightCallerUnknownAndLateResultsCount) {
-  proxy::testing::FakeClock clock;
-  Harness harness({.sessions = 1, .session_budget = 1, .clock = clock.Function()});
+  client_core::testing::FakeClock clock;
+  Harness harness({.sessions = 1, .session_budget = 1, .clock = &clock});
   ASSERT_TRUE(harness.WaitRegistered(1));
   harness.server().Pause();
   const absl::Time start = clock.Now();

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "client_core/assert.h"
+#include "client_core/bytes.h"
 #include "client_core/constants.h"
 #include "client_core/header.h"
-#include "client_core/multi_batch.h"
 #include "client_core/operation.h"
 #include "client_core/release.h"
 #include "client_core/types.h"
@@ -26,9 +26,8 @@ namespace tb::replica::testing {
 
 inline std::vector<uint8_t> Serialize(Header header, std::span<const uint8_t> body) {
   SetChecksums(header, body);
-  std::vector<uint8_t> bytes(kHeaderSize + body.size());
-  std::memcpy(bytes.data(), &header, kHeaderSize);
-  if (!body.empty()) std::memcpy(bytes.data() + kHeaderSize, body.data(), body.size());
+  std::vector<uint8_t> bytes = StructBytes(header);
+  bytes.insert(bytes.end(), body.begin(), body.end());
   return bytes;
 }
 
