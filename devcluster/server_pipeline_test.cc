@@ -25,7 +25,7 @@
 namespace tb::devcluster {
 namespace {
 
-using replica::testing::ParseHeader;
+using client_core::testing::ParseHeader;
 using client_core::testing::CreateAccountsBody;
 using replica::testing::TestClient;
 using testing::TcpClient;

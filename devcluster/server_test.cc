@@ -25,8 +25,8 @@
 namespace tb::devcluster {
 namespace {
 
-using replica::testing::ParseHeader;
-using replica::testing::Serialize;
+using client_core::testing::ParseHeader;
+using client_core::testing::Serialize;
 using client_core::testing::CreateAccountsBody;
 using replica::testing::TestClient;
 using testing::TcpClient;

@@ -12,8 +12,8 @@
 namespace tb::replica {
 namespace {
 
-using testing::ParseHeader;
-using testing::Serialize;
+using client_core::testing::ParseHeader;
+using client_core::testing::Serialize;
 using testing::TestClient;
 
 // Feeds `stream` in pieces of the given sizes (cycled) and collects the messages.

@@ -15,7 +15,7 @@
 namespace tb::replica {
 namespace {
 
-using testing::ParseHeader;
+using client_core::testing::ParseHeader;
 using testing::TestClient;
 
 constexpr uint8_t kCreateAccounts = 146;

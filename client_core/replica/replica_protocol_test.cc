@@ -17,8 +17,8 @@
 namespace tb::replica {
 namespace {
 
-using testing::ParseHeader;
-using testing::Serialize;
+using client_core::testing::ParseHeader;
+using client_core::testing::Serialize;
 using testing::TestClient;
 
 constexpr uint8_t kRegister = 2;

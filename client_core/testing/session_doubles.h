@@ -12,6 +12,7 @@
 #include "client_core/checksum.h"
 #include "client_core/header.h"
 #include "client_core/session.h"
+#include "client_core/testing/messages.h"
 #include "client_core/transport.h"
 #include "gtest/gtest.h"
 
@@ -20,11 +21,7 @@ namespace tb::client_core::testing {
 struct SentMessage {
   uint32_t replica;
   MessageBytes bytes;
-  Header header() const {
-    Header header;
-    std::memcpy(&header, bytes->data(), kHeaderSize);
-    return header;
-  }
+  Header header() const { return ParseHeader(*bytes); }
   std::span<const uint8_t> body() const {
     return std::span<const uint8_t>(*bytes).subspan(kHeaderSize);
   }
@@ -96,9 +93,7 @@ inline std::vector<uint8_t> MakePong(u128 cluster, uint64_t ping_timestamp, uint
   pong.frame.command = Command::kPongClient;
   pong.frame.replica = replica;
   pong.ping_timestamp_monotonic = ping_timestamp;
-  Header header = AsHeader(pong);
-  SetChecksums(header, {});
-  return StructBytes(header);
+  return Serialize(AsHeader(pong), {});
 }
 
 inline std::vector<uint8_t> MakeEviction(u128 cluster, u128 client, EvictionReason reason,
@@ -110,9 +105,7 @@ inline std::vector<uint8_t> MakeEviction(u128 cluster, u128 client, EvictionReas
   eviction.frame.command = Command::kEviction;
   eviction.client = client;
   eviction.reason = reason;
-  Header header = AsHeader(eviction);
-  SetChecksums(header, {});
-  return StructBytes(header);
+  return Serialize(AsHeader(eviction), {});
 }
 
 // Frames `bytes` exactly as TcpTransport does, then hands the message to `receiver`.

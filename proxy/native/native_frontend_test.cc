@@ -21,7 +21,7 @@
 namespace tb::proxy {
 namespace {
 
-using replica::testing::ParseHeader;
+using client_core::testing::ParseHeader;
 using client_core::testing::CreateAccountsBody;
 using replica::testing::TestClient;
 

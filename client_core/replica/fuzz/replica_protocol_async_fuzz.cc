@@ -50,7 +50,7 @@ std::deque<FollowingClient>* clients = nullptr;
 void CheckDecision(const tb::replica::Decision& decision) {
   for (const tb::replica::Send& send : decision.sends) {
     TB_ASSERT(send.message != nullptr && send.message->size() >= tb::kHeaderSize);
-    const auto header = tb::replica::testing::ParseHeader(*send.message);
+    const auto header = tb::client_core::testing::ParseHeader(*send.message);
     if (header.frame.command != tb::Command::kReply) continue;
     const auto reply = tb::HeaderAs<tb::ReplyHeader>(header);
     for (FollowingClient& following : *clients) {
@@ -126,7 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const std::span<const uint8_t> batches[] = {body.first(events * sizeof(Account))};
         message = sender.client.Request(146, EncodeMultiBatch(sizeof(Account), batches));
       }
-      sender.in_flight = HeaderAs<RequestHeader>(testing::ParseHeader(message)).frame.checksum;
+      sender.in_flight = HeaderAs<RequestHeader>(client_core::testing::ParseHeader(message)).frame.checksum;
     }
     const Decision decision = protocol.OnMessage(connections[slot], message, now_ns++);
     CheckDecision(decision);
