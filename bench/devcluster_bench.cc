@@ -10,7 +10,9 @@
 
 #include "benchmark/benchmark.h"
 #include "client_core/assert.h"
+#include "client_core/bytes.h"
 #include "client_core/multi_batch.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "devcluster/state_machine.h"
 #include "devcluster/testing/state_machine_client.h"
@@ -18,9 +20,8 @@
 namespace tb::devcluster {
 namespace {
 
-using testing::AsBytes;
-using testing::MakeAccount;
-using testing::MakeTransfer;
+using client_core::testing::MakeAccount;
+using client_core::testing::MakeTransfer;
 
 constexpr uint32_t kBatchEvents = 8189;  // A full create_transfers request at the 1 MiB limit.
 constexpr uint32_t kAccountCount = 10'000;
@@ -36,7 +37,7 @@ void CreateAccounts(StateMachine& machine) {
     for (uint32_t id = first; id < first + kBatchEvents && id <= kAccountCount; id++) {
       accounts.push_back(MakeAccount(id, account_flags::kHistory));
     }
-    machine.Execute(146, Body(128, AsBytes(accounts)), 0);
+    machine.Execute(146, Body(128, StructsAsBytes(accounts)), 0);
   }
 }
 
@@ -62,7 +63,7 @@ void RunCreateTransfers(benchmark::State& state, uint32_t pending_every) {
   for (auto _ : state) {
     state.PauseTiming();
     NextBatch(&next_id, pending_every, transfers);
-    const std::vector<uint8_t> body = Body(128, AsBytes(transfers));
+    const std::vector<uint8_t> body = Body(128, StructsAsBytes(transfers));
     state.ResumeTiming();
     ExecuteResult reply = machine.Execute(147, body, 0);
     benchmark::DoNotOptimize(reply.body.data());
@@ -86,7 +87,7 @@ void BM_CreateTransfersLinkedPairs(benchmark::State& state) {
     for (size_t i = 0; i + 1 < transfers.size(); i += 2) {
       transfers[i].flags |= transfer_flags::kLinked;
     }
-    const std::vector<uint8_t> body = Body(128, AsBytes(transfers));
+    const std::vector<uint8_t> body = Body(128, StructsAsBytes(transfers));
     state.ResumeTiming();
     ExecuteResult reply = machine.Execute(147, body, 0);
     benchmark::DoNotOptimize(reply.body.data());
@@ -102,13 +103,13 @@ void BM_LookupTransfers(benchmark::State& state) {
   std::vector<Transfer> transfers;
   for (int batch = 0; batch < 64; batch++) {  // ~524k transfers.
     NextBatch(&next_id, 0, transfers);
-    machine.Execute(147, Body(128, AsBytes(transfers)), 0);
+    machine.Execute(147, Body(128, StructsAsBytes(transfers)), 0);
   }
   std::vector<u128> ids;
   for (uint32_t i = 0; i < kBatchEvents; i++) {
     ids.push_back(1 + (uint64_t{i} * 104729) % (next_id - 1));
   }
-  const std::vector<uint8_t> body = Body(16, AsBytes(ids));
+  const std::vector<uint8_t> body = Body(16, StructsAsBytes(ids));
   for (auto _ : state) {
     ExecuteResult reply = machine.Execute(141, body, 0);
     benchmark::DoNotOptimize(reply.body.data());
@@ -124,7 +125,7 @@ void BM_LookupAccounts(benchmark::State& state) {
   for (uint32_t i = 0; i < kBatchEvents; i++) {
     ids.push_back(1 + (uint64_t{i} * 7919) % kAccountCount);
   }
-  const std::vector<uint8_t> body = Body(16, AsBytes(ids));
+  const std::vector<uint8_t> body = Body(16, StructsAsBytes(ids));
   for (auto _ : state) {
     ExecuteResult reply = machine.Execute(140, body, 0);
     benchmark::DoNotOptimize(reply.body.data());

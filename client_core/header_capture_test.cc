@@ -8,14 +8,14 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "client_core/capture_test_util.h"
+#include "client_core/testing/captures.h"
 #include "client_core/checksum.h"
 #include "client_core/header.h"
 
 namespace tb {
 namespace {
 
-using capture::CapturedMessage;
+using client_core::testing::CapturedMessage;
 
 // The probes that corrupt a checksum on purpose (README "Checking your implementation").
 bool HeaderCorruptedOnPurpose(const CapturedMessage& message) {
@@ -29,7 +29,7 @@ bool BodyCorruptedOnPurpose(const CapturedMessage& message) {
 }
 
 const std::vector<CapturedMessage>& Messages() {
-  static const auto* messages = new std::vector<CapturedMessage>(capture::LoadCapturedMessages());
+  static const auto* messages = new std::vector<CapturedMessage>(client_core::testing::LoadCapturedMessages());
   return *messages;
 }
 

@@ -11,17 +11,18 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "client_core/capture_test_util.h"
+#include "client_core/testing/captures.h"
 #include "client_core/checksum.h"
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
 #include "client_core/release.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 
 namespace tb {
 namespace {
 
-using capture::BytesFromHex;
+using client_core::testing::BytesFromHex;
 using ::testing::HasSubstr;
 
 constexpr u128 kClient = MakeU128(0x0123456789abcdefULL, 0xfedcba9876543210ULL);
@@ -105,14 +106,7 @@ Session154 BuildSession154() {
   session.register_reply.operation = static_cast<uint8_t>(Operation::kRegister);
   SetReplyChecksums(session.register_reply, session.register_reply_body);
 
-  Account account{};
-  account.id = 1;
-  account.ledger = 1;
-  account.code = 1;
-  std::vector<uint8_t> events(sizeof(account));
-  std::memcpy(events.data(), &account, sizeof(account));
-  const std::span<const uint8_t> batches[] = {events};
-  session.create_body = EncodeMultiBatch(sizeof(Account), batches);
+  session.create_body = client_core::testing::CreateAccountsBody(1, 1);
   session.create_request = MakeView<RequestHeader>(Command::kRequest);
   session.create_request.parent = session.register_reply.context;
   session.create_request.client = kClient;

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client_core/clock.h"
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
 #include "client_core/parse.h"
@@ -62,7 +63,7 @@ class Probe {
     if (!transport.ok()) return Fail(kExitUsage, transport.status().ToString());
     transport_ = *std::move(transport);
     session_ = std::make_unique<Session>(SessionOptions{.cluster = cluster_}, transport_.get(),
-                                         SystemMonotonicClock(), &watcher_);
+                                         SystemClock(), &watcher_);
     transport_->Start(session_.get());
     ScheduleTick();
     const int status = Steps(account_count, ledger);

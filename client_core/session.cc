@@ -28,15 +28,6 @@ constexpr uint64_t kTickNs = uint64_t{kTickMs} * 1000 * 1000;
 constexpr uint32_t kRetryBackoffExponentMax = 10;  // 2^10 > kRetryJitterTicksMax.
 static_assert((uint64_t{1} << kRetryBackoffExponentMax) > kRetryJitterTicksMax);
 
-class SteadyClock final : public MonotonicClock {
- public:
-  uint64_t NowNs() override {
-    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                     std::chrono::steady_clock::now().time_since_epoch())
-                                     .count());
-  }
-};
-
 uint64_t RandomSeed() {
   uint64_t seed = 0;
   while (seed == 0) {
@@ -62,11 +53,6 @@ bool EvictionCertainlyNotApplied(EvictionReason reason, uint32_t attempts) {
 }
 
 }  // namespace
-
-MonotonicClock* SystemMonotonicClock() {
-  static SteadyClock* const clock = new SteadyClock();
-  return clock;
-}
 
 u128 RandomClientId() {
   u128 id = 0;
@@ -128,7 +114,7 @@ const char* SessionStateName(Session::State state) {
   return "unknown";
 }
 
-Session::Session(SessionOptions options, MessageTransport* transport, MonotonicClock* clock,
+Session::Session(SessionOptions options, MessageTransport* transport, Clock* clock,
                  SessionObserver* observer)
     : options_(options),
       transport_(transport),

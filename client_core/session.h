@@ -1,6 +1,6 @@
 // One TigerBeetle client session (PROTOCOL.md §8): one client id, one registered session, at most
 // one request in flight. A socket-free state machine: it sends through a MessageTransport, is fed
-// messages through TransportReceiver, reads time from an injected MonotonicClock and is driven by
+// messages through TransportReceiver, reads time from an injected Clock and is driven by
 // Tick() every 10 ms, so it is tested without sockets or sleeps.
 //
 //   tb::Session session(options, &transport, &clock, &observer);
@@ -33,6 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "client_core/clock.h"
 #include "client_core/constants.h"
 #include "client_core/header.h"
 #include "client_core/release.h"
@@ -40,15 +41,6 @@
 #include "client_core/u128.h"
 
 namespace tb {
-
-// Monotonic time in nanoseconds. Injected so tests control it.
-class MonotonicClock {
- public:
-  virtual ~MonotonicClock() = default;
-  virtual uint64_t NowNs() = 0;
-};
-// std::chrono::steady_clock. The returned object lives forever and is thread-safe.
-MonotonicClock* SystemMonotonicClock();
 
 // A fresh client id from the operating system's CSPRNG (getrandom(2) via std::random_device);
 // never 0 (PROTOCOL.md §8.1: a 0 id crashes a replica).
@@ -118,7 +110,7 @@ class Session final : public TransportReceiver {
 
   // `transport`, `clock` and `observer` must outlive the Session; `observer` may be null.
   // transport->replica_count() must be in 1..kReplicaCountMax (asserted).
-  Session(SessionOptions options, MessageTransport* transport, MonotonicClock* clock,
+  Session(SessionOptions options, MessageTransport* transport, Clock* clock,
           SessionObserver* observer);
   ~Session() override;
   Session(const Session&) = delete;
@@ -197,7 +189,7 @@ class Session final : public TransportReceiver {
 
   const SessionOptions options_;
   MessageTransport* const transport_;
-  MonotonicClock* const clock_;
+  Clock* const clock_;
   SessionObserver* const observer_;
   const uint32_t replica_count_;
   const u128 client_id_;

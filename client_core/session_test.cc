@@ -11,7 +11,9 @@
 #include "absl/strings/escaping.h"
 #include "client_core/multi_batch.h"
 #include "client_core/outcome.h"
-#include "client_core/session_test_util.h"
+#include "client_core/testing/events.h"
+#include "client_core/testing/fake_clock.h"
+#include "client_core/testing/session_doubles.h"
 #include "client_core/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -19,15 +21,15 @@
 namespace tb {
 namespace {
 
-using ::tb::testing::Deliver;
-using ::tb::testing::FakeClock;
-using ::tb::testing::FakeTransport;
-using ::tb::testing::MakeEviction;
-using ::tb::testing::MakePong;
-using ::tb::testing::MakeReply;
-using ::tb::testing::RegisterResultBody;
-using ::tb::testing::ReplyFields;
-using ::tb::testing::SentMessage;
+using ::tb::client_core::testing::Deliver;
+using ::tb::client_core::testing::FakeClock;
+using ::tb::client_core::testing::FakeTransport;
+using ::tb::client_core::testing::MakeEviction;
+using ::tb::client_core::testing::MakePong;
+using ::tb::client_core::testing::MakeReply;
+using ::tb::client_core::testing::RegisterResultBody;
+using ::tb::client_core::testing::ReplyFields;
+using ::tb::client_core::testing::SentMessage;
 
 constexpr u128 kCluster = 7;
 constexpr u128 kClient = MakeU128(0x1111222233334444ULL, 0x5555666677778888ULL);
@@ -36,14 +38,7 @@ constexpr uint8_t kCreateAccounts = 146;
 constexpr uint8_t kLookupAccounts = 140;
 
 std::vector<uint8_t> OneAccountBody(uint64_t id) {
-  Account account{};
-  account.id = id;
-  account.ledger = 1;
-  account.code = 1;
-  std::vector<uint8_t> event(sizeof(account));
-  std::memcpy(event.data(), &account, sizeof(account));
-  const std::span<const uint8_t> batches[] = {event};
-  return EncodeMultiBatch(sizeof(Account), batches);
+  return client_core::testing::CreateAccountsBody(1, id);
 }
 
 std::vector<uint8_t> CreateResultBody(uint32_t count) {
@@ -85,7 +80,7 @@ class SessionHarness {
                 &transport, &clock, &observer) {}
 
   void Deliver(uint32_t replica, const std::vector<uint8_t>& bytes) {
-    testing::Deliver(session, kCluster, replica, bytes);
+    client_core::testing::Deliver(session, kCluster, replica, bytes);
   }
   const SentMessage& LastRequest() {
     std::vector<SentMessage> requests = transport.Sent(Command::kRequest);
@@ -181,7 +176,7 @@ TEST(Session, DeterministicVectorChainRegisterReplyThenCreateAccounts) {
                   &transport, &clock, nullptr);
   session.Register();
   const SentMessage register_request = transport.Sent(Command::kRequest)[0];
-  testing::Deliver(session, 0, 0,
+  Deliver(session, 0, 0,
                    MakeReply(register_request, RegisterResultBody(1'048'320),
                              {.view = 0, .op = 1, .timestamp = 1'700'000'000'000'000'000}));
   ASSERT_TRUE(session.ready());
@@ -260,8 +255,8 @@ TEST(Session, ReproducesRealClientBytesAndAcceptsRealReplies) {
   session.Register();
   EXPECT_EQ(*transport.Sent(Command::kRequest)[0].bytes, registration[0].bytes);
 
-  clock.now_ns += uint64_t{captured_create.previous_request_latency} * 1000;
-  testing::Deliver(session, 0, 0, registration[1].bytes);
+  clock.AdvanceNs(uint64_t{captured_create.previous_request_latency} * 1000);
+  Deliver(session, 0, 0, registration[1].bytes);
   ASSERT_TRUE(session.ready());
   EXPECT_EQ(session.session_number(), 2u);
   EXPECT_EQ(session.view(), 1u);
@@ -277,7 +272,7 @@ TEST(Session, ReproducesRealClientBytesAndAcceptsRealReplies) {
                                })
                   .ok());
   EXPECT_EQ(*transport.Sent(Command::kRequest).back().bytes, create[0].bytes);
-  testing::Deliver(session, 0, 0, create[1].bytes);
+  Deliver(session, 0, 0, create[1].bytes);
   ASSERT_TRUE(result.has_value());
   ASSERT_TRUE(result->ok()) << result->status();
   EXPECT_EQ((*result)->op, 3u);
@@ -360,12 +355,12 @@ TEST(Session, ChainParentIsPreviousReplyContext) {
 TEST(Session, PreviousRequestLatencyIsReportedInMicroseconds) {
   SessionHarness h;
   h.session.Register();
-  h.clock.now_ns += 2'500'000;  // 2.5 ms register round trip.
+  h.clock.AdvanceNs(2'500'000);  // 2.5 ms register round trip.
   h.Deliver(0, MakeReply(h.LastRequest(), RegisterResultBody(kLimit)));
   auto& result = h.NewResult();
   h.Send(&result);
   EXPECT_EQ(HeaderAs<RequestHeader>(h.LastRequest().header()).previous_request_latency, 2500u);
-  h.clock.now_ns += uint64_t{10'000} * 1'000'000'000;  // Saturates the u32 of microseconds.
+  h.clock.AdvanceNs(uint64_t{10'000} * 1'000'000'000);  // Saturates the u32 of microseconds.
   h.Deliver(0, MakeReply(h.LastRequest(), CreateResultBody(1)));
   result.reset();
   h.Send(&result, 2);
@@ -503,7 +498,7 @@ TEST(Session, PingsEveryReplicaEveryThirtySeconds) {
     const PingClientHeader ping = HeaderAs<PingClientHeader>(pings[i].header());
     EXPECT_EQ(ping.session, 4u);
     EXPECT_EQ(ping.client, kClient);
-    EXPECT_EQ(ping.ping_timestamp_monotonic, h.clock.now_ns);
+    EXPECT_EQ(ping.ping_timestamp_monotonic, h.clock.NowNs());
     EXPECT_TRUE(ValidatePingClient(ping).ok());
   }
   EXPECT_EQ(replicas, (std::set<uint32_t>{0, 1, 2}));
@@ -512,17 +507,17 @@ TEST(Session, PingsEveryReplicaEveryThirtySeconds) {
 TEST(Session, RttIsTheMedianOfPongSamples) {
   SessionHarness h(3);
   h.RegisterAndReply();
-  const uint64_t sent_at = h.clock.now_ns;
-  h.clock.now_ns = sent_at + 50'000'000;  // 50 ms.
+  const uint64_t sent_at = h.clock.NowNs();
+  h.clock.Set(sent_at + 50'000'000);  // 50 ms.
   h.Deliver(0, MakePong(kCluster, sent_at, 0, 0));
   EXPECT_EQ(h.session.rtt_ticks(), 5u);
-  h.clock.now_ns = sent_at + 2'000'000'000;  // 2 s.
+  h.clock.Set(sent_at + 2'000'000'000);  // 2 s.
   h.Deliver(1, MakePong(kCluster, sent_at, 0, 1));
-  h.clock.now_ns = sent_at + 100'000'000;  // 100 ms.
+  h.clock.Set(sent_at + 100'000'000);  // 100 ms.
   h.Deliver(2, MakePong(kCluster, sent_at, 0, 2));
   EXPECT_EQ(h.session.rtt_ticks(), 10u);  // Median of 5, 200 and 10 ticks.
   // A pong echoing a time in the future gives no sample.
-  h.Deliver(0, MakePong(kCluster, h.clock.now_ns + 1, 0, 0));
+  h.Deliver(0, MakePong(kCluster, h.clock.NowNs() + 1, 0, 0));
   EXPECT_EQ(h.session.rtt_ticks(), 10u);
 
   // The first retry still waits 600 ms; later ones 2·rtt + 1 + jitter.
@@ -568,7 +563,7 @@ TEST(Session, ViewFromPongRetargetsTheNextRetryNotAnImmediateResend) {
   h.Send(&result);
   EXPECT_EQ(h.transport.Sent(Command::kRequest).rbegin()[1].replica, 0u);  // Primary of view 0.
   const size_t before = h.transport.Sent(Command::kRequest).size();
-  h.Deliver(2, MakePong(kCluster, h.clock.now_ns, /*view=*/4, 2));
+  h.Deliver(2, MakePong(kCluster, h.clock.NowNs(), /*view=*/4, 2));
   EXPECT_EQ(h.session.view(), 4u);
   EXPECT_THAT(h.observer.views, ::testing::ElementsAre(4u));
   EXPECT_EQ(h.transport.Sent(Command::kRequest).size(), before);  // No immediate resend.
@@ -579,7 +574,7 @@ TEST(Session, ViewFromPongRetargetsTheNextRetryNotAnImmediateResend) {
   // The retry is byte-identical, so it still carries the view of its first transmission.
   EXPECT_EQ(requests[before].header().frame.view, 0u);
   // A lower view never lowers ours.
-  h.Deliver(0, MakePong(kCluster, h.clock.now_ns, /*view=*/2, 0));
+  h.Deliver(0, MakePong(kCluster, h.clock.NowNs(), /*view=*/2, 0));
   EXPECT_EQ(h.session.view(), 4u);
 }
 
@@ -874,7 +869,7 @@ TEST(Session, SurvivesRandomlyMutatedMessagesFromTheNetwork) {
     }
     std::vector<std::vector<uint8_t>> templates = {
         MakeReply(h.LastRequest(), registered ? CreateResultBody(1) : RegisterResultBody(kLimit)),
-        MakePong(kCluster, h.clock.now_ns, 1, 0),
+        MakePong(kCluster, h.clock.NowNs(), 1, 0),
         MakeEviction(kCluster, kClient, EvictionReason::kNoSession, 0),
     };
     for (int message = 0; message < 20; message++) {

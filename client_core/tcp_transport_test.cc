@@ -11,10 +11,12 @@
 #include <asio.hpp>
 
 #include "client_core/checksum.h"
+#include "client_core/clock.h"
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
 #include "client_core/session.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -216,16 +218,7 @@ class Ticker {
   Session* session_;
 };
 
-std::vector<uint8_t> OneAccountBody() {
-  Account account{};
-  account.id = 77;
-  account.ledger = 1;
-  account.code = 1;
-  std::vector<uint8_t> event(sizeof(account));
-  std::memcpy(event.data(), &account, sizeof(account));
-  const std::span<const uint8_t> batches[] = {event};
-  return EncodeMultiBatch(sizeof(Account), batches);
-}
+std::vector<uint8_t> OneAccountBody() { return client_core::testing::CreateAccountsBody(1, 77); }
 
 MessageBytes PingBytes() {
   PingClientHeader ping{};
@@ -276,7 +269,7 @@ struct Cluster {
     for (const auto& replica : this->replicas) options.addresses.push_back(replica->address());
     transport = *TcpTransport::Create(&io, options);
     session = std::make_unique<Session>(SessionOptions{.cluster = kCluster, .seed = 9},
-                                        transport.get(), SystemMonotonicClock(), nullptr);
+                                        transport.get(), SystemClock(), nullptr);
     ticker = std::make_unique<Ticker>(io, session.get());
     transport->Start(session.get());
     session->Register();

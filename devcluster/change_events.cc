@@ -4,13 +4,13 @@
 
 #include <algorithm>
 
+#include "client_core/bytes.h"
 #include "devcluster/internal/query_range.h"
 #include "devcluster/queries.h"
 
 namespace tb::devcluster {
 namespace {
 
-using internal::Append;
 using internal::TimestampRange;
 
 void FillAccount(const Account& account, const AccountSnapshot& after, bool debit,
@@ -95,11 +95,11 @@ uint32_t GetChangeEvents(const Database& db, const ChangeEventsFilter& filter,
     // An imported transfer may carry an expiry's timestamp (STATE_MACHINE.md §8, unconfirmed
     // upstream); the transfer is listed first then.
     if (transfer_left && (!expiry_left || transfer->transfer.timestamp <= expiry->timestamp)) {
-      Append(out, MakeEvent(db, *transfer, transfer->event_type, transfer->transfer.timestamp,
+      AppendStruct(&out, MakeEvent(db, *transfer, transfer->event_type, transfer->transfer.timestamp,
                             transfer->debit_after, transfer->credit_after));
       ++transfer;
     } else {
-      Append(out, MakeEvent(db, db.transfer(expiry->transfer_index),
+      AppendStruct(&out, MakeEvent(db, db.transfer(expiry->transfer_index),
                             ChangeEventType::kTwoPhaseExpired, expiry->timestamp,
                             expiry->debit_after, expiry->credit_after));
       ++expiry;

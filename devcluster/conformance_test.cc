@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client_core/bytes.h"
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
 #include "client_core/parse.h"
@@ -131,27 +132,20 @@ ChangeEventsFilter ToChangeEventsFilter(const Json& j) {
   return f;
 }
 
-template <typename T>
-void AppendBytes(std::vector<uint8_t>& out, const T& value) {
-  const size_t offset = out.size();
-  out.resize(offset + sizeof(T));
-  std::memcpy(out.data() + offset, &value, sizeof(T));
-}
-
 // The events of one step as one batch of wire structs.
 std::vector<uint8_t> EncodeEvents(const std::string& op, const Json& events) {
   std::vector<uint8_t> out;
   for (const Json& event : events) {
-    if (op == "create_accounts") AppendBytes(out, ToAccount(event));
-    if (op == "create_transfers") AppendBytes(out, ToTransfer(event));
+    if (op == "create_accounts") AppendStruct(&out, ToAccount(event));
+    if (op == "create_transfers") AppendStruct(&out, ToTransfer(event));
     if (op == "lookup_accounts" || op == "lookup_transfers") {
-      AppendBytes(out, ParseDecimal(event.get<std::string>()));
+      AppendStruct(&out, ParseDecimal(event.get<std::string>()));
     }
     if (op == "get_account_transfers" || op == "get_account_balances") {
-      AppendBytes(out, ToAccountFilter(event));
+      AppendStruct(&out, ToAccountFilter(event));
     }
-    if (op == "query_accounts" || op == "query_transfers") AppendBytes(out, ToQueryFilter(event));
-    if (op == "get_change_events") AppendBytes(out, ToChangeEventsFilter(event));
+    if (op == "query_accounts" || op == "query_transfers") AppendStruct(&out, ToQueryFilter(event));
+    if (op == "get_change_events") AppendStruct(&out, ToChangeEventsFilter(event));
   }
   return out;
 }

@@ -1,15 +1,13 @@
 #include "devcluster/database.h"
 
+#include "client_core/testing/events.h"
 #include "gtest/gtest.h"
 
 namespace tb::devcluster {
 namespace {
 
-Account MakeAccount(u128 id, uint64_t timestamp) {
-  Account account{};
-  account.id = id;
-  account.ledger = 1;
-  account.code = 1;
+Account AccountAt(u128 id, uint64_t timestamp) {
+  Account account = client_core::testing::MakeAccount(id);
   account.timestamp = timestamp;
   return account;
 }
@@ -26,13 +24,13 @@ TransferRecord MakeRecord(u128 id, uint32_t debit, uint32_t credit, uint64_t tim
 
 TEST(Database, RollbackRestoresEveryChangeMadeInTheScope) {
   Database db({.account_count_reserve = 4, .transfer_count_reserve = 4});
-  db.InsertAccount(MakeAccount(1, 10));
-  db.InsertAccount(MakeAccount(2, 11));
+  db.InsertAccount(AccountAt(1, 10));
+  db.InsertAccount(AccountAt(2, 11));
   const uint32_t pending = db.InsertTransfer(MakeRecord(100, 0, 1, 12));
   db.ScheduleExpiry(1000, pending);
 
   db.BeginScope();
-  db.InsertAccount(MakeAccount(3, 20));
+  db.InsertAccount(AccountAt(3, 20));
   db.InsertTransfer(MakeRecord(101, 0, 2, 21));
   db.SetAccountState(0, {.debits_pending = 5, .debits_posted = 6}, account_flags::kClosed);
   db.SetAccountState(0, {.debits_pending = 7}, 0);
@@ -63,8 +61,8 @@ TEST(Database, RollbackRestoresEveryChangeMadeInTheScope) {
 TEST(Database, CommitKeepsChangesAndTimestampLookupsUseStoredOrder) {
   Database db({});
   db.BeginScope();
-  db.InsertAccount(MakeAccount(1, 10));
-  db.InsertAccount(MakeAccount(2, 30));
+  db.InsertAccount(AccountAt(1, 10));
+  db.InsertAccount(AccountAt(2, 30));
   db.InsertTransfer(MakeRecord(7, 0, 1, 40));
   db.CommitScope();
   db.BeginScope();
@@ -79,8 +77,8 @@ TEST(Database, CommitKeepsChangesAndTimestampLookupsUseStoredOrder) {
 
 TEST(Database, DueExpiriesAreOrderedAndBounded) {
   Database db({});
-  db.InsertAccount(MakeAccount(1, 1));
-  db.InsertAccount(MakeAccount(2, 2));
+  db.InsertAccount(AccountAt(1, 1));
+  db.InsertAccount(AccountAt(2, 2));
   for (uint32_t i = 0; i < 5; i++) db.InsertTransfer(MakeRecord(10 + i, 0, 1, 3 + i));
   db.ScheduleExpiry(50, 3);
   db.ScheduleExpiry(50, 1);

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <vector>
 
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_client.h"
 #include "gtest/gtest.h"
 
 namespace tb::devcluster {

@@ -7,12 +7,12 @@
 #include <cstring>
 
 #include "client_core/assert.h"
+#include "client_core/bytes.h"
 #include "devcluster/internal/query_range.h"
 
 namespace tb::devcluster {
 namespace {
 
-using internal::Append;
 using internal::AllZero;
 using internal::TimestampRange;
 
@@ -25,7 +25,7 @@ uint32_t Lookup(std::span<const uint8_t> ids, std::vector<uint8_t>& out, Find fi
     std::memcpy(&id, ids.data() + offset, sizeof(id));
     if (std::optional<uint32_t> index = find(id)) {
       const Object& object = get(*index);
-      Append(out, object);
+      AppendStruct(&out, object);
       count++;
     }
   }
@@ -113,7 +113,7 @@ uint32_t Query(const std::vector<Item>& items, const QueryFilter& filter, uint32
   uint32_t count = 0;
   auto consider = [&](const Item& item) {
     if (!ObjectMatches(filter, object_of(item))) return;
-    Append(out, object_of(item));
+    AppendStruct(&out, object_of(item));
     count++;
   };
   if ((filter.flags & query_filter_flags::kReversed) != 0) {
@@ -148,7 +148,7 @@ uint32_t GetAccountTransfers(const Database& db, const AccountFilter& filter, ui
   if (!account_index) return 0;
   uint32_t count = 0;
   ScanAccountTransfers(db, *account_index, filter, result_max, [&](const TransferRecord& record) {
-    Append(out, record.transfer);
+    AppendStruct(&out, record.transfer);
     count++;
   });
   return count;
@@ -171,7 +171,7 @@ uint32_t GetAccountBalances(const Database& db, const AccountFilter& filter, uin
     balance.credits_pending = snapshot.balances.credits_pending;
     balance.credits_posted = snapshot.balances.credits_posted;
     balance.timestamp = record.transfer.timestamp;
-    Append(out, balance);
+    AppendStruct(&out, balance);
     count++;
   });
   return count;

@@ -13,9 +13,10 @@
 
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "client_core/replica/echo_executor.h"
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_client.h"
 #include "devcluster/server.h"
 #include "devcluster/testing/server_fixture.h"
 #include "devcluster/testing/tcp_client.h"
@@ -24,8 +25,8 @@
 namespace tb::devcluster {
 namespace {
 
-using replica::testing::ParseHeader;
-using replica::testing::AccountsBody;
+using client_core::testing::ParseHeader;
+using client_core::testing::CreateAccountsBody;
 using replica::testing::TestClient;
 using testing::TcpClient;
 using Clock = std::chrono::steady_clock;
@@ -125,7 +126,7 @@ TEST_F(ServerPipelineTest, AdmitsAtMostPreparesMaxInArrivalOrderAndRepliesInOpOr
   std::vector<std::vector<uint8_t>> requests;
   const Clock::time_point first_sent = Clock::now();
   for (int i = 0; i < kClients; i++) {
-    requests.push_back(clients[i].Request(kCreateAccounts, AccountsBody(i + 1)));
+    requests.push_back(clients[i].Request(kCreateAccounts, CreateAccountsBody(i + 1)));
     SendAndWaitArrival(*tcp[i], requests.back());
   }
   ServerStats stats = server_->stats();
@@ -133,8 +134,8 @@ TEST_F(ServerPipelineTest, AdmitsAtMostPreparesMaxInArrivalOrderAndRepliesInOpOr
   EXPECT_EQ(stats.pipeline_requests_queued, 2u);
   std::vector<RecordingExecutor::Execution> executions = executor_.executions();
   ASSERT_EQ(executions.size(), 2u);  // Only the first two arrivals executed, in arrival order.
-  EXPECT_EQ(executions[0].body_size, AccountsBody(1).size());
-  EXPECT_EQ(executions[1].body_size, AccountsBody(2).size());
+  EXPECT_EQ(executions[0].body_size, CreateAccountsBody(1).size());
+  EXPECT_EQ(executions[1].body_size, CreateAccountsBody(2).size());
 
   // A retry of a request that is preparing, and one that is queued: ignored, as by a primary.
   SendAndWaitArrival(*tcp[0], requests[0]);
@@ -153,7 +154,7 @@ TEST_F(ServerPipelineTest, AdmitsAtMostPreparesMaxInArrivalOrderAndRepliesInOpOr
   executions = executor_.executions();
   ASSERT_EQ(executions.size(), 4u);
   for (int i = 0; i < kClients; i++) {
-    EXPECT_EQ(executions[i].body_size, AccountsBody(i + 1).size());
+    EXPECT_EQ(executions[i].body_size, CreateAccountsBody(i + 1).size());
     // At most 2 in flight: the (i+1)-th admission waited for i - 1 commits.
     EXPECT_GE(executions[i].commits_before + 2, static_cast<uint64_t>(i) + 1) << i;
   }
@@ -195,7 +196,7 @@ TEST_F(ServerPipelineTest, RegistersArePreparedAndPingsAreNot) {
   const uint64_t second_op = ReceiveReply(second_tcp, second);
   EXPECT_LT(first_op, second_op);
   EXPECT_EQ(server_->stats().pipeline_commits, 2u);
-  ASSERT_TRUE(first_tcp.Send(first.Request(kCreateAccounts, AccountsBody(1))));
+  ASSERT_TRUE(first_tcp.Send(first.Request(kCreateAccounts, CreateAccountsBody(1))));
   ReceiveReply(first_tcp, first);
   EXPECT_EQ(server_->stats().pipeline_commits, 2u);  // Off: committed at once.
 }

@@ -14,9 +14,10 @@
 
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "client_core/replica/echo_executor.h"
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_client.h"
 #include "devcluster/testing/server_fixture.h"
 #include "devcluster/testing/tcp_client.h"
 #include "gtest/gtest.h"
@@ -24,9 +25,9 @@
 namespace tb::devcluster {
 namespace {
 
-using replica::testing::ParseHeader;
-using replica::testing::Serialize;
-using replica::testing::AccountsBody;
+using client_core::testing::ParseHeader;
+using client_core::testing::Serialize;
+using client_core::testing::CreateAccountsBody;
 using replica::testing::TestClient;
 using testing::TcpClient;
 
@@ -65,7 +66,7 @@ TEST_F(ServerTest, ServesRegisterRequestsAndPingsOverTcp) {
   Register(tcp, client);
   EXPECT_EQ(client.session(), 1u);
 
-  ASSERT_TRUE(tcp.Send(client.Request(kCreateAccounts, AccountsBody(3))));
+  ASSERT_TRUE(tcp.Send(client.Request(kCreateAccounts, CreateAccountsBody(3))));
   std::optional<std::vector<uint8_t>> reply = tcp.Receive();
   ASSERT_TRUE(reply.has_value());
   const auto header = HeaderAs<ReplyHeader>(ParseHeader(*reply));
@@ -93,7 +94,7 @@ TEST_F(ServerTest, AnswersADuplicateWithTheSameBytes) {
   TcpClient tcp(port());
   TestClient client(42);
   Register(tcp, client);
-  const std::vector<uint8_t> request = client.Request(kCreateAccounts, AccountsBody(1));
+  const std::vector<uint8_t> request = client.Request(kCreateAccounts, CreateAccountsBody(1));
   ASSERT_TRUE(tcp.Send(request));
   ASSERT_TRUE(tcp.Send(request));
   const auto first = tcp.Receive();
@@ -164,7 +165,7 @@ TEST_F(ServerTest, DroppedMessagesGetNoAnswerAndTheConnectionStays) {
   Register(tcp, client);
   RequestHeader ahead = client.NextHeader(kCreateAccounts);
   ahead.frame.view = 3;
-  ASSERT_TRUE(tcp.Send(Serialize(AsHeader(ahead), AccountsBody(1))));
+  ASSERT_TRUE(tcp.Send(Serialize(AsHeader(ahead), CreateAccountsBody(1))));
   ASSERT_TRUE(tcp.Send(client.Ping(9)));
   // A connection is ordered: the first answer is the pong, so the request got none.
   auto answer = tcp.Receive();
@@ -193,7 +194,7 @@ TEST_F(ServerTest, DropsRepliesWhenToldAndAnswersTheRetry) {
   TestClient client(42);
   Register(tcp, client);
   server_->SetFaults({.reply_drop_probability = 1});
-  const std::vector<uint8_t> request = client.Request(kCreateAccounts, AccountsBody(1));
+  const std::vector<uint8_t> request = client.Request(kCreateAccounts, CreateAccountsBody(1));
   ASSERT_TRUE(tcp.Send(request));
   ASSERT_TRUE(tcp.Send(client.Ping(3)));
   auto answer = tcp.Receive();
@@ -215,7 +216,7 @@ TEST_F(ServerTest, DelayedRepliesArriveAfterLaterPongs) {
   TestClient client(42);
   Register(tcp, client);
   server_->SetFaults({.reply_delay = absl::Milliseconds(50)});
-  ASSERT_TRUE(tcp.Send(client.Request(kCreateAccounts, AccountsBody(1))));
+  ASSERT_TRUE(tcp.Send(client.Request(kCreateAccounts, CreateAccountsBody(1))));
   ASSERT_TRUE(tcp.Send(client.Ping(3)));
   auto first = tcp.Receive();
   auto second = tcp.Receive();
@@ -249,14 +250,14 @@ TEST_F(ServerTest, ResetsConnectionsOnDemandAndByChance) {
 
   // The session survives: a new connection continues it.
   TcpClient again(port());
-  ASSERT_TRUE(again.Send(client.Request(kCreateAccounts, AccountsBody(1))));
+  ASSERT_TRUE(again.Send(client.Request(kCreateAccounts, CreateAccountsBody(1))));
   auto reply = again.Receive();
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(CommandOf(*reply), Command::kReply);
   client.OnReply(*reply);
 
   server_->SetFaults({.connection_reset_probability = 1});
-  ASSERT_TRUE(again.Send(client.Request(kCreateAccounts, AccountsBody(1))));
+  ASSERT_TRUE(again.Send(client.Request(kCreateAccounts, CreateAccountsBody(1))));
   EXPECT_FALSE(again.Receive().has_value());
   EXPECT_EQ(server_->stats().replies, 3u);  // It committed; only the answer was lost.
 }

@@ -7,6 +7,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "client_core/assert.h"
+#include "client_core/bytes.h"
 #include "client_core/multi_batch.h"
 #include "client_core/types.h"
 #include "devcluster/create.h"
@@ -56,11 +57,11 @@ void AppendCreateResults(Operation operation, const std::vector<CreateResult>& r
   for (size_t index = 0; index < results.size(); index++) {
     const CreateResult& result = results[index];
     if (!sparse) {
-      internal::Append(out, result);
+      AppendStruct(&out, result);
     } else if (result.status != static_cast<uint32_t>(CreateTransferStatus::kCreated)) {
       static_assert(static_cast<uint32_t>(CreateTransferStatus::kCreated) ==
                     static_cast<uint32_t>(CreateAccountStatus::kCreated));
-      internal::Append(out, SparseCreateResult{.index = static_cast<uint32_t>(index),
+      AppendStruct(&out, SparseCreateResult{.index = static_cast<uint32_t>(index),
                                                .status = result.status});
     }
   }

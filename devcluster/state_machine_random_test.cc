@@ -10,9 +10,11 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "client_core/bytes.h"
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
 #include "client_core/request_validation.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "devcluster/state_machine.h"
 #include "devcluster/testing/state_machine_client.h"
@@ -21,8 +23,8 @@
 namespace tb::devcluster {
 namespace {
 
-using testing::MakeAccount;
-using testing::MakeTransfer;
+using client_core::testing::MakeAccount;
+using client_core::testing::MakeTransfer;
 using testing::StateMachineClient;
 namespace tf = transfer_flags;
 namespace af = account_flags;
@@ -252,13 +254,6 @@ class RawEvents {
   uint64_t next_transfer_id_ = 1;
 };
 
-template <typename T>
-void AppendRaw(std::vector<uint8_t>& out, const T& value) {
-  const size_t offset = out.size();
-  out.resize(offset + sizeof(T));
-  std::memcpy(out.data() + offset, &value, sizeof(T));
-}
-
 // One random body for `info` (batches of arbitrary events, ids or filters).
 std::vector<uint8_t> RandomBody(RawEvents& raw, const OperationInfo& info, uint64_t now) {
   const uint64_t batch_count = info.multi_batch ? 1 + raw.Pick(3) : 1;
@@ -268,15 +263,15 @@ std::vector<uint8_t> RandomBody(RawEvents& raw, const OperationInfo& info, uint6
     const uint64_t count = query ? 1 : raw.Pick(12);
     for (uint64_t i = 0; i < count; i++) {
       if (info.event_size == sizeof(u128)) {
-        AppendRaw(batch, raw.Id());
+        AppendStruct(&batch, raw.Id());
       } else if (info.operation == Operation::kCreateAccounts ||
                  info.operation == Operation::kDeprecatedCreateAccountsSparse ||
                  info.operation == Operation::kDeprecatedCreateAccountsUnbatched) {
-        AppendRaw(batch, raw.NextAccount(now));
+        AppendStruct(&batch, raw.NextAccount(now));
       } else if (info.operation == Operation::kCreateTransfers ||
                  info.operation == Operation::kDeprecatedCreateTransfersSparse ||
                  info.operation == Operation::kDeprecatedCreateTransfersUnbatched) {
-        AppendRaw(batch, raw.NextTransfer(now));
+        AppendStruct(&batch, raw.NextTransfer(now));
       } else {
         // A filter: mostly zeros with a few small or extreme fields.
         std::vector<uint8_t> filter(info.event_size, 0);

@@ -7,7 +7,9 @@
 
 #include <vector>
 
+#include "client_core/bytes.h"
 #include "client_core/multi_batch.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "devcluster/pulse.h"
 #include "devcluster/testing/state_machine_client.h"
@@ -16,8 +18,8 @@
 namespace tb::devcluster {
 namespace {
 
-using testing::MakeAccount;
-using testing::MakeTransfer;
+using client_core::testing::MakeAccount;
+using client_core::testing::MakeTransfer;
 using testing::StateMachineClient;
 using testing::Status;
 using TS = CreateTransferStatus;
@@ -317,9 +319,9 @@ TEST_F(StateMachineTest, DeprecatedSparseCreatesReturnOnlyFailuresWithTheirIndex
   const std::vector<Transfer> transfers = {MakeTransfer(1, 1, 2, 1), MakeTransfer(2, 1, 1, 1)};
   const ExecuteResult reply = machine_.Execute(
       static_cast<uint8_t>(Operation::kDeprecatedCreateTransfersUnbatched),
-      testing::AsBytes(transfers), 0);
+      StructsAsBytes(transfers), 0);
   const std::vector<SparseCreateResult> plain =
-      testing::FromBytes<SparseCreateResult>(reply.body);
+      StructsFromBytes<SparseCreateResult>(reply.body);
   ASSERT_EQ(plain.size(), 1u);
   EXPECT_EQ(plain[0].index, 1u);
   EXPECT_EQ(plain[0].status, Status(TS::kAccountsMustBeDifferent));
@@ -335,7 +337,7 @@ TEST_F(StateMachineTest, MalformedBodyOrUnknownOperationChangesNothing) {
   }
   // A multi-batch query batch with two filters (invalid) selects nothing instead of reading on.
   const std::vector<AccountFilter> two = {AccountTransfersFilter(1), AccountTransfersFilter(1)};
-  const std::span<const uint8_t> batches[] = {testing::AsBytes(two)};
+  const std::span<const uint8_t> batches[] = {StructsAsBytes(two)};
   const ExecuteResult reply = machine_.Execute(
       static_cast<uint8_t>(Operation::kGetAccountTransfers), EncodeMultiBatch(128, batches), 0);
   absl::StatusOr<MultiBatchView> decoded = DecodeMultiBatch(reply.body, 128);

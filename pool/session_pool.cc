@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client_core/assert.h"
+#include "client_core/clock.h"
 #include "client_core/outcome.h"
 #include "client_core/release.h"
 #include "client_core/session.h"
@@ -162,7 +163,7 @@ void PoolCore::StartSession(Slot& slot) {
           std::max<uint64_t>(1, DurationTicks(options_.keep_warm_interval, options_.tick_interval)),
       .source = source_,
       .observer = observer_,
-      .clock = SystemMonotonicClock(),
+      .clock = SystemClock(),
   };
   absl::StatusOr<std::unique_ptr<PooledSession>> session =
       PooledSession::Create(&io_context_, std::move(config), this);

@@ -12,8 +12,8 @@
 #include "client_core/release.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "pool/session_pool_test_cluster.h"
-#include "pool/session_pool_test_util.h"
+#include "pool/testing/test_cluster.h"
+#include "pool/testing/recording.h"
 
 namespace tb::pool {
 namespace {

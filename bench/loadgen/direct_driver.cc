@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "client_core/assert.h"
+#include "client_core/clock.h"
 #include "client_core/multi_batch.h"
 #include "client_core/session.h"
 
@@ -118,7 +119,7 @@ class DirectDriver final : public Driver {
       slot.transport = *std::move(transport);
       slot.observer = std::make_unique<Observer>();
       slot.session = std::make_unique<Session>(SessionOptions{.cluster = options_.cluster},
-                                               slot.transport.get(), SystemMonotonicClock(),
+                                               slot.transport.get(), SystemClock(),
                                                slot.observer.get());
       slot.transport->Start(slot.session.get());
       slot.session->Register();

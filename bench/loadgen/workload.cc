@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client_core/assert.h"
+#include "client_core/bytes.h"
 #include "client_core/session.h"
 #include "client_core/types.h"
 
@@ -25,13 +26,6 @@ uint64_t Mix64(uint64_t x) {  // splitmix64 finaliser: spreads a counter over al
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
   x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
   return x ^ (x >> 31);
-}
-
-template <typename T>
-void Append(std::vector<uint8_t>* out, const T& value) {
-  const size_t at = out->size();
-  out->resize(at + sizeof(T));
-  std::memcpy(out->data() + at, &value, sizeof(T));
 }
 
 }  // namespace
@@ -92,7 +86,7 @@ std::vector<std::shared_ptr<const Call>> Workload::SetupCalls() const {
     account.id = AccountId(i);
     account.ledger = options_.ledger;
     account.code = 1;
-    Append(&accounts->events, account);
+    AppendStruct(&accounts->events, account);
   }
   auto transfers = std::make_shared<Call>();
   transfers->operation = Operation::kCreateTransfers;
@@ -105,7 +99,7 @@ std::vector<std::shared_ptr<const Call>> Workload::SetupCalls() const {
     transfer.amount = 1;
     transfer.ledger = options_.ledger;
     transfer.code = 1;
-    Append(&transfers->events, transfer);
+    AppendStruct(&transfers->events, transfer);
   }
   return {accounts, transfers};
 }

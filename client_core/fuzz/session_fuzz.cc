@@ -14,17 +14,12 @@
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
 #include "client_core/session.h"
+#include "client_core/testing/fake_clock.h"
 #include "client_core/transport.h"
 
 namespace {
 
 constexpr tb::u128 kCluster = 3;
-
-class Clock final : public tb::MonotonicClock {
- public:
-  uint64_t NowNs() override { return now_ns; }
-  uint64_t now_ns = 1'000'000;
-};
 
 class Transport final : public tb::MessageTransport {
  public:
@@ -114,7 +109,7 @@ void DeliverMessage(Reader& input, tb::Session& session, Transport& transport) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Reader input(data, size);
-  Clock clock;
+  tb::client_core::testing::FakeClock clock(/*now_ns=*/1'000'000);
   Transport transport;
   int accepted = 0;
   int completed = 0;
@@ -130,7 +125,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           break;
         case 2:
           for (uint32_t tick = input.Byte() * 8u; tick > 0; tick--) session.Tick();
-          clock.now_ns += uint64_t{input.Byte()} * 1'000'000;
+          clock.AdvanceNs(uint64_t{input.Byte()} * 1'000'000);
           break;
         case 3:
           if (session.state() == tb::Session::State::kIdle) session.Register();

@@ -6,14 +6,14 @@
 #include <vector>
 
 #include "client_core/header.h"
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_client.h"
 #include "gtest/gtest.h"
 
 namespace tb::replica {
 namespace {
 
-using testing::ParseHeader;
-using testing::Serialize;
+using client_core::testing::ParseHeader;
+using client_core::testing::Serialize;
 using testing::TestClient;
 
 // Feeds `stream` in pieces of the given sizes (cycled) and collects the messages.

@@ -13,8 +13,8 @@
 
 #include "asio.hpp"
 #include "client_core/replica/replica_listener.h"
-#include "client_core/replica/test_descriptors.h"
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_descriptors.h"
+#include "client_core/replica/testing/test_client.h"
 #include "gtest/gtest.h"
 
 namespace tb::replica {

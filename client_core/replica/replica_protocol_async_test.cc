@@ -7,14 +7,15 @@
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
 #include "client_core/replica/replica_protocol.h"
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_client.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "gtest/gtest.h"
 
 namespace tb::replica {
 namespace {
 
-using testing::ParseHeader;
+using client_core::testing::ParseHeader;
 using testing::TestClient;
 
 constexpr uint8_t kCreateAccounts = 146;
@@ -36,7 +37,7 @@ class RecordingExecutor final : public AsyncExecutor {
   std::vector<Started> started;
 };
 
-std::vector<uint8_t> AccountsBody(int count) { return testing::AccountsBody(count, 1000); }
+std::vector<uint8_t> AccountsBody(int count) { return client_core::testing::CreateAccountsBody(count, 1000); }
 
 // A create_accounts reply body with one empty batch (every account created).
 std::vector<uint8_t> EmptyResultBody() {

@@ -8,16 +8,17 @@
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "client_core/replica/echo_executor.h"
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_client.h"
 #include "gtest/gtest.h"
 
 namespace tb::replica {
 namespace {
 
-using testing::ParseHeader;
-using testing::Serialize;
+using client_core::testing::ParseHeader;
+using client_core::testing::Serialize;
 using testing::TestClient;
 
 constexpr uint8_t kRegister = 2;
@@ -36,7 +37,7 @@ class CountingExecutor final : public Executor {
   int calls = 0;
 };
 
-std::vector<uint8_t> AccountsBody(int count) { return testing::AccountsBody(count, 1000); }
+std::vector<uint8_t> AccountsBody(int count) { return client_core::testing::CreateAccountsBody(count, 1000); }
 
 std::vector<uint8_t> LookupBody(u128 id) {
   std::vector<uint8_t> ids(sizeof(u128));

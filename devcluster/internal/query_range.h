@@ -37,12 +37,4 @@ bool AllZero(const uint8_t (&bytes)[kSize]) {
   return true;
 }
 
-template <typename T>
-void Append(std::vector<uint8_t>& out, const T& value) {
-  static_assert(std::is_trivially_copyable_v<T>);
-  const size_t offset = out.size();
-  out.resize(offset + sizeof(T));
-  std::memcpy(out.data() + offset, &value, sizeof(T));
-}
-
 }  // namespace tb::devcluster::internal

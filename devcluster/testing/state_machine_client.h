@@ -4,6 +4,8 @@
 //   StateMachine machine({});
 //   StateMachineClient client(&machine);
 //   std::vector<CreateResult> results = client.CreateAccounts({MakeAccount(1), MakeAccount(2)});
+//
+// (MakeAccount and MakeTransfer: client_core/testing/events.h.)
 #pragma once
 
 #include <cstdint>
@@ -12,47 +14,13 @@
 #include <vector>
 
 #include "client_core/assert.h"
+#include "client_core/bytes.h"
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
 #include "client_core/types.h"
 #include "devcluster/state_machine.h"
 
 namespace tb::devcluster::testing {
-
-inline Account MakeAccount(u128 id, uint16_t flags = 0, uint32_t ledger = 1, uint16_t code = 1) {
-  Account account{};
-  account.id = id;
-  account.ledger = ledger;
-  account.code = code;
-  account.flags = flags;
-  return account;
-}
-
-inline Transfer MakeTransfer(u128 id, u128 debit_account_id, u128 credit_account_id, u128 amount,
-                             uint16_t flags = 0) {
-  Transfer transfer{};
-  transfer.id = id;
-  transfer.debit_account_id = debit_account_id;
-  transfer.credit_account_id = credit_account_id;
-  transfer.amount = amount;
-  transfer.ledger = 1;
-  transfer.code = 1;
-  transfer.flags = flags;
-  return transfer;
-}
-
-template <typename T>
-std::span<const uint8_t> AsBytes(const std::vector<T>& values) {
-  return {reinterpret_cast<const uint8_t*>(values.data()), values.size() * sizeof(T)};
-}
-
-template <typename T>
-std::vector<T> FromBytes(std::span<const uint8_t> bytes) {
-  TB_ASSERT(bytes.size() % sizeof(T) == 0);
-  std::vector<T> values(bytes.size() / sizeof(T));
-  if (!values.empty()) std::memcpy(values.data(), bytes.data(), bytes.size());
-  return values;
-}
 
 class StateMachineClient {
  public:
@@ -66,13 +34,13 @@ class StateMachineClient {
     TB_ASSERT(info.multi_batch && info.event_size == sizeof(Event) &&
               info.result_size == sizeof(Result));
     std::vector<std::span<const uint8_t>> spans;
-    for (const std::vector<Event>& batch : batches) spans.push_back(AsBytes(batch));
+    for (const std::vector<Event>& batch : batches) spans.push_back(StructsAsBytes(batch));
     const std::vector<uint8_t> body = EncodeMultiBatch(info.event_size, spans);
     last_reply_ = machine_->Execute(static_cast<uint8_t>(operation), body, now_ns);
     absl::StatusOr<MultiBatchView> decoded = DecodeMultiBatch(last_reply_.body, info.result_size);
     TB_ASSERT(decoded.ok());
     std::vector<std::vector<Result>> results;
-    for (std::span<const uint8_t> batch : *decoded) results.push_back(FromBytes<Result>(batch));
+    for (std::span<const uint8_t> batch : *decoded) results.push_back(StructsFromBytes<Result>(batch));
     return results;
   }
 
@@ -113,8 +81,8 @@ class StateMachineClient {
   }
   std::vector<ChangeEvent> GetChangeEvents(const ChangeEventsFilter& filter) {
     last_reply_ = machine_->Execute(static_cast<uint8_t>(Operation::kGetChangeEvents),
-                                    AsBytes(std::vector<ChangeEventsFilter>{filter}), now_ns);
-    return FromBytes<ChangeEvent>(last_reply_.body);
+                                    StructsAsBytes(std::vector<ChangeEventsFilter>{filter}), now_ns);
+    return StructsFromBytes<ChangeEvent>(last_reply_.body);
   }
 
   const ExecuteResult& last_reply() const { return last_reply_; }

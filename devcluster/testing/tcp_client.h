@@ -19,7 +19,7 @@
 
 #include "client_core/constants.h"
 #include "client_core/header.h"
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_client.h"
 
 namespace tb::devcluster::testing {
 
@@ -60,7 +60,7 @@ class TcpClient {
   std::optional<std::vector<uint8_t>> Receive() {
     std::vector<uint8_t> message(kHeaderSize);
     if (!ReadExactly(message.data(), kHeaderSize)) return std::nullopt;
-    const Header header = replica::testing::ParseHeader(message);
+    const Header header = client_core::testing::ParseHeader(message);
     if (header.frame.size < kHeaderSize || header.frame.size > kMessageSizeMax) return std::nullopt;
     message.resize(header.frame.size);
     if (!ReadExactly(message.data() + kHeaderSize, header.frame.size - kHeaderSize)) {

@@ -18,6 +18,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "client_core/clock.h"
 #include "client_core/header.h"
 #include "client_core/session.h"
 #include "client_core/tcp_transport.h"
@@ -60,7 +61,7 @@ class PooledSession final : public SessionObserver {
     uint64_t keep_warm_ticks = 500;
     MessageSource* source = nullptr;      // Required.
     PoolObserver* observer = nullptr;     // Required (the pool passes a no-op one when unset).
-    MonotonicClock* clock = nullptr;      // Required.
+    Clock* clock = nullptr;      // Required.
   };
 
   // kInvalidArgument when the transport options are invalid.

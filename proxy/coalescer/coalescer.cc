@@ -49,7 +49,10 @@ Coalescer::~Coalescer() {
   Finish(std::move(completions));
 }
 
-absl::Time Coalescer::Now() const { return options_.clock ? options_.clock() : absl::Now(); }
+absl::Time Coalescer::Now() const {
+  if (options_.clock == nullptr) return absl::Now();
+  return absl::FromUnixNanos(static_cast<int64_t>(options_.clock->NowNs()));
+}
 
 void Coalescer::SetWake(WakeCallback wake) {
   absl::MutexLock lock(&wake_mutex_);

@@ -10,6 +10,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "client_core/clock.h"
 
 namespace tb::proxy {
 
@@ -56,8 +57,9 @@ struct CoalescerOptions {
   uint64_t queued_bytes_max = 256ull << 20;
   // Calls known to the coalescer: queued plus in flight, until their message is answered.
   uint32_t callers_max = 100'000;
-  // The time source (tests pass a fake one). Must be thread-safe. Null means absl::Now.
-  absl::AnyInvocable<absl::Time() const> clock;
+  // The time source for deadlines, in nanoseconds since the Unix epoch as absl::Time counts
+  // (tests pass a FakeClock). Not owned, must outlive the coalescer. Null means absl::Now.
+  Clock* clock = nullptr;
   // Metric hooks, not owned, may be null. Must outlive the coalescer.
   CoalescerObserver* observer = nullptr;
 };

@@ -18,22 +18,21 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client_core/bytes.h"
 #include "client_core/constants.h"
 #include "client_core/multi_batch.h"
 #include "client_core/outcome.h"
 #include "client_core/request_validation.h"
+#include "client_core/testing/events.h"
+#include "client_core/testing/fake_clock.h"
 #include "client_core/types.h"
 #include "devcluster/state_machine.h"
 #include "gtest/gtest.h"
 #include "proxy/coalescer/coalescer.h"
-#include "proxy/testing/coalescer_test_util.h"
-#include "proxy/testing/native_bytes.h"
+#include "proxy/testing/coalescer_helpers.h"
 
 namespace tb::proxy {
 namespace {
-
-using testing::AppendNative;
-using testing::NativeAt;
 
 constexpr int kThreadCount = 4;
 constexpr int kCallsPerThread = 120;
@@ -93,11 +92,11 @@ class CallGenerator {
     const size_t count = flags.size();
     if (count < 2 || Uniform(0, 3) != 0) return;
     const size_t start = static_cast<size_t>(Uniform(0, static_cast<int>(count) - 2));
-    const size_t end = static_cast<size_t>(Uniform(static_cast<int>(start) + 1,
-                                                   static_cast<int>(count) - 1));
+    const size_t end =
+        static_cast<size_t>(Uniform(static_cast<int>(start) + 1, static_cast<int>(count) - 1));
     for (size_t i = start; i < end; i++) flags[i] |= linked;
-    if (Uniform(0, 2) == 0) zero_id[static_cast<size_t>(Uniform(static_cast<int>(start),
-                                                                  static_cast<int>(end)))] = true;
+    if (Uniform(0, 2) == 0)
+      zero_id[static_cast<size_t>(Uniform(static_cast<int>(start), static_cast<int>(end)))] = true;
     if (Uniform(0, 4) == 0) flags[count - 1] |= linked;  // Open chain.
   }
 
@@ -109,13 +108,10 @@ class CallGenerator {
     Link(flags, zero_id, operation == 146 ? account_flags::kLinked : transfer_flags::kLinked);
     for (uint32_t i = 0; i < count; i++) {
       if (operation == 146) {
-        Account account{};
-        account.id = zero_id[i] ? 0 : static_cast<uint64_t>(Uniform(1, kAccountIdMax));
-        account.ledger = 1;
-        account.code = 1;
-        account.flags = flags[i];
+        Account account = client_core::testing::MakeAccount(
+            zero_id[i] ? 0 : static_cast<uint64_t>(Uniform(1, kAccountIdMax)), flags[i]);
         account.user_data_64 = tag;
-        AppendNative(account, &call.events);
+        AppendStruct(&call.events, account);
       } else {
         Transfer transfer{};
         transfer.id = zero_id[i] ? 0 : static_cast<uint64_t>(Uniform(1, 5000));
@@ -126,7 +122,7 @@ class CallGenerator {
         transfer.code = 1;
         transfer.flags = flags[i];
         transfer.user_data_64 = tag;
-        AppendNative(transfer, &call.events);
+        AppendStruct(&call.events, transfer);
       }
     }
     return call;
@@ -136,9 +132,9 @@ class CallGenerator {
     Call call{.operation = 140};
     const int count = Uniform(0, 6);
     for (int i = 0; i < count; i++) {
-      AppendNative(u128{static_cast<uint64_t>(Uniform(1, kAccountIdMax))}, &call.events);
+      AppendStruct(&call.events, u128{static_cast<uint64_t>(Uniform(1, kAccountIdMax))});
     }
-    AppendNative(MakeU128(kTagBase, tag), &call.events);  // Never exists.
+    AppendStruct(&call.events, MakeU128(kTagBase, tag));  // Never exists.
     return call;
   }
 
@@ -149,7 +145,7 @@ class CallGenerator {
     filter.flags = Uniform(0, 1) == 0 ? 0 : query_filter_flags::kReversed;
     filter.timestamp_max = kTagBase + tag;
     Call call{.operation = 144};
-    AppendNative(filter, &call.events);
+    AppendStruct(&call.events, filter);
     return call;
   }
 
@@ -160,7 +156,7 @@ class CallGenerator {
     filter.flags = account_filter_flags::kDebits | account_filter_flags::kCredits;
     filter.timestamp_max = kTagBase + tag;
     Call call{.operation = 142};
-    AppendNative(filter, &call.events);
+    AppendStruct(&call.events, filter);
     return call;
   }
 
@@ -169,7 +165,7 @@ class CallGenerator {
     filter.limit = static_cast<uint32_t>(Uniform(0, 10));
     filter.timestamp_max = kTagBase + tag;
     Call call{.operation = 137};
-    AppendNative(filter, &call.events);
+    AppendStruct(&call.events, filter);
     return call;
   }
 
@@ -185,8 +181,8 @@ class CallGenerator {
         return Call{.operation = 144, .events = std::vector<uint8_t>(128, 0), .valid = false};
       default: {
         const uint32_t too_many = EventMax(*FindOperation(147), batch_size_limit_) + 1;
-        return Call{.operation = 147, .events = std::vector<uint8_t>(too_many * 128, 0),
-                    .valid = false};
+        return Call{
+            .operation = 147, .events = std::vector<uint8_t>(too_many * 128, 0), .valid = false};
       }
     }
   }
@@ -198,8 +194,8 @@ class CallGenerator {
 // Two sessions: takes up to two messages, answers one of those in flight at random.
 class FakeCluster {
  public:
-  FakeCluster(Coalescer& coalescer, testing::FakeClock& clock, uint32_t batch_size_limit,
-              uint64_t seed)
+  FakeCluster(Coalescer& coalescer, client_core::testing::FakeClock& clock,
+              uint32_t batch_size_limit, uint64_t seed)
       : coalescer_(coalescer),
         clock_(clock),
         batch_size_limit_(batch_size_limit),
@@ -231,7 +227,8 @@ class FakeCluster {
         in_flight.push_back(std::move(*message));
       }
       if (!in_flight.empty()) {
-        const size_t index = std::uniform_int_distribution<size_t>(0, in_flight.size() - 1)(random_);
+        const size_t index =
+            std::uniform_int_distribution<size_t>(0, in_flight.size() - 1)(random_);
         pool::OutgoingMessage message = std::move(in_flight[index]);
         in_flight.erase(in_flight.begin() + static_cast<std::ptrdiff_t>(index));
         // Each message takes 1..4 ms to commit: some deadlines pass while queued, some while
@@ -269,7 +266,8 @@ class FakeCluster {
       ASSERT_TRUE(batches.ok());
       if (batches->size() > 1) multi_batch_message_count_++;
       for (std::span<const uint8_t> batch : *batches) {
-        applied_.push_back({message.operation, {batch.begin(), batch.end()}, result.timestamp, index});
+        applied_.push_back(
+            {message.operation, {batch.begin(), batch.end()}, result.timestamp, index});
       }
     } else {
       applied_.push_back({message.operation, message.body, result.timestamp, index});
@@ -279,7 +277,7 @@ class FakeCluster {
   }
 
   Coalescer& coalescer_;
-  testing::FakeClock& clock_;
+  client_core::testing::FakeClock& clock_;
   const uint32_t batch_size_limit_;
   devcluster::StateMachine machine_;
   std::mt19937_64 random_;
@@ -410,7 +408,7 @@ void VerifyAgainstReplay(const std::vector<Call>& calls, const FakeCluster& clus
       // Objects created in application order carry increasing timestamps.
       const std::vector<uint8_t>& results = call.result->results;
       for (size_t index = 0; index < results.size() / sizeof(CreateResult); index++) {
-        const CreateResult result = NativeAt<CreateResult>(results, index);
+        const CreateResult result = StructAt<CreateResult>(results, index);
         if (result.status != 0) continue;
         EXPECT_GT(result.timestamp, last_created_timestamp);
         last_created_timestamp = result.timestamp;
@@ -419,8 +417,7 @@ void VerifyAgainstReplay(const std::vector<Call>& calls, const FakeCluster& clus
   }
   EXPECT_EQ(owned_applied, owners.size()) << "every applied call's batch is applied exactly once";
   EXPECT_EQ(empty_applied, empty_calls_applied);
-  ::testing::Test::RecordProperty(absl::StrCat("seed_", seed, "_expired_queued"),
-                                  expired_count[0]);
+  ::testing::Test::RecordProperty(absl::StrCat("seed_", seed, "_expired_queued"), expired_count[0]);
   ::testing::Test::RecordProperty(absl::StrCat("seed_", seed, "_expired_in_flight"),
                                   expired_count[1]);
 }
@@ -430,7 +427,7 @@ void RunSeed(uint64_t seed) {
   const uint32_t limits[] = {kBatchSizeLimitMax, 32'512, kBatchSizeLimitMin};
   const uint32_t batch_size_limit = limits[seed % 3];
 
-  testing::FakeClock clock;
+  client_core::testing::FakeClock clock;
   const absl::Time start = clock.Now();
   // Generate every call up front, so the calls do not depend on thread timing.
   std::vector<Call> calls;
@@ -448,7 +445,7 @@ void RunSeed(uint64_t seed) {
   }
 
   CoalescerOptions options;
-  options.clock = clock.Function();
+  options.clock = &clock;
   Coalescer coalescer(std::move(options));
   ASSERT_TRUE(coalescer.SetBatchSizeLimit(batch_size_limit));
   FakeCluster cluster(coalescer, clock, batch_size_limit, seed);

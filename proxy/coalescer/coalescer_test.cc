@@ -6,20 +6,22 @@
 
 #include "client_core/constants.h"
 #include "client_core/outcome.h"
+#include "client_core/testing/events.h"
+#include "client_core/testing/fake_clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "proxy/testing/coalescer_test_util.h"
+#include "proxy/testing/coalescer_helpers.h"
 
 namespace tb::proxy {
 namespace {
 
 using testing::AccountQuery;
-using testing::Accounts;
+using client_core::testing::AccountEvents;
 using testing::Answer;
 using testing::ChangeEventsQuery;
 using testing::CountingObserver;
 using testing::EncodeBatches;
-using testing::FakeClock;
+using client_core::testing::FakeClock;
 using testing::Ids;
 using testing::Reply;
 using testing::Transfers;
@@ -34,7 +36,7 @@ class CoalescerTest : public ::testing::Test {
  protected:
   CoalescerOptions Options() {
     CoalescerOptions options;
-    options.clock = clock_.Function();
+    options.clock = &clock_;
     options.observer = &observer_;
     return options;
   }
@@ -72,13 +74,13 @@ class CoalescerTest : public ::testing::Test {
 
 TEST_F(CoalescerTest, AnIdleSessionTakesALoneCallAtOnce) {
   Answer answer;
-  Submit(kCreateAccounts, Accounts(2), &answer);
+  Submit(kCreateAccounts, AccountEvents(2), &answer);
   EXPECT_EQ(wakes_, 1);
   EXPECT_EQ(answer.count(), 0);
   std::optional<pool::OutgoingMessage> message = Take();
   ASSERT_TRUE(message.has_value());
   EXPECT_EQ(message->operation, kCreateAccounts);
-  EXPECT_EQ(message->body, EncodeBatches(128, {Accounts(2)}));
+  EXPECT_EQ(message->body, EncodeBatches(128, {AccountEvents(2)}));
   EXPECT_EQ(message->enqueued_at, clock_.Now());
   EXPECT_FALSE(Take().has_value());
 
@@ -93,12 +95,12 @@ TEST_F(CoalescerTest, AnIdleSessionTakesALoneCallAtOnce) {
 
 TEST_F(CoalescerTest, QueuedCallsOfOneOperationShareAMessageAsSeparateBatches) {
   Answer a, b, c;
-  Submit(kCreateAccounts, Accounts(3, 10), &a);
-  Submit(kCreateAccounts, Accounts(0), &b);
-  Submit(kCreateAccounts, Accounts(1, 20), &c);
+  Submit(kCreateAccounts, AccountEvents(3, 10), &a);
+  Submit(kCreateAccounts, AccountEvents(0), &b);
+  Submit(kCreateAccounts, AccountEvents(1, 20), &c);
   std::optional<pool::OutgoingMessage> message = Take();
   ASSERT_TRUE(message.has_value());
-  EXPECT_EQ(message->body, EncodeBatches(128, {Accounts(3, 10), Accounts(0), Accounts(1, 20)}));
+  EXPECT_EQ(message->body, EncodeBatches(128, {AccountEvents(3, 10), AccountEvents(0), AccountEvents(1, 20)}));
   ReplyDense(*message, 5);
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
   EXPECT_EQ((*a.result())->results.size(), 48u);
@@ -136,7 +138,7 @@ TEST_F(CoalescerTest, PacksUpTo8189EventsAndMovesTheRestToTheNextMessage) {
 TEST_F(CoalescerTest, TrailerGrowthDecidesWhereTheMessageEnds) {
   ASSERT_TRUE(coalescer_->SetBatchSizeLimit(64 * 128 + 128));
   std::vector<Answer> answers(100);
-  for (Answer& answer : answers) Submit(kCreateAccounts, Accounts(1), &answer);
+  for (Answer& answer : answers) Submit(kCreateAccounts, AccountEvents(1), &answer);
   std::optional<pool::OutgoingMessage> first = Take(64 * 128 + 128);
   ASSERT_TRUE(first.has_value());
   // 64 one-event batches would need a 256-byte trailer: 63 go.
@@ -199,8 +201,8 @@ TEST_F(CoalescerTest, ChangeEventsAlwaysTravelAlone) {
 TEST_F(CoalescerTest, TheOperationWithTheOldestCallGoesFirst) {
   Answer a, b, c, d;
   Submit(kCreateTransfers, Transfers(1), &a);
-  Submit(kCreateAccounts, Accounts(1), &b);
-  Submit(kCreateAccounts, Accounts(1), &c);
+  Submit(kCreateAccounts, AccountEvents(1), &b);
+  Submit(kCreateAccounts, AccountEvents(1), &c);
   Submit(kCreateTransfers, Transfers(2), &d);
   std::optional<pool::OutgoingMessage> first = Take();
   ASSERT_TRUE(first.has_value());
@@ -219,7 +221,7 @@ TEST_F(CoalescerTest, TheOperationWithTheOldestCallGoesFirst) {
 
 TEST_F(CoalescerTest, RefusesInvalidInputAlone) {
   Answer bad_operation, pulse, ragged, two_filters, too_large_limit, too_many;
-  Submit(139, Accounts(1), &bad_operation);
+  Submit(139, AccountEvents(1), &bad_operation);
   Submit(128, {}, &pulse);
   Submit(kCreateAccounts, std::vector<uint8_t>(129, 0), &ragged);
   std::vector<uint8_t> filters = AccountQuery(1);
@@ -227,7 +229,7 @@ TEST_F(CoalescerTest, RefusesInvalidInputAlone) {
   filters.insert(filters.end(), second.begin(), second.end());
   Submit(kQueryAccounts, filters, &two_filters);
   Submit(kQueryAccounts, AccountQuery(8190), &too_large_limit);
-  Submit(kCreateAccounts, Accounts(8190), &too_many);
+  Submit(kCreateAccounts, AccountEvents(8190), &too_many);
   for (Answer* answer : {&bad_operation, &pulse, &ragged, &two_filters, &too_large_limit,
                          &too_many}) {
     ASSERT_EQ(answer->count(), 1);
@@ -246,21 +248,21 @@ TEST_F(CoalescerTest, ValidatesAgainstTheLimitTheSessionsAnnounced) {
   EXPECT_FALSE(coalescer_->SetBatchSizeLimit(kBatchSizeLimitMax + 1));
   EXPECT_EQ(coalescer_->batch_size_limit(), kBatchSizeLimitMin);
   Answer fits, too_many;
-  Submit(kCreateAccounts, Accounts(29), &fits);
-  Submit(kCreateAccounts, Accounts(30), &too_many);
+  Submit(kCreateAccounts, AccountEvents(29), &fits);
+  Submit(kCreateAccounts, AccountEvents(30), &too_many);
   EXPECT_EQ(fits.count(), 0);
   EXPECT_EQ(too_many.code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(CoalescerTest, ABatchTooLargeForASmallerSessionLimitFailsAlone) {
   Answer large, small;
-  Submit(kCreateAccounts, Accounts(100), &large);
-  Submit(kCreateAccounts, Accounts(2), &small);
+  Submit(kCreateAccounts, AccountEvents(100), &large);
+  Submit(kCreateAccounts, AccountEvents(2), &small);
   std::optional<pool::OutgoingMessage> message = Take(kBatchSizeLimitMin);
   ASSERT_TRUE(message.has_value());
   EXPECT_EQ(large.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(large.outcome(), Outcome::kNotApplied);
-  EXPECT_EQ(message->body, EncodeBatches(128, {Accounts(2)}));
+  EXPECT_EQ(message->body, EncodeBatches(128, {AccountEvents(2)}));
   EXPECT_EQ(small.count(), 0);
 }
 
@@ -269,9 +271,9 @@ TEST_F(CoalescerTest, RefusesBeyondTheCallerBound) {
   options.callers_max = 2;
   Make(std::move(options));
   Answer a, b, c;
-  Submit(kCreateAccounts, Accounts(1), &a);
+  Submit(kCreateAccounts, AccountEvents(1), &a);
   Submit(kLookupAccounts, Ids(std::vector<uint64_t>{1}), &b);
-  Submit(kCreateAccounts, Accounts(1), &c);
+  Submit(kCreateAccounts, AccountEvents(1), &c);
   EXPECT_EQ(c.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(c.outcome(), Outcome::kNotApplied);
   EXPECT_THAT(observer_.refused(), ::testing::ElementsAre(RefusalReason::kCallers));
@@ -279,11 +281,11 @@ TEST_F(CoalescerTest, RefusesBeyondTheCallerBound) {
   std::optional<pool::OutgoingMessage> message = Take();
   ASSERT_TRUE(message.has_value());
   Answer d;
-  Submit(kCreateAccounts, Accounts(1), &d);
+  Submit(kCreateAccounts, AccountEvents(1), &d);
   EXPECT_EQ(d.code(), absl::StatusCode::kResourceExhausted);
   ReplyDense(*message, 1);
   Answer e;
-  Submit(kCreateAccounts, Accounts(1), &e);
+  Submit(kCreateAccounts, AccountEvents(1), &e);
   EXPECT_EQ(e.count(), 0);
 }
 
@@ -292,18 +294,18 @@ TEST_F(CoalescerTest, EveryWayOutOfTheQueueGivesTheCallerSlotBack) {
   options.callers_max = 1;
   Make(std::move(options));
   Answer expired, refused, failed, sent;
-  Submit(kCreateAccounts, Accounts(1), &expired, {.deadline = clock_.Now() + absl::Seconds(1)});
-  Submit(kCreateAccounts, Accounts(1), &refused);
+  Submit(kCreateAccounts, AccountEvents(1), &expired, {.deadline = clock_.Now() + absl::Seconds(1)});
+  Submit(kCreateAccounts, AccountEvents(1), &refused);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.result()->status().message(), "coalescer bound reached: callers_max");
   clock_.Advance(absl::Seconds(1));
   coalescer_->ExpireDeadlines(clock_.Now());
   EXPECT_EQ(expired.code(), absl::StatusCode::kDeadlineExceeded);
-  Submit(kCreateAccounts, Accounts(1), &failed);
+  Submit(kCreateAccounts, AccountEvents(1), &failed);
   EXPECT_EQ(failed.count(), 0);
   coalescer_->FailQueued();
   EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable);
-  Submit(kCreateAccounts, Accounts(1), &sent);
+  Submit(kCreateAccounts, AccountEvents(1), &sent);
   EXPECT_EQ(sent.count(), 0);
   std::optional<pool::OutgoingMessage> message = Take();
   ASSERT_TRUE(message.has_value());
@@ -312,7 +314,7 @@ TEST_F(CoalescerTest, EveryWayOutOfTheQueueGivesTheCallerSlotBack) {
   EXPECT_EQ(coalescer_->counts().queued_events, 0u);
   EXPECT_EQ(coalescer_->counts().queued_bytes, 0u);
   Answer last;
-  Submit(kCreateAccounts, Accounts(1), &last);
+  Submit(kCreateAccounts, AccountEvents(1), &last);
   EXPECT_EQ(last.count(), 0);
 }
 
@@ -322,8 +324,8 @@ TEST_F(CoalescerTest, RefusesBeyondTheQueuedEventAndByteBounds) {
   options.queued_bytes_max = 8 * 128 + 16;
   Make(std::move(options));
   Answer a, b, c, d;
-  Submit(kCreateAccounts, Accounts(8), &a);
-  Submit(kCreateAccounts, Accounts(3), &b);  // 11 events.
+  Submit(kCreateAccounts, AccountEvents(8), &a);
+  Submit(kCreateAccounts, AccountEvents(3), &b);  // 11 events.
   EXPECT_EQ(b.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(b.outcome(), Outcome::kNotApplied);
   Submit(kLookupAccounts, Ids(std::vector<uint64_t>{1}), &c);  // 9 events, 1,040 bytes.
@@ -338,14 +340,14 @@ TEST_F(CoalescerTest, RefusesBeyondTheQueuedEventAndByteBounds) {
   EXPECT_EQ(coalescer_->counts().queued_events, 0u);
   EXPECT_EQ(coalescer_->counts().queued_bytes, 0u);
   Answer e;
-  Submit(kCreateAccounts, Accounts(8), &e);
+  Submit(kCreateAccounts, AccountEvents(8), &e);
   EXPECT_EQ(e.count(), 0);
 }
 
 TEST_F(CoalescerTest, AQueuedCallPastItsDeadlineLeavesTheQueueNotApplied) {
   Answer a, b;
-  Submit(kCreateAccounts, Accounts(1), &a, {.deadline = clock_.Now() + absl::Seconds(1)});
-  Submit(kCreateAccounts, Accounts(1, 2), &b, {.deadline = clock_.Now() + absl::Seconds(5)});
+  Submit(kCreateAccounts, AccountEvents(1), &a, {.deadline = clock_.Now() + absl::Seconds(1)});
+  Submit(kCreateAccounts, AccountEvents(1, 2), &b, {.deadline = clock_.Now() + absl::Seconds(5)});
   clock_.Advance(absl::Seconds(1));
   coalescer_->ExpireDeadlines(clock_.Now());
   EXPECT_EQ(a.code(), absl::StatusCode::kDeadlineExceeded);
@@ -353,13 +355,13 @@ TEST_F(CoalescerTest, AQueuedCallPastItsDeadlineLeavesTheQueueNotApplied) {
   EXPECT_EQ(b.count(), 0);
   std::optional<pool::OutgoingMessage> message = Take();
   ASSERT_TRUE(message.has_value());
-  EXPECT_EQ(message->body, EncodeBatches(128, {Accounts(1, 2)}));
+  EXPECT_EQ(message->body, EncodeBatches(128, {AccountEvents(1, 2)}));
   EXPECT_EQ(coalescer_->counts().queued_calls, 0u);
 }
 
 TEST_F(CoalescerTest, TakeMessageExpiresDeadlinesFirst) {
   Answer a;
-  Submit(kCreateAccounts, Accounts(1), &a, {.deadline = clock_.Now() + absl::Seconds(1)});
+  Submit(kCreateAccounts, AccountEvents(1), &a, {.deadline = clock_.Now() + absl::Seconds(1)});
   clock_.Advance(absl::Seconds(2));
   EXPECT_FALSE(Take().has_value());
   EXPECT_EQ(a.code(), absl::StatusCode::kDeadlineExceeded);
@@ -367,8 +369,8 @@ TEST_F(CoalescerTest, TakeMessageExpiresDeadlinesFirst) {
 
 TEST_F(CoalescerTest, AnInFlightCallPastItsDeadlineIsToldUnknownAndItsResultsAreDropped) {
   Answer a, b;
-  Submit(kCreateAccounts, Accounts(1), &a, {.deadline = clock_.Now() + absl::Seconds(1)});
-  Submit(kCreateAccounts, Accounts(1, 2), &b);
+  Submit(kCreateAccounts, AccountEvents(1), &a, {.deadline = clock_.Now() + absl::Seconds(1)});
+  Submit(kCreateAccounts, AccountEvents(1, 2), &b);
   std::optional<pool::OutgoingMessage> message = Take();
   ASSERT_TRUE(message.has_value());
   clock_.Advance(absl::Seconds(1));
@@ -386,7 +388,7 @@ TEST_F(CoalescerTest, AnInFlightCallPastItsDeadlineIsToldUnknownAndItsResultsAre
 
 TEST_F(CoalescerTest, ADeadlineAlreadyPastIsRefusedWithoutQueueing) {
   Answer a;
-  Submit(kCreateAccounts, Accounts(1), &a, {.deadline = clock_.Now()});
+  Submit(kCreateAccounts, AccountEvents(1), &a, {.deadline = clock_.Now()});
   EXPECT_EQ(a.code(), absl::StatusCode::kDeadlineExceeded);
   EXPECT_EQ(a.outcome(), Outcome::kNotApplied);
   EXPECT_FALSE(Take().has_value());
@@ -394,7 +396,7 @@ TEST_F(CoalescerTest, ADeadlineAlreadyPastIsRefusedWithoutQueueing) {
 
 TEST_F(CoalescerTest, CallsWithOneOrderingKeyWaitForEarlierOperations) {
   Answer accounts, transfers, other;
-  Submit(kCreateAccounts, Accounts(2), &accounts, {.ordering_key = 7});
+  Submit(kCreateAccounts, AccountEvents(2), &accounts, {.ordering_key = 7});
   Submit(kCreateTransfers, Transfers(1), &transfers, {.ordering_key = 7});
   Submit(kCreateTransfers, Transfers(2), &other, {.ordering_key = 8});
   std::optional<pool::OutgoingMessage> first = Take();
@@ -415,34 +417,34 @@ TEST_F(CoalescerTest, CallsWithOneOrderingKeyWaitForEarlierOperations) {
 
 TEST_F(CoalescerTest, CallsWithOneOrderingKeyMayTravelInOrderInOneMessage) {
   Answer a, b, c;
-  Submit(kCreateAccounts, Accounts(1, 1), &a, {.ordering_key = 3});
-  Submit(kCreateAccounts, Accounts(1, 2), &b, {.ordering_key = 3});
-  Submit(kCreateAccounts, Accounts(1, 3), &c);
+  Submit(kCreateAccounts, AccountEvents(1, 1), &a, {.ordering_key = 3});
+  Submit(kCreateAccounts, AccountEvents(1, 2), &b, {.ordering_key = 3});
+  Submit(kCreateAccounts, AccountEvents(1, 3), &c);
   std::optional<pool::OutgoingMessage> message = Take();
   ASSERT_TRUE(message.has_value());
   EXPECT_EQ(message->body,
-            EncodeBatches(128, {Accounts(1, 1), Accounts(1, 2), Accounts(1, 3)}));
+            EncodeBatches(128, {AccountEvents(1, 1), AccountEvents(1, 2), AccountEvents(1, 3)}));
 }
 
 TEST_F(CoalescerTest, AKeyedCallThatDoesNotFitHoldsBackItsSuccessors) {
   ASSERT_TRUE(coalescer_->SetBatchSizeLimit(kBatchSizeLimitMin));
   Answer a, b, c, d;
-  Submit(kCreateAccounts, Accounts(20, 1), &a);
-  Submit(kCreateAccounts, Accounts(20, 100), &b, {.ordering_key = 1});
-  Submit(kCreateAccounts, Accounts(1, 200), &c, {.ordering_key = 1});
-  Submit(kCreateAccounts, Accounts(1, 300), &d);
+  Submit(kCreateAccounts, AccountEvents(20, 1), &a);
+  Submit(kCreateAccounts, AccountEvents(20, 100), &b, {.ordering_key = 1});
+  Submit(kCreateAccounts, AccountEvents(1, 200), &c, {.ordering_key = 1});
+  Submit(kCreateAccounts, AccountEvents(1, 300), &d);
   std::optional<pool::OutgoingMessage> first = Take(kBatchSizeLimitMin);
   ASSERT_TRUE(first.has_value());
   // b does not fit next to a, so c (same key) may not overtake it; d may.
-  EXPECT_EQ(first->body, EncodeBatches(128, {Accounts(20, 1), Accounts(1, 300)}));
+  EXPECT_EQ(first->body, EncodeBatches(128, {AccountEvents(20, 1), AccountEvents(1, 300)}));
   std::optional<pool::OutgoingMessage> second = Take(kBatchSizeLimitMin);
   ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(second->body, EncodeBatches(128, {Accounts(20, 100), Accounts(1, 200)}));
+  EXPECT_EQ(second->body, EncodeBatches(128, {AccountEvents(20, 100), AccountEvents(1, 200)}));
 }
 
 TEST_F(CoalescerTest, AKeyedCallThatLeftTheQueueUnblocksItsSuccessor) {
   Answer a, b;
-  Submit(kCreateAccounts, Accounts(1, 1), &a,
+  Submit(kCreateAccounts, AccountEvents(1, 1), &a,
          {.deadline = clock_.Now() + absl::Seconds(1), .ordering_key = 4});
   Submit(kCreateTransfers, Transfers(1), &b, {.ordering_key = 4});
   clock_.Advance(absl::Seconds(1));
@@ -454,7 +456,7 @@ TEST_F(CoalescerTest, AKeyedCallThatLeftTheQueueUnblocksItsSuccessor) {
 
 TEST_F(CoalescerTest, AKeyedCallAnsweredEarlyInFlightStillHoldsBackItsSuccessor) {
   Answer a, b;
-  Submit(kCreateAccounts, Accounts(1, 1), &a,
+  Submit(kCreateAccounts, AccountEvents(1, 1), &a,
          {.deadline = clock_.Now() + absl::Seconds(1), .ordering_key = 4});
   std::optional<pool::OutgoingMessage> first = Take();
   ASSERT_TRUE(first.has_value());
@@ -472,22 +474,22 @@ TEST_F(CoalescerTest, AKeyedCallAnsweredEarlyInFlightStillHoldsBackItsSuccessor)
 
 TEST_F(CoalescerTest, ALongHeldBackQueueDoesNotBlockOtherCalls) {
   Answer head;
-  Submit(kCreateAccounts, Accounts(1, 1), &head, {.ordering_key = 1});
+  Submit(kCreateAccounts, AccountEvents(1, 1), &head, {.ordering_key = 1});
   std::optional<pool::OutgoingMessage> first = Take();
   ASSERT_TRUE(first.has_value());
   // 5,000 calls wait behind the in-flight head of their key; unkeyed calls behind them go.
   std::deque<Answer> held(5000);
-  for (Answer& answer : held) Submit(kCreateAccounts, Accounts(1, 2), &answer, {.ordering_key = 1});
+  for (Answer& answer : held) Submit(kCreateAccounts, AccountEvents(1, 2), &answer, {.ordering_key = 1});
   Answer free_a, free_b;
-  Submit(kCreateAccounts, Accounts(1, 3), &free_a);
-  Submit(kCreateAccounts, Accounts(1, 4), &free_b);
+  Submit(kCreateAccounts, AccountEvents(1, 3), &free_a);
+  Submit(kCreateAccounts, AccountEvents(1, 4), &free_b);
   std::optional<pool::OutgoingMessage> second = Take();
   ASSERT_TRUE(second.has_value());
-  EXPECT_EQ(second->body, EncodeBatches(128, {Accounts(1, 3)}));
+  EXPECT_EQ(second->body, EncodeBatches(128, {AccountEvents(1, 3)}));
   // The scan stops once a message has a batch and thousands of calls were passed over.
   std::optional<pool::OutgoingMessage> third = Take();
   ASSERT_TRUE(third.has_value());
-  EXPECT_EQ(third->body, EncodeBatches(128, {Accounts(1, 4)}));
+  EXPECT_EQ(third->body, EncodeBatches(128, {AccountEvents(1, 4)}));
   ReplyDense(*first, 1);
   std::optional<pool::OutgoingMessage> fourth = Take();
   ASSERT_TRUE(fourth.has_value());
@@ -498,8 +500,8 @@ TEST_F(CoalescerTest, ALongHeldBackQueueDoesNotBlockOtherCalls) {
 
 TEST_F(CoalescerTest, AMalformedReplyFailsEveryCallerOfTheMessage) {
   Answer a, b;
-  Submit(kCreateAccounts, Accounts(1), &a);
-  Submit(kCreateAccounts, Accounts(2, 5), &b);
+  Submit(kCreateAccounts, AccountEvents(1), &a);
+  Submit(kCreateAccounts, AccountEvents(2, 5), &b);
   std::optional<pool::OutgoingMessage> message = Take();
   ASSERT_TRUE(message.has_value());
   // One batch answered where two were sent.
@@ -538,8 +540,8 @@ TEST_F(CoalescerTest, AGarbageReplyNeverCrashes) {
 
 TEST_F(CoalescerTest, SessionErrorsReachEveryCallerOfTheMessage) {
   Answer a, b;
-  Submit(kCreateAccounts, Accounts(1), &a);
-  Submit(kCreateAccounts, Accounts(1, 2), &b);
+  Submit(kCreateAccounts, AccountEvents(1), &a);
+  Submit(kCreateAccounts, AccountEvents(1, 2), &b);
   std::optional<pool::OutgoingMessage> message = Take();
   ASSERT_TRUE(message.has_value());
   std::move(message->on_done)(
@@ -552,7 +554,7 @@ TEST_F(CoalescerTest, SessionErrorsReachEveryCallerOfTheMessage) {
 
 TEST_F(CoalescerTest, AnErrorWithoutOutcomeIsReportedAsUnknown) {
   Answer a;
-  Submit(kCreateAccounts, Accounts(1), &a);
+  Submit(kCreateAccounts, AccountEvents(1), &a);
   std::optional<pool::OutgoingMessage> message = Take();
   ASSERT_TRUE(message.has_value());
   std::move(message->on_done)(absl::UnavailableError("connection lost"));
@@ -562,19 +564,19 @@ TEST_F(CoalescerTest, AnErrorWithoutOutcomeIsReportedAsUnknown) {
 
 TEST_F(CoalescerTest, CloseRefusesNewCallsAndDrainsTheRest) {
   Answer queued, in_flight, late, unsent;
-  Submit(kCreateAccounts, Accounts(1), &in_flight);
+  Submit(kCreateAccounts, AccountEvents(1), &in_flight);
   std::optional<pool::OutgoingMessage> message = Take();
   ASSERT_TRUE(message.has_value());
-  Submit(kCreateAccounts, Accounts(1, 2), &queued);
+  Submit(kCreateAccounts, AccountEvents(1, 2), &queued);
   Submit(kLookupAccounts, Ids(std::vector<uint64_t>{1}), &unsent);
   coalescer_->Close();
-  Submit(kCreateAccounts, Accounts(1, 3), &late);
+  Submit(kCreateAccounts, AccountEvents(1, 3), &late);
   EXPECT_EQ(late.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(late.outcome(), Outcome::kNotApplied);
   // Queued calls still go out until told otherwise.
   std::optional<pool::OutgoingMessage> drained = Take();
   ASSERT_TRUE(drained.has_value());
-  EXPECT_EQ(drained->body, EncodeBatches(128, {Accounts(1, 2)}));
+  EXPECT_EQ(drained->body, EncodeBatches(128, {AccountEvents(1, 2)}));
   coalescer_->FailQueued();
   EXPECT_EQ(unsent.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(unsent.outcome(), Outcome::kNotApplied);
@@ -588,10 +590,10 @@ TEST_F(CoalescerTest, CloseRefusesNewCallsAndDrainsTheRest) {
 
 TEST_F(CoalescerTest, DestructionAnswersEveryoneStillWaiting) {
   Answer queued, in_flight;
-  Submit(kCreateAccounts, Accounts(1), &in_flight);
+  Submit(kCreateAccounts, AccountEvents(1), &in_flight);
   std::optional<pool::OutgoingMessage> message = Take();
   ASSERT_TRUE(message.has_value());
-  Submit(kCreateAccounts, Accounts(1, 2), &queued);
+  Submit(kCreateAccounts, AccountEvents(1, 2), &queued);
   message.reset();  // The pool is gone first, as documented.
   coalescer_.reset();
   EXPECT_EQ(queued.code(), absl::StatusCode::kUnavailable);
@@ -602,7 +604,7 @@ TEST_F(CoalescerTest, DestructionAnswersEveryoneStillWaiting) {
 
 TEST_F(CoalescerTest, RefusesATakeWithAnImpossibleLimit) {
   Answer a;
-  Submit(kCreateAccounts, Accounts(1), &a);
+  Submit(kCreateAccounts, AccountEvents(1), &a);
   EXPECT_FALSE(Take(0).has_value());
   EXPECT_FALSE(Take(100).has_value());
   EXPECT_EQ(a.count(), 0);

@@ -4,19 +4,17 @@
 #include <set>
 #include <string>
 
+#include "client_core/bytes.h"
 #include "client_core/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/testing/grpc_message_util.h"
-#include "proxy/testing/native_bytes.h"
 
 namespace tb::proxy {
 namespace {
 
 using ::testing::HasSubstr;
 
-using testing::AppendNative;
-using testing::NativeAt;
 using testing::SetU128;
 
 // Field 1 written as a string: parsed into the unknown fields, not into `lo`.
@@ -47,8 +45,7 @@ void ExpectEveryUint128FieldChecked(const Request& valid, Element* (*element)(Re
     Element* cleared_element = element(&cleared);
     cleared_element->GetReflection()->ClearField(cleared_element, field);
     if (required.contains(std::string(field->name()))) {
-      EXPECT_EQ(ToSubmitRequest(cleared).status(),
-                absl::InvalidArgumentError(path + ": required"));
+      EXPECT_EQ(ToSubmitRequest(cleared).status(), absl::InvalidArgumentError(path + ": required"));
     } else {
       EXPECT_TRUE(ToSubmitRequest(cleared).ok()) << path;
     }
@@ -69,8 +66,8 @@ TEST(GrpcConvert, EveryUint128FieldIsCheckedUnderItsOwnPath) {
   SetU128(accounts.add_accounts()->mutable_id(), 0, 1);
   accounts.mutable_accounts(0)->mutable_id();
   ExpectEveryUint128FieldChecked<v1::CreateAccountsRequest, v1::Account>(
-      accounts, [](v1::CreateAccountsRequest* r) { return r->mutable_accounts(1); },
-      "accounts[1].", {"id"});
+      accounts, [](v1::CreateAccountsRequest* r) { return r->mutable_accounts(1); }, "accounts[1].",
+      {"id"});
 
   v1::CreateTransfersRequest transfers;
   v1::Transfer* transfer = transfers.add_transfers();
@@ -90,8 +87,8 @@ TEST(GrpcConvert, EveryUint128FieldIsCheckedUnderItsOwnPath) {
   v1::QueryTransfersRequest query_filter;
   query_filter.mutable_filter();
   ExpectEveryUint128FieldChecked<v1::QueryTransfersRequest, v1::QueryFilter>(
-      query_filter, [](v1::QueryTransfersRequest* r) { return r->mutable_filter(); },
-      "filter.", {});
+      query_filter, [](v1::QueryTransfersRequest* r) { return r->mutable_filter(); }, "filter.",
+      {});
 }
 
 TEST(GrpcConvert, EveryU16FieldIsCheckedUnderItsOwnPath) {
@@ -134,7 +131,7 @@ TEST(GrpcConvert, AccountFieldsLandAtTheirNativeOffsets) {
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 146);
   ASSERT_EQ(submit->events.size(), 128u);
-  const Account native = NativeAt<Account>(submit->events, 0);
+  const Account native = StructAt<Account>(submit->events, 0);
   EXPECT_EQ(native.id, MakeU128(1, 2));
   EXPECT_EQ(native.debits_pending, 0u);
   EXPECT_EQ(native.user_data_128, MakeU128(3, 4));
@@ -165,7 +162,7 @@ TEST(GrpcConvert, TransferFieldsLandAtTheirNativeOffsets) {
   absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(request);
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 147);
-  const Transfer native = NativeAt<Transfer>(submit->events, 0);
+  const Transfer native = StructAt<Transfer>(submit->events, 0);
   EXPECT_EQ(native.id, 10u);
   EXPECT_EQ(native.debit_account_id, 11u);
   EXPECT_EQ(native.credit_account_id, 12u);
@@ -195,7 +192,7 @@ TEST(GrpcConvert, ExplicitZeroIdIsForwardedForTigerBeetleToJudge) {
   request.add_accounts()->mutable_id();  // Present, {lo: 0, hi: 0}.
   absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(request);
   ASSERT_TRUE(submit.ok()) << submit.status();
-  EXPECT_EQ(NativeAt<Account>(submit->events, 0).id, 0u);
+  EXPECT_EQ(StructAt<Account>(submit->events, 0).id, 0u);
 }
 
 TEST(GrpcConvert, MalformedUint128IsRefused) {
@@ -247,7 +244,7 @@ TEST(GrpcConvert, FiltersAreRequiredAndConverted) {
   absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(balances);
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 143);
-  const AccountFilter filter = NativeAt<AccountFilter>(submit->events, 0);
+  const AccountFilter filter = StructAt<AccountFilter>(submit->events, 0);
   EXPECT_EQ(filter.account_id, 5u);
   EXPECT_EQ(filter.timestamp_min, 10u);
   EXPECT_EQ(filter.timestamp_max, 20u);
@@ -260,8 +257,8 @@ TEST(GrpcConvert, FiltersAreRequiredAndConverted) {
   submit = ToSubmitRequest(query);
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 145);
-  EXPECT_EQ(NativeAt<QueryFilter>(submit->events, 0).ledger, 3u);
-  EXPECT_EQ(NativeAt<QueryFilter>(submit->events, 0).limit, 4u);
+  EXPECT_EQ(StructAt<QueryFilter>(submit->events, 0).ledger, 3u);
+  EXPECT_EQ(StructAt<QueryFilter>(submit->events, 0).limit, 4u);
 
   v1::GetChangeEventsRequest changes;
   changes.mutable_filter()->set_limit(7);
@@ -269,7 +266,7 @@ TEST(GrpcConvert, FiltersAreRequiredAndConverted) {
   ASSERT_TRUE(submit.ok()) << submit.status();
   EXPECT_EQ(submit->operation, 137);
   ASSERT_EQ(submit->events.size(), 64u);
-  EXPECT_EQ(NativeAt<ChangeEventsFilter>(submit->events, 0).limit, 7u);
+  EXPECT_EQ(StructAt<ChangeEventsFilter>(submit->events, 0).limit, 7u);
 }
 
 TEST(GrpcConvert, RawChecksOperationAndWholeEvents) {
@@ -291,10 +288,10 @@ TEST(GrpcConvert, RawChecksOperationAndWholeEvents) {
 
 TEST(GrpcConvert, CreateResultsKeepTigerBeetleNamesAndCodes) {
   SubmitResult result{.timestamp = 99};
-  AppendNative(CreateResult{.timestamp = 1, .status = 0xFFFFFFFF, .reserved = 0}, &result.results);
-  AppendNative(CreateResult{.timestamp = 2, .status = 1, .reserved = 0}, &result.results);
-  AppendNative(CreateResult{.timestamp = 3, .status = 46, .reserved = 0}, &result.results);
-  AppendNative(CreateResult{.timestamp = 4, .status = 1000, .reserved = 0}, &result.results);
+  AppendStruct(&result.results, CreateResult{.timestamp = 1, .status = 0xFFFFFFFF, .reserved = 0});
+  AppendStruct(&result.results, CreateResult{.timestamp = 2, .status = 1, .reserved = 0});
+  AppendStruct(&result.results, CreateResult{.timestamp = 3, .status = 46, .reserved = 0});
+  AppendStruct(&result.results, CreateResult{.timestamp = 4, .status = 1000, .reserved = 0});
   v1::CreateTransfersResponse response;
   ASSERT_TRUE(FromSubmitResult(result, &response).ok());
   EXPECT_EQ(response.timestamp(), 99u);
@@ -345,7 +342,7 @@ TEST(GrpcConvert, ObjectResultsConvertEveryField) {
   account.flags = account_flags::kClosed;
   account.timestamp = 7;
   SubmitResult result{.timestamp = 8};
-  AppendNative(account, &result.results);
+  AppendStruct(&result.results, account);
   v1::LookupAccountsResponse response;
   ASSERT_TRUE(FromSubmitResult(result, &response).ok());
   ASSERT_EQ(response.accounts_size(), 1);
@@ -362,7 +359,7 @@ TEST(GrpcConvert, ObjectResultsConvertEveryField) {
   event.credit_account_id = 12;
   event.credit_account_timestamp = 13;
   SubmitResult changes{.timestamp = 1};
-  AppendNative(event, &changes.results);
+  AppendStruct(&changes.results, event);
   v1::GetChangeEventsResponse change_response;
   ASSERT_TRUE(FromSubmitResult(changes, &change_response).ok());
   ASSERT_EQ(change_response.events_size(), 1);

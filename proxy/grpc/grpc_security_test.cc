@@ -15,7 +15,7 @@ namespace tb::proxy {
 namespace {
 
 namespace v1 = ::tbproxy::v1;
-using internal::TestServer;
+using testing::TestServer;
 
 // sha256("writer-token") and sha256("reader-token").
 std::string Sha256Hex(const std::string& text) {
@@ -225,7 +225,7 @@ TEST(GrpcTls, UnreadableFilesAreErrorsNamingTheSetting) {
   GrpcServerOptions options = TestServer::DefaultServerOptions();
   options.tls.certificate_file = "/nonexistent/server.pem";
   options.tls.private_key_file = "/nonexistent/server.key";
-  internal::FakeSubmitter submitter;
+  testing::FakeSubmitter submitter;
   GrpcService service(submitter, {});
   auto server = GrpcServer::Start(options, &service);
   EXPECT_EQ(server.status().code(), absl::StatusCode::kInvalidArgument);

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "absl/synchronization/notification.h"
+#include "client_core/bytes.h"
 #include "client_core/outcome.h"
 #include "client_core/types.h"
 #include "gmock/gmock.h"
@@ -13,16 +14,13 @@
 #include "proxy/grpc/grpc_status.h"
 #include "proxy/testing/grpc_message_util.h"
 #include "proxy/testing/grpc_test_server.h"
-#include "proxy/testing/native_bytes.h"
 
 namespace tb::proxy {
 namespace {
 
-using internal::TestServer;
 using ::testing::HasSubstr;
+using testing::TestServer;
 
-using testing::AppendNative;
-using testing::NativeAt;
 using testing::SetU128;
 
 // Answers like a cluster would, shaped by operation: creates get one result per event, lookups
@@ -33,27 +31,26 @@ absl::StatusOr<SubmitResult> ClusterLikeAnswer(const SubmitRequest& request) {
     case 146:
     case 147:
       for (size_t i = 0; i < request.events.size() / 128; ++i) {
-        AppendNative(CreateResult{.timestamp = 1000 + i,
-                                  .status = i == 0 ? 0xFFFFFFFFu : 1u,
-                                  .reserved = 0},
-                     &result.results);
+        AppendStruct(&result.results, CreateResult{.timestamp = 1000 + i,
+                                                   .status = i == 0 ? 0xFFFFFFFFu : 1u,
+                                                   .reserved = 0});
       }
       break;
     case 140:
     case 141:
       for (size_t i = 0; i < request.events.size() / 16; ++i) {
-        const u128 id = NativeAt<u128>(request.events, i);
+        const u128 id = StructAt<u128>(request.events, i);
         if ((id & 1) == 0) continue;
         if (request.operation == 140) {
           Account account{};
           account.id = id;
           account.ledger = 1;
-          AppendNative(account, &result.results);
+          AppendStruct(&result.results, account);
         } else {
           Transfer transfer{};
           transfer.id = id;
           transfer.amount = 5;
-          AppendNative(transfer, &result.results);
+          AppendStruct(&result.results, transfer);
         }
       }
       break;
@@ -61,25 +58,25 @@ absl::StatusOr<SubmitResult> ClusterLikeAnswer(const SubmitRequest& request) {
     case 145: {
       Transfer transfer{};
       transfer.id = 42;
-      AppendNative(transfer, &result.results);
+      AppendStruct(&result.results, transfer);
       break;
     }
     case 143: {
       AccountBalance balance{};
       balance.debits_posted = 43;
-      AppendNative(balance, &result.results);
+      AppendStruct(&result.results, balance);
       break;
     }
     case 144: {
       Account account{};
       account.id = 44;
-      AppendNative(account, &result.results);
+      AppendStruct(&result.results, account);
       break;
     }
     case 137: {
       ChangeEvent event{};
       event.transfer_id = 37;
-      AppendNative(event, &result.results);
+      AppendStruct(&result.results, event);
       break;
     }
     default:
@@ -90,9 +87,7 @@ absl::StatusOr<SubmitResult> ClusterLikeAnswer(const SubmitRequest& request) {
 
 class GrpcServiceTest : public ::testing::Test {
  protected:
-  GrpcServiceTest() : stub_(server_.NewStub()) {
-    server_.submitter.set_answer(ClusterLikeAnswer);
-  }
+  GrpcServiceTest() : stub_(server_.NewStub()) { server_.submitter.set_answer(ClusterLikeAnswer); }
 
   TestServer server_;
   std::unique_ptr<v1::TigerBeetle::Stub> stub_;
@@ -117,7 +112,7 @@ TEST_F(GrpcServiceTest, CreateAccountsReturnsPerEventResults) {
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].request.operation, 146);
   ASSERT_EQ(calls[0].request.events.size(), 256u);
-  const Account second = NativeAt<Account>(calls[0].request.events, 1);
+  const Account second = StructAt<Account>(calls[0].request.events, 1);
   EXPECT_EQ(second.id, 2u);
   EXPECT_EQ(second.flags, account_flags::kLinked);
   EXPECT_EQ(calls[0].options.ordering_key, 0u);
@@ -136,7 +131,7 @@ TEST_F(GrpcServiceTest, CreateTransfersReturnsPerEventResults) {
   ASSERT_TRUE(status.ok()) << status.error_message();
   ASSERT_EQ(response.results_size(), 1);
   EXPECT_EQ(response.results(0).status(), v1::CREATE_TRANSFER_STATUS_CREATED);
-  const Transfer native = NativeAt<Transfer>(server_.submitter.calls()[0].request.events, 0);
+  const Transfer native = StructAt<Transfer>(server_.submitter.calls()[0].request.events, 0);
   EXPECT_EQ(native.amount, MakeU128(1, 0));
 }
 
@@ -289,7 +284,7 @@ TEST(GrpcServiceLimits, OversizeMessageIsResourceExhausted) {
 TEST_F(GrpcServiceTest, PortInUseIsAStartError) {
   GrpcServerOptions options = TestServer::DefaultServerOptions();
   options.listen_address = server_.address();
-  internal::FakeSubmitter submitter;
+  testing::FakeSubmitter submitter;
   GrpcService service(submitter, {});
   absl::StatusOr<std::unique_ptr<GrpcServer>> second = GrpcServer::Start(options, &service);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);

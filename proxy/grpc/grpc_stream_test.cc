@@ -14,7 +14,7 @@ namespace tb::proxy {
 namespace {
 
 namespace v1 = ::tbproxy::v1;
-using internal::TestServer;
+using testing::TestServer;
 using ::testing::HasSubstr;
 
 absl::StatusOr<SubmitResult> EchoAnswer(const SubmitRequest& request) {

@@ -7,6 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "client_core/assert.h"
 #include "client_core/constants.h"
 #include "client_core/header.h"
 #include "client_core/operation.h"
@@ -129,9 +130,9 @@ void PoolMetricsObserver::OnPoolFailed(const absl::Status& status) {
 
 // ---- Front end -------------------------------------------------------------------------------
 
-MeteredSubmitter::MeteredSubmitter(Submitter& inner, Metrics& metrics, Clock clock)
-    : inner_(inner), metrics_(metrics), clock_(std::move(clock)) {
-  if (clock_ == nullptr) clock_ = [] { return absl::Now(); };
+MeteredSubmitter::MeteredSubmitter(Submitter& inner, Metrics& metrics, Clock* clock)
+    : inner_(inner), metrics_(metrics), clock_(clock) {
+  TB_ASSERT(clock_ != nullptr);
 }
 
 void MeteredSubmitter::Submit(SubmitRequest request, SubmitOptions options,
@@ -144,14 +145,15 @@ void MeteredSubmitter::Submit(SubmitRequest request, SubmitOptions options,
       info != nullptr && info->event_size > 0
           ? static_cast<uint32_t>(request.events.size() / info->event_size)
           : 0;
-  const absl::Time start = clock_();
+  const uint64_t start_ns = clock_->NowNs();
   metrics_.AddGrpcCallsInFlight(+1);
   inner_.Submit(
       std::move(request), options,
-      [this, operation, event_count, start, callback = std::move(callback)](
+      [this, operation, event_count, start_ns, callback = std::move(callback)](
           absl::StatusOr<SubmitResult> result) mutable {
         metrics_.RecordRequest(operation, result.status().code(), event_count);
-        metrics_.RecordRequestDuration(operation, clock_() - start);
+        metrics_.RecordRequestDuration(
+            operation, absl::Nanoseconds(static_cast<int64_t>(clock_->NowNs() - start_ns)));
         if (result.ok() && IsDenseCreate(operation)) {
           RecordCreateStatuses(metrics_, operation, result->results);
         }

@@ -26,6 +26,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client_core/clock.h"
 #include "client_core/u128.h"
 #include "pool/pool_observer.h"
 #include "proxy/coalescer/coalescer.h"
@@ -79,16 +80,15 @@ class PoolMetricsObserver final : public pool::PoolObserver {
 // A Submitter that measures every call passing through it to `inner`.
 class MeteredSubmitter final : public Submitter {
  public:
-  using Clock = absl::AnyInvocable<absl::Time() const>;
-  // `inner` and `metrics` must outlive this. `clock` null means absl::Now.
-  MeteredSubmitter(Submitter& inner, Metrics& metrics, Clock clock = nullptr);
+  // `inner`, `metrics` and `clock` (which times each call) must outlive this.
+  MeteredSubmitter(Submitter& inner, Metrics& metrics, Clock* clock = SystemClock());
 
   void Submit(SubmitRequest request, SubmitOptions options, SubmitCallback callback) override;
 
  private:
   Submitter& inner_;
   Metrics& metrics_;
-  Clock clock_;
+  Clock* const clock_;
 };
 
 }  // namespace tb::proxy

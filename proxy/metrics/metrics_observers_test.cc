@@ -6,21 +6,23 @@
 #include <vector>
 
 #include "client_core/outcome.h"
+#include "client_core/testing/events.h"
+#include "client_core/testing/fake_clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/coalescer/coalescer.h"
+#include "proxy/testing/coalescer_helpers.h"
 #include "proxy/log/log.h"
-#include "proxy/testing/coalescer_test_util.h"
-#include "proxy/testing/metrics_test_util.h"
+#include "proxy/testing/metrics_exposition.h"
 
 namespace tb::proxy {
 namespace {
 
-using testing::Accounts;
+using ::testing::HasSubstr;
+using client_core::testing::AccountEvents;
 using testing::Answer;
 using testing::EncodeBatches;
-using testing::FakeClock;
-using ::testing::HasSubstr;
+using client_core::testing::FakeClock;
 using testing::Reply;
 using testing::Sample;
 using testing::SamplesAre;
@@ -43,11 +45,11 @@ class MeteredCoalescerTest : public ::testing::Test {
  protected:
   MeteredCoalescerTest() {
     CoalescerOptions options;
-    options.clock = clock_.Function();
+    options.clock = &clock_;
     options.observer = &observer_;
     coalescer_.emplace(std::move(options));
     SampleCoalescerOnScrape(metrics_, *coalescer_);
-    submitter_.emplace(*coalescer_, metrics_, clock_.Function());
+    submitter_.emplace(*coalescer_, metrics_, &clock_);
   }
 
   Metrics metrics_{{}};
@@ -59,7 +61,8 @@ class MeteredCoalescerTest : public ::testing::Test {
 
 TEST_F(MeteredCoalescerTest, MeasuresACallFromSubmitToResults) {
   Answer answer;
-  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(3)}, {}, answer.Callback());
+  submitter_->Submit({.operation = kCreateAccounts, .events = AccountEvents(3)}, {},
+                     answer.Callback());
   std::string text = metrics_.Exposition();
   EXPECT_TRUE(SamplesAre(text, {{"tbproxy_grpc_calls_in_flight", 1},
                                 {"tbproxy_queued_events", 3},
@@ -106,7 +109,7 @@ TEST_F(MeteredCoalescerTest, CountsRefusalsByReasonAndOutcome) {
   ASSERT_EQ(ragged.code(), absl::StatusCode::kInvalidArgument);
   coalescer_->Close();
   Answer closed;
-  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(1)}, {}, closed.Callback());
+  submitter_->Submit({.operation = kCreateAccounts, .events = AccountEvents(1)}, {}, closed.Callback());
   ASSERT_EQ(closed.code(), absl::StatusCode::kUnavailable);
 
   const std::string text = metrics_.Exposition();
@@ -123,7 +126,8 @@ TEST_F(MeteredCoalescerTest, CountsRefusalsByReasonAndOutcome) {
 
 TEST_F(MeteredCoalescerTest, CountsAMessageLostInFlightAsUnavailable) {
   Answer answer;
-  submitter_->Submit({.operation = kCreateAccounts, .events = Accounts(2)}, {}, answer.Callback());
+  submitter_->Submit({.operation = kCreateAccounts, .events = AccountEvents(2)}, {},
+                     answer.Callback());
   std::optional<pool::OutgoingMessage> message = coalescer_->TakeMessage(kBatchSizeLimitMax);
   ASSERT_TRUE(message.has_value());
   std::move(message->on_done)(

@@ -16,7 +16,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/metrics/metrics_http.h"
-#include "proxy/testing/metrics_test_util.h"
+#include "proxy/testing/metrics_exposition.h"
 
 namespace tb::proxy {
 namespace {

@@ -5,8 +5,10 @@
 #include <utility>
 #include <vector>
 
+#include "client_core/bytes.h"
 #include "client_core/multi_batch.h"
 #include "client_core/outcome.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "gtest/gtest.h"
 
@@ -32,21 +34,10 @@ class FakeSubmitter final : public Submitter {
   std::vector<Call> calls;
 };
 
-std::vector<uint8_t> Accounts(int count, uint64_t first_id) {
-  std::vector<uint8_t> events(count * sizeof(Account));
-  for (int i = 0; i < count; i++) {
-    Account account{};
-    account.id = first_id + i;
-    std::memcpy(events.data() + i * sizeof(Account), &account, sizeof(account));
-  }
-  return events;
-}
+using client_core::testing::AccountEvents;
 
 std::vector<uint8_t> Result(uint32_t status) {
-  CreateResult result{.timestamp = 5, .status = status, .reserved = 0};
-  std::vector<uint8_t> bytes(sizeof(result));
-  std::memcpy(bytes.data(), &result, sizeof(result));
-  return bytes;
+  return StructBytes(CreateResult{.timestamp = 5, .status = status, .reserved = 0});
 }
 
 class NativeExecutorTest : public ::testing::Test {
@@ -61,8 +52,8 @@ class NativeExecutorTest : public ::testing::Test {
 };
 
 TEST_F(NativeExecutorTest, SubmitsEachBatchInOrderWithOneKeyAndGathersTheReply) {
-  const std::vector<uint8_t> first = Accounts(2, 10);
-  const std::vector<uint8_t> second = Accounts(1, 20);
+  const std::vector<uint8_t> first = AccountEvents(2, 10);
+  const std::vector<uint8_t> second = AccountEvents(1, 20);
   const std::span<const uint8_t> batches[] = {first, {}, second};
   const std::vector<uint8_t> body = EncodeMultiBatch(sizeof(Account), batches);
   executor_.Start(7, /*client=*/0xABC, kCreateAccounts, body);
@@ -93,7 +84,7 @@ TEST_F(NativeExecutorTest, SubmitsEachBatchInOrderWithOneKeyAndGathersTheReply) 
 }
 
 TEST_F(NativeExecutorTest, EveryBatchNotAppliedDrops) {
-  const std::vector<uint8_t> events = Accounts(1, 1);
+  const std::vector<uint8_t> events = AccountEvents(1, 1);
   const std::span<const uint8_t> batches[] = {events, events};
   executor_.Start(1, 5, kCreateAccounts, EncodeMultiBatch(sizeof(Account), batches));
   ASSERT_EQ(submitter_.calls.size(), 2u);
@@ -105,7 +96,7 @@ TEST_F(NativeExecutorTest, EveryBatchNotAppliedDrops) {
 }
 
 TEST_F(NativeExecutorTest, PartlyAppliedRequestLosesTheSession) {
-  const std::vector<uint8_t> events = Accounts(1, 1);
+  const std::vector<uint8_t> events = AccountEvents(1, 1);
   const std::span<const uint8_t> batches[] = {events, events};
   executor_.Start(1, 5, kCreateAccounts, EncodeMultiBatch(sizeof(Account), batches));
   std::move(submitter_.calls[0].callback)(SubmitResult{.timestamp = 3, .results = {}});
@@ -115,7 +106,7 @@ TEST_F(NativeExecutorTest, PartlyAppliedRequestLosesTheSession) {
 }
 
 TEST_F(NativeExecutorTest, UnknownOutcomeLosesTheSessionAndInvalidEvictsAsInvalidBody) {
-  const std::vector<uint8_t> events = Accounts(1, 1);
+  const std::vector<uint8_t> events = AccountEvents(1, 1);
   const std::span<const uint8_t> batches[] = {events};
   executor_.Start(1, 5, kCreateAccounts, EncodeMultiBatch(sizeof(Account), batches));
   std::move(submitter_.calls[0].callback)(

@@ -18,16 +18,17 @@
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
 #include "client_core/release.h"
-#include "client_core/replica/test_descriptors.h"
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_client.h"
+#include "client_core/replica/testing/test_descriptors.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "gtest/gtest.h"
 
 namespace tb::proxy {
 namespace {
 
-using replica::testing::ParseHeader;
-using replica::testing::AccountsBody;
+using client_core::testing::ParseHeader;
+using client_core::testing::CreateAccountsBody;
 using replica::testing::TestClient;
 
 constexpr uint8_t kCreateAccounts = 146;
@@ -115,7 +116,7 @@ class NativeFrontendTest : public ::testing::Test {
     client.OnReply(*reply);
   }
   void CreateAndCheck(Peer& peer, TestClient& client, int count) {
-    peer.Send(client.Request(kCreateAccounts, AccountsBody(count)));
+    peer.Send(client.Request(kCreateAccounts, CreateAccountsBody(count)));
     std::optional<std::vector<uint8_t>> reply = peer.Receive();
     ASSERT_TRUE(reply.has_value());
     const auto header = HeaderAs<ReplyHeader>(ParseHeader(*reply));
@@ -158,7 +159,7 @@ TEST_F(NativeFrontendTest, TooLargeForTheAnnouncedLimitIsEvictedAsInvalidBodySiz
   Peer peer(frontend_->port());
   TestClient client(42);
   Register(peer, client);
-  peer.Send(client.Request(kCreateAccounts, AccountsBody(kLimit / sizeof(Account) + 1)));
+  peer.Send(client.Request(kCreateAccounts, CreateAccountsBody(kLimit / sizeof(Account) + 1)));
   EXPECT_EQ(ExpectEviction(peer), EvictionReason::kInvalidRequestBodySize);
   EXPECT_EQ(submitter_.calls(), 0);
 }
@@ -175,7 +176,7 @@ TEST_F(NativeFrontendTest, LeastRecentlyCommittedVirtualSessionIsEvictedWithNoSe
   Peer third_peer(frontend_->port());
   TestClient third(3);
   Register(third_peer, third);  // Evicts `first`, the least recently committed.
-  first_peer.Send(first.Request(kCreateAccounts, AccountsBody(1)));
+  first_peer.Send(first.Request(kCreateAccounts, CreateAccountsBody(1)));
   EXPECT_EQ(ExpectEviction(first_peer), EvictionReason::kNoSession);
   CreateAndCheck(second_peer, second, 1);
   CreateAndCheck(third_peer, third, 1);

@@ -16,7 +16,7 @@
 #include "client_core/assert.h"
 #include "proxy/submitter.h"
 
-namespace tb::proxy::internal {
+namespace tb::proxy::testing {
 
 class FakeSubmitter final : public Submitter {
  public:
@@ -104,4 +104,4 @@ class FakeSubmitter final : public Submitter {
   bool hold_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
-}  // namespace tb::proxy::internal
+}  // namespace tb::proxy::testing

@@ -12,7 +12,7 @@
 #include "proxy/testing/fake_submitter.h"
 #include "tbproxy/v1/tbproxy.grpc.pb.h"
 
-namespace tb::proxy::internal {
+namespace tb::proxy::testing {
 
 struct TestServer {
   explicit TestServer(GrpcServiceOptions service_options = {},
@@ -46,4 +46,4 @@ struct TestServer {
   std::unique_ptr<GrpcServer> server;
 };
 
-}  // namespace tb::proxy::internal
+}  // namespace tb::proxy::testing

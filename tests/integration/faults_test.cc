@@ -13,25 +13,30 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client_core/bytes.h"
 #include "client_core/multi_batch.h"
 #include "client_core/outcome.h"
+#include "client_core/testing/events.h"
+#include "client_core/testing/fake_clock.h"
 #include "client_core/types.h"
 #include "gtest/gtest.h"
-#include "proxy/testing/coalescer_test_util.h"
+#include "proxy/testing/coalescer_helpers.h"
 #include "tests/integration/harness.h"
 #include "tests/integration/workload.h"
 
 namespace tb::integration {
 namespace {
 
+using client_core::testing::MakeAccount;
+
 constexpr uint8_t kCreateAccounts = static_cast<uint8_t>(Operation::kCreateAccounts);
 constexpr uint8_t kLookupAccounts = static_cast<uint8_t>(Operation::kLookupAccounts);
 
 proxy::SubmitRequest CreateAccounts(std::vector<Account> accounts) {
-  return {.operation = kCreateAccounts, .events = Bytes(accounts)};
+  return {.operation = kCreateAccounts, .events = StructsBytes(accounts)};
 }
 proxy::SubmitRequest LookupAccounts(std::vector<u128> ids) {
-  return {.operation = kLookupAccounts, .events = Bytes(ids)};
+  return {.operation = kLookupAccounts, .events = StructsBytes(ids)};
 }
 
 std::vector<CreateResult> CreateResults(const proxy::SubmitResult& result) {
@@ -77,12 +82,12 @@ TEST(IsolationTest, OpenChainAndOverLimitCallStayWithTheirCallerAndEvictNoSessio
   Answers answers(4);
   answers.Submit(harness.coalescer(), 0, LookupAccounts({1}));
   ASSERT_TRUE(harness.spy().WaitTaken(1));
-  std::vector<Account> open_chain = {NewAccount(11, account_flags::kLinked),
-                                     NewAccount(12, account_flags::kLinked)};
+  std::vector<Account> open_chain = {MakeAccount(11, account_flags::kLinked),
+                                     MakeAccount(12, account_flags::kLinked)};
   answers.Submit(harness.coalescer(), 1, CreateAccounts(open_chain));
-  answers.Submit(harness.coalescer(), 2, CreateAccounts({NewAccount(21), NewAccount(22)}));
+  answers.Submit(harness.coalescer(), 2, CreateAccounts({MakeAccount(21), MakeAccount(22)}));
   answers.Submit(harness.coalescer(), 3,
-                 CreateAccounts(std::vector<Account>(8190, NewAccount(31))));
+                 CreateAccounts(std::vector<Account>(8190, MakeAccount(31))));
   ASSERT_TRUE(answers.WaitCallers({3}));
   EXPECT_TRUE(answers.Get(3).inline_answer);
   EXPECT_EQ(answers.Get(3).result->status().code(), absl::StatusCode::kInvalidArgument);
@@ -124,7 +129,7 @@ uint32_t RunLoad(Harness& harness, Answers& answers, uint64_t first_id, uint32_t
     for (uint32_t t = 0; t < 4; t++) {
       workers.emplace_back([&, t] {
         for (uint32_t i = calls + t; i < calls + kWave; i += 4) {
-          answers.Submit(harness.coalescer(), i, CreateAccounts({NewAccount(first_id + i)}));
+          answers.Submit(harness.coalescer(), i, CreateAccounts({MakeAccount(first_id + i)}));
         }
       });
     }
@@ -196,7 +201,7 @@ TEST(FaultsTest, EvictionsUnderLoadAnswerEveryCallerAndThePoolRecovers) {
   }));
   for (uint64_t i = 0; i < 20; i++) {
     absl::StatusOr<proxy::SubmitResult> result =
-        Call(harness, CreateAccounts({NewAccount(900'000 + i)}));
+        Call(harness, CreateAccounts({MakeAccount(900'000 + i)}));
     ASSERT_TRUE(result.ok()) << "call " << i << " after recovery: " << result.status();
     EXPECT_EQ(CreatedCount(result), 1u);
   }
@@ -258,7 +263,7 @@ TEST(FaultsTest, PrimaryChangesUnderLoadAnswerEveryCallerAndThePoolRecovers) {
   EXPECT_EQ(harness.pool_events().evicted.load(), 0u);
   for (uint64_t i = 0; i < 20; i++) {
     absl::StatusOr<proxy::SubmitResult> result =
-        Call(harness, CreateAccounts({NewAccount(950'000 + i)}));
+        Call(harness, CreateAccounts({MakeAccount(950'000 + i)}));
     ASSERT_TRUE(result.ok()) << result.status();
     EXPECT_EQ(CreatedCount(result), 1u);
   }
@@ -285,7 +290,7 @@ TEST(OverloadTest, BoundedCoalescerRefusesAtOnceStaysBoundedAndAnswersEveryAdmit
     workers.emplace_back([&, t] {
       for (uint32_t i = t; i < kCalls; i += 4) {
         std::vector<Account> accounts;
-        for (uint32_t e = 0; e < 1 + i % 3; e++) accounts.push_back(NewAccount(300'000 + i * 4 + e));
+        for (uint32_t e = 0; e < 1 + i % 3; e++) accounts.push_back(MakeAccount(300'000 + i * 4 + e));
         answers.Submit(harness.coalescer(), i, CreateAccounts(accounts));
         const proxy::Coalescer::Counts counts = harness.coalescer().counts();
         if (counts.queued_events > kQueuedEventsMax ||
@@ -321,22 +326,22 @@ TEST(OverloadTest, BoundedCoalescerRefusesAtOnceStaysBoundedAndAnswersEveryAdmit
     EXPECT_EQ(CreatedCount(*slot.result), 1 + i % 3) << "caller " << i;
   }
   // Once drained, the coalescer admits again.
-  absl::StatusOr<proxy::SubmitResult> after = Call(harness, CreateAccounts({NewAccount(7)}));
+  absl::StatusOr<proxy::SubmitResult> after = Call(harness, CreateAccounts({MakeAccount(7)}));
   ASSERT_TRUE(after.ok()) << after.status();
 }
 
 TEST(DeadlineTest, QueuedCallerExpiresNotAppliedInFlightCallerUnknownAndLateResultsCount) {
-  proxy::testing::FakeClock clock;
-  Harness harness({.sessions = 1, .session_budget = 1, .clock = clock.Function()});
+  client_core::testing::FakeClock clock;
+  Harness harness({.sessions = 1, .session_budget = 1, .clock = &clock});
   ASSERT_TRUE(harness.WaitRegistered(1));
   harness.server().Pause();
   const absl::Time start = clock.Now();
   Answers answers(2);
   // Caller 0 goes out on the only session and is stuck there; caller 1 waits in the queue.
-  answers.Submit(harness.coalescer(), 0, CreateAccounts({NewAccount(41)}),
+  answers.Submit(harness.coalescer(), 0, CreateAccounts({MakeAccount(41)}),
                  {.deadline = start + absl::Seconds(10)});
   ASSERT_TRUE(harness.spy().WaitTaken(1));
-  answers.Submit(harness.coalescer(), 1, CreateAccounts({NewAccount(42)}),
+  answers.Submit(harness.coalescer(), 1, CreateAccounts({MakeAccount(42)}),
                  {.deadline = start + absl::Seconds(5)});
   EXPECT_EQ(harness.coalescer().counts().queued_calls, 1u);
 

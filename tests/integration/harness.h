@@ -27,6 +27,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client_core/clock.h"
 #include "client_core/header.h"
 #include "client_core/outcome.h"
 #include "client_core/session.h"
@@ -37,7 +38,7 @@
 #include "pool/message_source.h"
 #include "pool/pool_observer.h"
 #include "pool/session_pool.h"
-#include "pool/session_pool_test_util.h"
+#include "pool/testing/recording.h"
 #include "proxy/coalescer/coalescer.h"
 
 namespace tb::integration {
@@ -234,7 +235,7 @@ struct HarnessOptions {
   uint64_t queued_events_max = 1'000'000;
   uint32_t callers_max = 100'000;
   // Null: absl::Now.
-  absl::AnyInvocable<absl::Time() const> clock;
+  Clock* clock = nullptr;
 };
 
 class Harness {
@@ -243,7 +244,7 @@ class Harness {
       : machine_({.batch_size_limit = kBatchSizeLimitMax}),
         coalescer_(proxy::CoalescerOptions{.queued_events_max = options.queued_events_max,
                                            .callers_max = options.callers_max,
-                                           .clock = std::move(options.clock),
+                                           .clock = options.clock,
                                            .observer = &coalescer_events_}),
         spy_(&coalescer_) {
     devcluster::ServerOptions server_options;
@@ -335,7 +336,7 @@ class RawClient {
     EXPECT_TRUE(transport.ok()) << transport.status();
     transport_ = *std::move(transport);
     session_ = std::make_unique<Session>(SessionOptions{.cluster = kClusterId}, transport_.get(),
-                                         SystemMonotonicClock(), &observer_);
+                                         SystemClock(), &observer_);
     io_.RunAndWait([this] {
       transport_->Start(session_.get());
       session_->Register();

@@ -15,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "client_core/bytes.h"
 #include "client_core/operation.h"
+#include "client_core/testing/events.h"
 #include "client_core/types.h"
 #include "proxy/submitter.h"
 
@@ -30,30 +32,14 @@ inline uint64_t TestSeed(uint64_t fallback) {
   return std::strtoull(text, nullptr, 10);
 }
 
-template <typename T>
-std::vector<uint8_t> Bytes(const std::vector<T>& values) {
-  std::vector<uint8_t> bytes(values.size() * sizeof(T));
-  if (!values.empty()) std::memcpy(bytes.data(), values.data(), bytes.size());
-  return bytes;
-}
-
-inline Account NewAccount(u128 id, uint16_t flags = 0) {
-  Account account{};
-  account.id = id;
-  account.ledger = 1;
-  account.code = 1;
-  account.flags = flags;
-  return account;
-}
-
 // The accounts every workload starts from.
 inline proxy::SubmitRequest BaseAccounts() {
   std::vector<Account> accounts;
   for (uint32_t id = 1; id <= kBaseAccounts; id++) {
-    accounts.push_back(NewAccount(
+    accounts.push_back(client_core::testing::MakeAccount(
         id, id <= 8 ? account_flags::kDebitsMustNotExceedCredits : account_flags::kHistory));
   }
-  return {.operation = static_cast<uint8_t>(Operation::kCreateAccounts), .events = Bytes(accounts)};
+  return {.operation = static_cast<uint8_t>(Operation::kCreateAccounts), .events = StructsBytes(accounts)};
 }
 
 struct WorkloadCall {
@@ -82,7 +68,7 @@ inline WorkloadCall MakeCall(uint64_t seed, uint32_t caller) {
   if (kind < 25) {  // create_accounts
     std::vector<Account> accounts;
     const uint32_t count = 1 + below(5);
-    for (uint32_t i = 0; i < count; i++) accounts.push_back(NewAccount(unique_account + i));
+    for (uint32_t i = 0; i < count; i++) accounts.push_back(client_core::testing::MakeAccount(unique_account + i));
     const uint64_t variant = below(6);
     if (variant == 0) {  // A linked chain with a failing event: the whole chain fails.
       for (Account& account : accounts) account.flags |= account_flags::kLinked;
@@ -93,14 +79,14 @@ inline WorkloadCall MakeCall(uint64_t seed, uint32_t caller) {
     } else if (variant == 2) {  // An invalid event among valid ones.
       accounts[below(count)].ledger = 0;
     } else if (variant == 3) {  // Contested ids: created by the first caller, `exists` after.
-      accounts.push_back(NewAccount(500 + below(32)));
+      accounts.push_back(client_core::testing::MakeAccount(500 + below(32)));
     } else if (variant == 4) {  // A base account again: `exists` or a different-flags status.
       const u128 id = base();
-      accounts.push_back(NewAccount(id, id <= 8 ? account_flags::kDebitsMustNotExceedCredits
+      accounts.push_back(client_core::testing::MakeAccount(id, id <= 8 ? account_flags::kDebitsMustNotExceedCredits
                                                 : account_flags::kHistory));
     }
     call.request = {.operation = static_cast<uint8_t>(Operation::kCreateAccounts),
-                    .events = Bytes(accounts)};
+                    .events = StructsBytes(accounts)};
   } else if (kind < 55) {  // create_transfers
     std::vector<Transfer> transfers;
     const uint32_t count = 1 + below(5);
@@ -132,7 +118,7 @@ inline WorkloadCall MakeCall(uint64_t seed, uint32_t caller) {
       transfers.back().id = earlier_transfer();
     }
     call.request = {.operation = static_cast<uint8_t>(Operation::kCreateTransfers),
-                    .events = Bytes(transfers)};
+                    .events = StructsBytes(transfers)};
   } else if (kind < 65) {  // lookup_accounts
     std::vector<u128> ids = {absent};
     const uint32_t count = below(6);
@@ -142,14 +128,14 @@ inline WorkloadCall MakeCall(uint64_t seed, uint32_t caller) {
     }
     std::shuffle(ids.begin(), ids.end(), rng);
     call.request = {.operation = static_cast<uint8_t>(Operation::kLookupAccounts),
-                    .events = Bytes(ids)};
+                    .events = StructsBytes(ids)};
   } else if (kind < 72) {  // lookup_transfers
     std::vector<u128> ids = {absent};
     const uint32_t count = below(6);
     for (uint32_t i = 0; i < count; i++) ids.push_back(earlier_transfer());
     std::shuffle(ids.begin(), ids.end(), rng);
     call.request = {.operation = static_cast<uint8_t>(Operation::kLookupTransfers),
-                    .events = Bytes(ids)};
+                    .events = StructsBytes(ids)};
   } else if (kind < 80) {  // get_account_transfers / get_account_balances
     AccountFilter filter{};
     filter.account_id = base();
@@ -160,7 +146,7 @@ inline WorkloadCall MakeCall(uint64_t seed, uint32_t caller) {
     const bool balances = below(2) == 0;
     call.request = {.operation = static_cast<uint8_t>(balances ? Operation::kGetAccountBalances
                                                                : Operation::kGetAccountTransfers),
-                    .events = Bytes(std::vector<AccountFilter>{filter})};
+                    .events = StructsBytes(std::vector<AccountFilter>{filter})};
   } else if (kind < 88) {  // query_accounts / query_transfers
     QueryFilter filter{};
     filter.ledger = 1;
@@ -171,20 +157,20 @@ inline WorkloadCall MakeCall(uint64_t seed, uint32_t caller) {
     const bool accounts = below(2) == 0;
     call.request = {.operation = static_cast<uint8_t>(accounts ? Operation::kQueryAccounts
                                                                : Operation::kQueryTransfers),
-                    .events = Bytes(std::vector<QueryFilter>{filter})};
+                    .events = StructsBytes(std::vector<QueryFilter>{filter})};
   } else if (kind < 94) {  // get_change_events
     ChangeEventsFilter filter{};
     filter.timestamp_min = tag;
     filter.limit = 1 + below(20);
     call.request = {.operation = static_cast<uint8_t>(Operation::kGetChangeEvents),
-                    .events = Bytes(std::vector<ChangeEventsFilter>{filter})};
+                    .events = StructsBytes(std::vector<ChangeEventsFilter>{filter})};
   } else {  // A call that breaks a rule: refused alone, never sent.
     call.valid = false;
     const uint64_t variant = below(3);
     if (variant == 0) {  // Over the per-batch event limit.
-      std::vector<Account> accounts(8190, NewAccount(unique_account));
+      std::vector<Account> accounts(8190, client_core::testing::MakeAccount(unique_account));
       call.request = {.operation = static_cast<uint8_t>(Operation::kCreateAccounts),
-                      .events = Bytes(accounts)};
+                      .events = StructsBytes(accounts)};
     } else if (variant == 1) {  // Not a whole number of events.
       call.request = {.operation = static_cast<uint8_t>(Operation::kCreateTransfers),
                       .events = std::vector<uint8_t>(sizeof(Transfer) + 7, 1)};

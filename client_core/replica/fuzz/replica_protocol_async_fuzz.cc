@@ -21,9 +21,9 @@
 #include "client_core/constants.h"
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
-#include "client_core/replica/fuzz/fuzz_message.h"
+#include "client_core/replica/testing/fuzz_message.h"
 #include "client_core/replica/replica_protocol.h"
-#include "client_core/replica/test_messages.h"
+#include "client_core/replica/testing/test_client.h"
 #include "client_core/types.h"
 
 namespace {
@@ -50,7 +50,7 @@ std::deque<FollowingClient>* clients = nullptr;
 void CheckDecision(const tb::replica::Decision& decision) {
   for (const tb::replica::Send& send : decision.sends) {
     TB_ASSERT(send.message != nullptr && send.message->size() >= tb::kHeaderSize);
-    const auto header = tb::replica::testing::ParseHeader(*send.message);
+    const auto header = tb::client_core::testing::ParseHeader(*send.message);
     if (header.frame.command != tb::Command::kReply) continue;
     const auto reply = tb::HeaderAs<tb::ReplyHeader>(header);
     for (FollowingClient& following : *clients) {
@@ -114,7 +114,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       CheckDecision(protocol.Complete(last_completed, CompletionFailure::kSessionLost));
     }
     std::vector<uint8_t> message =
-        fuzz::TakeMessage(input, body_size, /*reseal=*/(flags & 1) == 0);
+        testing::TakeMessage(input, body_size, /*reseal=*/(flags & 1) == 0);
     if (flags & 64) {
       // The fuzzed body supplies the events; it is read before `message` is replaced.
       const std::span<const uint8_t> body = std::span<const uint8_t>(message).subspan(kHeaderSize);
@@ -126,7 +126,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         const std::span<const uint8_t> batches[] = {body.first(events * sizeof(Account))};
         message = sender.client.Request(146, EncodeMultiBatch(sizeof(Account), batches));
       }
-      sender.in_flight = HeaderAs<RequestHeader>(testing::ParseHeader(message)).frame.checksum;
+      sender.in_flight = HeaderAs<RequestHeader>(client_core::testing::ParseHeader(message)).frame.checksum;
     }
     const Decision decision = protocol.OnMessage(connections[slot], message, now_ns++);
     CheckDecision(decision);

@@ -14,7 +14,7 @@
 #include "client_core/assert.h"
 #include "client_core/header.h"
 #include "client_core/replica/echo_executor.h"
-#include "client_core/replica/fuzz/fuzz_message.h"
+#include "client_core/replica/testing/fuzz_message.h"
 #include "client_core/replica/replica_protocol.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -38,7 +38,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t body_size = (input[2] | (input[3] << 8)) % 8192;
     input = input.subspan(4);
     const std::vector<uint8_t> message =
-        fuzz::TakeMessage(input, body_size, /*reseal=*/(flags & 1) == 0);
+        testing::TakeMessage(input, body_size, /*reseal=*/(flags & 1) == 0);
     if (flags & 2) protocol.SetView(protocol.view() + 1);
     const Decision decision = protocol.OnMessage(connections[slot], message, now_ns++);
     for (const Send& send : decision.sends) TB_ASSERT(send.message->size() >= kHeaderSize);

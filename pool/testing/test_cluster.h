@@ -12,7 +12,7 @@
 #include "client_core/replica/echo_executor.h"
 #include "devcluster/server.h"
 #include "gtest/gtest.h"
-#include "pool/session_pool_test_util.h"
+#include "pool/testing/recording.h"
 
 namespace tb::pool::testing {
 

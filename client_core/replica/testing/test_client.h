@@ -16,43 +16,13 @@
 #include "client_core/assert.h"
 #include "client_core/constants.h"
 #include "client_core/header.h"
-#include "client_core/multi_batch.h"
 #include "client_core/operation.h"
 #include "client_core/release.h"
+#include "client_core/testing/messages.h"
 #include "client_core/types.h"
 #include "client_core/u128.h"
 
 namespace tb::replica::testing {
-
-// A create_accounts (146) request body: one batch of `count` valid accounts with ids
-// first_id, first_id + 1, ...
-inline std::vector<uint8_t> AccountsBody(int count, u128 first_id = 1) {
-  std::vector<uint8_t> events(count * sizeof(Account));
-  for (int i = 0; i < count; i++) {
-    Account account{};
-    account.id = first_id + i;
-    account.ledger = 1;
-    account.code = 1;
-    std::memcpy(events.data() + i * sizeof(Account), &account, sizeof(account));
-  }
-  const std::span<const uint8_t> batches[] = {events};
-  return EncodeMultiBatch(sizeof(Account), batches);
-}
-
-inline std::vector<uint8_t> Serialize(Header header, std::span<const uint8_t> body) {
-  SetChecksums(header, body);
-  std::vector<uint8_t> bytes(kHeaderSize + body.size());
-  std::memcpy(bytes.data(), &header, kHeaderSize);
-  if (!body.empty()) std::memcpy(bytes.data() + kHeaderSize, body.data(), body.size());
-  return bytes;
-}
-
-inline Header ParseHeader(std::span<const uint8_t> message) {
-  TB_ASSERT(message.size() >= kHeaderSize);
-  Header header;
-  std::memcpy(&header, message.data(), kHeaderSize);
-  return header;
-}
 
 class TestClient {
  public:
@@ -83,8 +53,8 @@ class TestClient {
   }
   // Serializes `header` with `body` and remembers it as the request in flight.
   std::vector<uint8_t> Send(const RequestHeader& header, std::span<const uint8_t> body) {
-    std::vector<uint8_t> bytes = Serialize(AsHeader(header), body);
-    in_flight_ = HeaderAs<RequestHeader>(ParseHeader(bytes));
+    std::vector<uint8_t> bytes = client_core::testing::Serialize(AsHeader(header), body);
+    in_flight_ = HeaderAs<RequestHeader>(client_core::testing::ParseHeader(bytes));
     return bytes;
   }
 
@@ -96,7 +66,7 @@ class TestClient {
     ping.client = id_;
     ping.ping_timestamp_monotonic = ping_timestamp_monotonic;
     ping.session = session;
-    return Serialize(AsHeader(ping), {});
+    return client_core::testing::Serialize(AsHeader(ping), {});
   }
   std::vector<uint8_t> Ping(uint64_t ping_timestamp_monotonic = 1) const {
     return Ping(ping_timestamp_monotonic, session_);
@@ -105,7 +75,7 @@ class TestClient {
   // Follows a reply to the request in flight, as a client does: session from the register's
   // commit, parent = context, request number advances.
   void OnReply(std::span<const uint8_t> message) {
-    const auto reply = HeaderAs<ReplyHeader>(ParseHeader(message));
+    const auto reply = HeaderAs<ReplyHeader>(client_core::testing::ParseHeader(message));
     TB_ASSERT(reply.frame.command == Command::kReply);
     TB_ASSERT(reply.request_checksum == in_flight_.frame.checksum);
     if (reply.operation == static_cast<uint8_t>(Operation::kRegister)) session_ = reply.commit;

@@ -2,7 +2,7 @@
 // (shared/spec/captures/real-0.17.9, see its README). Tests only; needs TB_SHARED_DIR, which
 // tb_test() defines, and nlohmann_json (Debian's nlohmann-json3-dev) on the test's link line.
 //
-//   for (const tb::capture::CapturedMessage& message : tb::capture::LoadCapturedMessages()) …
+//   for (const tb::client_core::testing::CapturedMessage& message : tb::client_core::testing::LoadCapturedMessages()) …
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -18,7 +18,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 
-namespace tb::capture {
+namespace tb::client_core::testing {
 
 struct CapturedMessage {
   std::string file;       // Path relative to the captures folder.
@@ -82,4 +82,4 @@ inline std::vector<CapturedMessage> LoadCapturedMessages() {
   return messages;
 }
 
-}  // namespace tb::capture
+}  // namespace tb::client_core::testing

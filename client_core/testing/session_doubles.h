@@ -1,4 +1,4 @@
-// Test doubles for Session: a fake clock, a recording transport, and builders for the messages a
+// Test doubles for Session (with FakeClock, fake_clock.h): a recording transport, and builders for the messages a
 // replica sends (reply, pong, eviction), all checksummed and passed through DecodeHeader() the
 // way TcpTransport would before they reach the session. Used by session tests only.
 #pragma once
@@ -8,28 +8,20 @@
 #include <span>
 #include <vector>
 
+#include "client_core/bytes.h"
 #include "client_core/checksum.h"
 #include "client_core/header.h"
 #include "client_core/session.h"
+#include "client_core/testing/messages.h"
 #include "client_core/transport.h"
 #include "gtest/gtest.h"
 
-namespace tb::testing {
-
-class FakeClock final : public MonotonicClock {
- public:
-  uint64_t NowNs() override { return now_ns; }
-  uint64_t now_ns = 1'000'000'000;
-};
+namespace tb::client_core::testing {
 
 struct SentMessage {
   uint32_t replica;
   MessageBytes bytes;
-  Header header() const {
-    Header header;
-    std::memcpy(&header, bytes->data(), kHeaderSize);
-    return header;
-  }
+  Header header() const { return ParseHeader(*bytes); }
   std::span<const uint8_t> body() const {
     return std::span<const uint8_t>(*bytes).subspan(kHeaderSize);
   }
@@ -81,18 +73,15 @@ inline std::vector<uint8_t> MakeReply(const SentMessage& request, std::span<cons
   reply.request = sent.request;
   reply.operation = sent.operation;
   SetReplyChecksums(reply, body);
-  std::vector<uint8_t> bytes(kHeaderSize + body.size());
-  std::memcpy(bytes.data(), &reply, kHeaderSize);
-  if (!body.empty()) std::memcpy(bytes.data() + kHeaderSize, body.data(), body.size());
+  std::vector<uint8_t> bytes = StructBytes(reply);
+  bytes.insert(bytes.end(), body.begin(), body.end());
   return bytes;
 }
 
 inline std::vector<uint8_t> RegisterResultBody(uint32_t batch_size_limit) {
   RegisterResult result{};
   result.batch_size_limit = batch_size_limit;
-  std::vector<uint8_t> body(sizeof(result));
-  std::memcpy(body.data(), &result, sizeof(result));
-  return body;
+  return StructBytes(result);
 }
 
 inline std::vector<uint8_t> MakePong(u128 cluster, uint64_t ping_timestamp, uint32_t view,
@@ -104,11 +93,7 @@ inline std::vector<uint8_t> MakePong(u128 cluster, uint64_t ping_timestamp, uint
   pong.frame.command = Command::kPongClient;
   pong.frame.replica = replica;
   pong.ping_timestamp_monotonic = ping_timestamp;
-  Header header = AsHeader(pong);
-  SetChecksums(header, {});
-  std::vector<uint8_t> bytes(kHeaderSize);
-  std::memcpy(bytes.data(), &header, kHeaderSize);
-  return bytes;
+  return Serialize(AsHeader(pong), {});
 }
 
 inline std::vector<uint8_t> MakeEviction(u128 cluster, u128 client, EvictionReason reason,
@@ -120,11 +105,7 @@ inline std::vector<uint8_t> MakeEviction(u128 cluster, u128 client, EvictionReas
   eviction.frame.command = Command::kEviction;
   eviction.client = client;
   eviction.reason = reason;
-  Header header = AsHeader(eviction);
-  SetChecksums(header, {});
-  std::vector<uint8_t> bytes(kHeaderSize);
-  std::memcpy(bytes.data(), &header, kHeaderSize);
-  return bytes;
+  return Serialize(AsHeader(eviction), {});
 }
 
 // Frames `bytes` exactly as TcpTransport does, then hands the message to `receiver`.
@@ -139,4 +120,4 @@ inline void Deliver(TransportReceiver& receiver, u128 cluster, uint32_t replica,
   receiver.OnMessage(replica, *header, body);
 }
 
-}  // namespace tb::testing
+}  // namespace tb::client_core::testing

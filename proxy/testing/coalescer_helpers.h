@@ -1,5 +1,6 @@
-// Helpers for the coalescer's tests: a settable clock, callers that record their answer, event
-// builders, and an observer that counts.
+// Helpers for the coalescer's tests: callers that record their answer, event builders, and an
+// observer that counts. Accounts: client_core/testing/events.h; the clock:
+// client_core/testing/fake_clock.h.
 #pragma once
 
 #include <cstdint>
@@ -10,33 +11,13 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client_core/bytes.h"
 #include "client_core/multi_batch.h"
 #include "client_core/outcome.h"
 #include "client_core/types.h"
 #include "proxy/coalescer/coalescer.h"
-#include "proxy/testing/native_bytes.h"
 
 namespace tb::proxy::testing {
-
-class FakeClock {
- public:
-  absl::Time Now() const {
-    absl::MutexLock lock(&mutex_);
-    return now_;
-  }
-  void Advance(absl::Duration duration) {
-    absl::MutexLock lock(&mutex_);
-    now_ += duration;
-  }
-  // A clock function for CoalescerOptions::clock; the FakeClock must outlive it.
-  absl::AnyInvocable<absl::Time() const> Function() const {
-    return [this] { return Now(); };
-  }
-
- private:
-  mutable absl::Mutex mutex_;
-  absl::Time now_ ABSL_GUARDED_BY(mutex_) = absl::FromUnixSeconds(1'700'000'000);
-};
 
 // Where a caller's single answer lands. The answer lives on in the callback, so a coalescer
 // that answers after the test's Answer is gone (at destruction) writes into valid memory.
@@ -67,40 +48,26 @@ class Answer {
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
-inline std::vector<uint8_t> Accounts(uint32_t count, uint64_t first_id = 1, uint16_t flags = 0) {
-  std::vector<uint8_t> bytes;
-  bytes.reserve(size_t{count} * sizeof(Account));
-  for (uint32_t i = 0; i < count; i++) {
-    Account account{};
-    account.id = first_id + i;
-    account.ledger = 1;
-    account.code = 1;
-    account.flags = flags;
-    AppendNative(account, &bytes);
-  }
-  return bytes;
-}
-
 inline std::vector<uint8_t> Transfers(uint32_t count) {
   return std::vector<uint8_t>(size_t{count} * sizeof(Transfer), 0);
 }
 
 inline std::vector<uint8_t> Ids(std::span<const uint64_t> ids) {
   std::vector<uint8_t> bytes;
-  for (uint64_t id : ids) AppendNative(u128{id}, &bytes);
+  for (uint64_t id : ids) AppendStruct(&bytes, u128{id});
   return bytes;
 }
 
 inline std::vector<uint8_t> AccountQuery(uint32_t limit) {
   QueryFilter filter{};
   filter.limit = limit;
-  return NativeBytes(filter);
+  return StructBytes(filter);
 }
 
 inline std::vector<uint8_t> ChangeEventsQuery(uint32_t limit) {
   ChangeEventsFilter filter{};
   filter.limit = limit;
-  return NativeBytes(filter);
+  return StructBytes(filter);
 }
 
 inline std::vector<uint8_t> EncodeBatches(uint32_t element_size,

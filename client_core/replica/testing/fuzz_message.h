@@ -9,10 +9,11 @@
 #include <vector>
 
 #include "client_core/assert.h"
+#include "client_core/bytes.h"
 #include "client_core/constants.h"
 #include "client_core/header.h"
 
-namespace tb::replica::fuzz {
+namespace tb::replica::testing {
 
 // Takes a 256-byte header and up to `body_size` body bytes off the front of `input` and returns
 // them as one message. With `reseal`, the header gets valid checksums for that body, so that the
@@ -27,10 +28,9 @@ inline std::vector<uint8_t> TakeMessage(std::span<const uint8_t>& input, size_t 
   const std::span<const uint8_t> body = input.first(available);
   input = input.subspan(available);
   if (reseal) SetChecksums(header, body);
-  std::vector<uint8_t> message(kHeaderSize + body.size());
-  std::memcpy(message.data(), &header, kHeaderSize);
-  if (!body.empty()) std::memcpy(message.data() + kHeaderSize, body.data(), body.size());
+  std::vector<uint8_t> message = StructBytes(header);
+  message.insert(message.end(), body.begin(), body.end());
   return message;
 }
 
-}  // namespace tb::replica::fuzz
+}  // namespace tb::replica::testing
