@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 packages=(
   # Build tools.
   cmake ninja-build clang ccache pkg-config
+  # Unpacks Debian's Abseil source for the ThreadSanitizer build (scripts/build-tsan-abseil.sh).
+  dpkg-dev
   # Libraries (why each is there: README "Dependencies").
   libabsl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libasio-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
