@@ -10,38 +10,26 @@
 #include "client_core/header.h"
 #include "client_core/operation.h"
 #include "client_core/release.h"
+#include "client_core/testing/headers.h"
 
 namespace tb {
 namespace {
 
 using ::testing::HasSubstr;
 
-constexpr u128 kClient = MakeU128(0xAAAA, 0xBBBB);
-constexpr uint32_t kRelease = MakeRelease(0, 17, 9);
+using client_core::testing::EmptyHeader;
+using client_core::testing::kTestClient;
 
-template <typename View>
-View MakeView(Command command) {
-  View view;
-  std::memset(&view, 0, sizeof(view));
-  view.frame.command = command;
-  view.frame.release = kRelease;
-  view.frame.size = kHeaderSize;
-  view.frame.checksum_body = kChecksumOfEmpty;
-  return view;
-}
+constexpr u128 kClient = kTestClient;
 
 RequestHeader ValidRequest() {
-  auto request = MakeView<RequestHeader>(Command::kRequest);
-  request.client = kClient;
-  request.session = 3;
-  request.request = 4;
-  request.operation = static_cast<uint8_t>(Operation::kCreateTransfers);
+  RequestHeader request = client_core::testing::TestRequest();
   request.frame.size = kHeaderSize + 128 + 128;
   return request;
 }
 
 RequestHeader ValidRegister() {
-  auto request = MakeView<RequestHeader>(Command::kRequest);
+  auto request = EmptyHeader<RequestHeader>(Command::kRequest);
   request.client = kClient;
   request.operation = static_cast<uint8_t>(Operation::kRegister);
   request.frame.size = kHeaderSize + kRegisterRequestBodySize;
@@ -49,7 +37,7 @@ RequestHeader ValidRegister() {
 }
 
 ReplyHeader ValidReply() {
-  auto reply = MakeView<ReplyHeader>(Command::kReply);
+  auto reply = EmptyHeader<ReplyHeader>(Command::kReply);
   reply.client = kClient;
   reply.op = 9;
   reply.commit = 9;
@@ -188,7 +176,7 @@ TEST(ValidateReply, RegisterRepliesHaveTheirOwnRules) {
 }
 
 TEST(ValidatePingClient, RejectsEachRule) {
-  auto ping = MakeView<PingClientHeader>(Command::kPingClient);
+  auto ping = EmptyHeader<PingClientHeader>(Command::kPingClient);
   ping.client = kClient;
   ping.session = 5;
   ping.ping_timestamp_monotonic = 77;
@@ -196,7 +184,8 @@ TEST(ValidatePingClient, RejectsEachRule) {
   ExpectEachCaseRejected<PingClientHeader>(
       ping, ValidatePingClient,
       {
-          C{"expected a ping_client", [](PingClientHeader& h) { h.frame.command = Command::kPing; }},
+          C{"expected a ping_client",
+            [](PingClientHeader& h) { h.frame.command = Command::kPing; }},
           C{"size", [](PingClientHeader& h) { h.frame.size = kHeaderSize + 1; }},
           C{"checksum_body", [](PingClientHeader& h) { h.frame.checksum_body = 0; }},
           C{"release == 0", [](PingClientHeader& h) { h.frame.release = 0; }},
@@ -208,7 +197,7 @@ TEST(ValidatePingClient, RejectsEachRule) {
 }
 
 TEST(ValidatePongClient, RejectsEachRule) {
-  auto pong = MakeView<PongClientHeader>(Command::kPongClient);
+  auto pong = EmptyHeader<PongClientHeader>(Command::kPongClient);
   pong.frame.view = 3;
   pong.frame.replica = 5;
   using C = Case<PongClientHeader>;
@@ -226,7 +215,7 @@ TEST(ValidatePongClient, RejectsEachRule) {
 }
 
 TEST(ValidateEviction, RejectsEachRuleAndAcceptsEveryReason) {
-  auto eviction = MakeView<EvictionHeader>(Command::kEviction);
+  auto eviction = EmptyHeader<EvictionHeader>(Command::kEviction);
   eviction.client = kClient;
   eviction.reason = EvictionReason::kInvalidRequestBody;
   using C = Case<EvictionHeader>;
@@ -270,7 +259,7 @@ TEST(HeaderToString, NamesTheCommandAndItsKeyFields) {
   EXPECT_THAT(request, HasSubstr("request=4"));
   EXPECT_THAT(request, HasSubstr("operation=147"));
   EXPECT_THAT(request, HasSubstr("release=0.17.9"));
-  auto eviction = MakeView<EvictionHeader>(Command::kEviction);
+  auto eviction = EmptyHeader<EvictionHeader>(Command::kEviction);
   eviction.reason = EvictionReason::kSessionTooLow;
   EXPECT_THAT(HeaderToString(AsHeader(eviction)), HasSubstr("reason=session_too_low"));
   const std::string reply = HeaderToString(AsHeader(ValidReply()));

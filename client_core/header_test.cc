@@ -11,12 +11,13 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "client_core/testing/captures.h"
 #include "client_core/checksum.h"
 #include "client_core/multi_batch.h"
 #include "client_core/operation.h"
 #include "client_core/release.h"
+#include "client_core/testing/captures.h"
 #include "client_core/testing/events.h"
+#include "client_core/testing/headers.h"
 #include "client_core/types.h"
 
 namespace tb {
@@ -26,7 +27,7 @@ using client_core::testing::BytesFromHex;
 using ::testing::HasSubstr;
 
 constexpr u128 kClient = MakeU128(0x0123456789abcdefULL, 0xfedcba9876543210ULL);
-constexpr uint32_t kRelease = MakeRelease(0, 17, 9);
+constexpr uint32_t kRelease = client_core::testing::kTestRelease;
 
 template <typename View>
 std::vector<uint8_t> BytesOf(const View& view) {
@@ -64,11 +65,7 @@ View ViewFromBytes(std::span<const uint8_t> bytes) {
 
 template <typename View>
 View MakeView(Command command) {
-  View view;
-  std::memset(&view, 0, sizeof(view));
-  view.frame.command = command;
-  view.frame.release = kRelease;
-  return view;
+  return client_core::testing::EmptyHeader<View>(command);
 }
 
 // ---- The deterministic session of PROTOCOL.md §15.4 ----------------------------------------
@@ -154,8 +151,7 @@ TEST(HeaderVectors, RegisterRequestMatchesProtocolBytes) {
 TEST(HeaderVectors, RegisterReplyMatchesProtocolBytesAndContext) {
   const Session154 session = BuildSession154();
   EXPECT_EQ(U128ToHex(session.register_reply.context), "0x3b10c97bfe00b4e0c617d519232b0c2a");
-  EXPECT_EQ(U128ToHex(session.register_reply.frame.checksum),
-            "0xd35979c385b23b1ca76ae5bd7fe9fbca");
+  EXPECT_EQ(U128ToHex(session.register_reply.frame.checksum), "0xd35979c385b23b1ca76ae5bd7fe9fbca");
   EXPECT_EQ(U128ToHex(session.register_reply.frame.checksum_body),
             "0x191cda322bd68ef8082c67fd040ed2b5");
   EXPECT_EQ(Hex(BytesOf(session.register_reply)), Hex(FromDump(R"(
@@ -174,8 +170,7 @@ TEST(HeaderVectors, RegisterReplyMatchesProtocolBytesAndContext) {
 
 TEST(HeaderVectors, CreateAccountsRequestMatchesProtocolBytes) {
   const Session154 session = BuildSession154();
-  EXPECT_EQ(U128ToHex(session.create_request.frame.checksum),
-            "0x8e4a8acba27c7685f4e5a919bc4298f5");
+  EXPECT_EQ(U128ToHex(session.create_request.frame.checksum), "0x8e4a8acba27c7685f4e5a919bc4298f5");
   EXPECT_EQ(U128ToHex(session.create_request.frame.checksum_body),
             "0xf5ac028b27486f9b55ee8bab633a87ae");
   EXPECT_EQ(Hex(BytesOf(session.create_request)), Hex(FromDump(R"(

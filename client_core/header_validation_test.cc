@@ -12,6 +12,7 @@
 #include "client_core/header.h"
 #include "client_core/operation.h"
 #include "client_core/release.h"
+#include "client_core/testing/headers.h"
 
 namespace tb {
 namespace {
@@ -19,29 +20,16 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr u128 kCluster = 7;
-constexpr u128 kClient = MakeU128(0xAAAA, 0xBBBB);
-constexpr uint32_t kRelease = MakeRelease(0, 17, 9);
+using client_core::testing::kTestClient;
+
+constexpr u128 kClient = kTestClient;
 
 template <typename View>
 View MakeView(Command command) {
-  View view;
-  std::memset(&view, 0, sizeof(view));
-  view.frame.command = command;
-  view.frame.release = kRelease;
-  view.frame.cluster = kCluster;
-  view.frame.size = kHeaderSize;
-  view.frame.checksum_body = kChecksumOfEmpty;
-  return view;
+  return client_core::testing::EmptyHeader<View>(command, kCluster);
 }
 
-RequestHeader ValidRequest() {
-  auto request = MakeView<RequestHeader>(Command::kRequest);
-  request.client = kClient;
-  request.session = 3;
-  request.request = 4;
-  request.operation = static_cast<uint8_t>(Operation::kCreateTransfers);
-  return request;
-}
+RequestHeader ValidRequest() { return client_core::testing::TestRequest(kCluster); }
 
 ReplyHeader ValidReply() {
   auto reply = MakeView<ReplyHeader>(Command::kReply);
