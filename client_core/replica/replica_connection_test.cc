@@ -98,6 +98,18 @@ class ReplicaConnectionTest : public ::testing::Test {
     return recorder_.open.empty() ? nullptr : recorder_.open.begin()->second;
   }
 
+  // Two clients' register requests in one write; returns them in the order sent.
+  static std::vector<std::vector<uint8_t>> SendTwoRegistersInOneWrite(
+      asio::ip::tcp::socket& client) {
+    TestClient first(1);
+    TestClient second(2);
+    std::vector<std::vector<uint8_t>> messages = {first.Register(), second.Register()};
+    std::vector<uint8_t> bytes = messages[0];
+    bytes.insert(bytes.end(), messages[1].begin(), messages[1].end());
+    asio::write(client, asio::buffer(bytes));
+    return messages;
+  }
+
   asio::io_context io_;
   asio::io_context client_io_;
   Recorder recorder_;
@@ -107,15 +119,9 @@ class ReplicaConnectionTest : public ::testing::Test {
 TEST_F(ReplicaConnectionTest, FramesMessagesSharingOneWrite) {
   Listen();
   asio::ip::tcp::socket client = Connect();
-  TestClient first(1);
-  TestClient second(2);
-  std::vector<uint8_t> bytes = first.Register();
-  const std::vector<uint8_t> other = second.Register();
-  bytes.insert(bytes.end(), other.begin(), other.end());
-  asio::write(client, asio::buffer(bytes));
+  const std::vector<std::vector<uint8_t>> sent = SendTwoRegistersInOneWrite(client);
   ASSERT_TRUE(RunUntil([&] { return recorder_.messages.size() == 2; }));
-  EXPECT_EQ(recorder_.messages[0], first.Register());
-  EXPECT_EQ(recorder_.messages[1], other);
+  EXPECT_EQ(recorder_.messages, sent);
 }
 
 TEST_F(ReplicaConnectionTest, GathersQueuedMessagesIntoFewWritesAndDeliversThemInOrder) {
@@ -193,12 +199,7 @@ TEST_F(ReplicaConnectionTest, AHandlerClosingTheConnectionStopsDeliveryOfTheRest
   Listen();
   recorder_.close_on_message = true;
   asio::ip::tcp::socket client = Connect();
-  TestClient first(1);
-  TestClient second(2);
-  std::vector<uint8_t> bytes = first.Register();
-  const std::vector<uint8_t> other = second.Register();
-  bytes.insert(bytes.end(), other.begin(), other.end());
-  asio::write(client, asio::buffer(bytes));
+  SendTwoRegistersInOneWrite(client);
   ASSERT_TRUE(RunUntil([&] { return !recorder_.closes.empty(); }));
   EXPECT_EQ(recorder_.messages.size(), 1u);
   EXPECT_EQ(recorder_.closes, std::vector<CloseReason>{CloseReason::kLocal});

@@ -1,5 +1,6 @@
 #include "proxy/coalescer/admission.h"
 
+#include <ostream>
 #include <string>
 #include <utility>
 
@@ -14,6 +15,21 @@ void ExpectRefused(const absl::StatusOr<AdmissionPermit>& permit, RefusalReason 
   EXPECT_EQ(permit.status().message(),
             std::string("coalescer bound reached: ") + RefusalReasonName(reason));
   EXPECT_EQ(AdmissionRefusal(permit.status()), reason);
+}
+
+// What `admission` has handed out and not had back: callers, queued events and queued bytes.
+struct Held {
+  uint32_t callers;
+  uint64_t events;
+  uint64_t bytes;
+  bool operator==(const Held&) const = default;
+};
+Held HeldBy(const Admission& admission) {
+  return {admission.callers(), admission.queued_events(), admission.queued_bytes()};
+}
+void PrintTo(const Held& held, std::ostream* out) {
+  *out << "{callers " << held.callers << ", events " << held.events << ", bytes " << held.bytes
+       << "}";
 }
 
 TEST(Admission, RefusesTheCallThatWouldPassABoundWithAStatusNamingIt) {
@@ -44,8 +60,7 @@ TEST(AdmissionPermit, QueuedUnitsAndTheCallerAreReleasedSeparately) {
   permit->ReleaseQueued();
   EXPECT_FALSE(permit->queued());
   EXPECT_TRUE(permit->held());
-  EXPECT_EQ(admission.queued_events(), 0u);
-  EXPECT_EQ(admission.queued_bytes(), 0u);
+  EXPECT_EQ(HeldBy(admission), (Held{1, 0, 0}));
   // The caller is still in flight: the caller bound holds.
   ExpectRefused(admission.TryAdmit(1, 1), RefusalReason::kCallers);
   permit->Release();
@@ -61,12 +76,9 @@ TEST(AdmissionPermit, DestructionGivesBackEverythingStillHeld) {
     ASSERT_TRUE(queued.ok());
     ASSERT_TRUE(in_flight.ok());
     in_flight->ReleaseQueued();
-    EXPECT_EQ(admission.queued_events(), 4u);
-    EXPECT_EQ(admission.callers(), 2u);
+    EXPECT_EQ(HeldBy(admission), (Held{2, 4, 400}));
   }
-  EXPECT_EQ(admission.queued_events(), 0u);
-  EXPECT_EQ(admission.queued_bytes(), 0u);
-  EXPECT_EQ(admission.callers(), 0u);
+  EXPECT_EQ(HeldBy(admission), (Held{0, 0, 0}));
 }
 
 TEST(AdmissionPermit, ReleasesOnceHoweverOftenAskedOrDestroyed) {
@@ -81,9 +93,7 @@ TEST(AdmissionPermit, ReleasesOnceHoweverOftenAskedOrDestroyed) {
     EXPECT_FALSE(permit->held());
   }
   // Only the released permit's units came back; `other` still holds its own.
-  EXPECT_EQ(admission.callers(), 1u);
-  EXPECT_EQ(admission.queued_events(), 1u);
-  EXPECT_EQ(admission.queued_bytes(), 1u);
+  EXPECT_EQ(HeldBy(admission), (Held{1, 1, 1}));
 }
 
 TEST(AdmissionPermit, MovingTransfersTheUnitsWithoutReleasingThem) {
@@ -97,18 +107,14 @@ TEST(AdmissionPermit, MovingTransfersTheUnitsWithoutReleasingThem) {
   EXPECT_FALSE(assigned.held());
   assigned = std::move(moved);
   EXPECT_FALSE(moved.held());  // NOLINT(bugprone-use-after-move)
-  EXPECT_EQ(admission.callers(), 1u);
-  EXPECT_EQ(admission.queued_events(), 3u);
+  EXPECT_EQ(HeldBy(admission), (Held{1, 3, 30}));
   // Assigning over a permit that holds units gives those units back first.
   absl::StatusOr<AdmissionPermit> next = admission.TryAdmit(4, 40);
   ASSERT_TRUE(next.ok());
   assigned = *std::move(next);
-  EXPECT_EQ(admission.callers(), 1u);
-  EXPECT_EQ(admission.queued_events(), 4u);
-  EXPECT_EQ(admission.queued_bytes(), 40u);
+  EXPECT_EQ(HeldBy(admission), (Held{1, 4, 40}));
   assigned = AdmissionPermit();
-  EXPECT_EQ(admission.callers(), 0u);
-  EXPECT_EQ(admission.queued_events(), 0u);
+  EXPECT_EQ(HeldBy(admission), (Held{0, 0, 0}));
 }
 
 }  // namespace
