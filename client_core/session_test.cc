@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/escaping.h"
 #include "client_core/multi_batch.h"
 #include "client_core/outcome.h"
@@ -130,6 +131,18 @@ std::vector<uint8_t> HexBytes(const std::string& hex) {
   return std::vector<uint8_t>(bytes.begin(), bytes.end());
 }
 
+// `reply` with one header field changed by `alter`, its checksums made valid again: a reply a
+// replica could have sent, but not to the request in flight.
+std::vector<uint8_t> ReplyWithAlteredHeader(std::vector<uint8_t> reply,
+                                            absl::FunctionRef<void(ReplyHeader&)> alter) {
+  ReplyHeader header;
+  std::memcpy(&header, reply.data(), kHeaderSize);
+  alter(header);
+  SetReplyChecksums(header, std::span(reply).subspan(kHeaderSize));
+  std::memcpy(reply.data(), &header, kHeaderSize);
+  return reply;
+}
+
 TEST(Session, RegisterRequestMatchesDeterministicVector) {
   // PROTOCOL.md §15.4: cluster 0, client 0x0123456789abcdeffedcba9876543210, release 0.17.9.
   FakeClock clock;
@@ -154,8 +167,8 @@ TEST(Session, RegisterRequestMatchesDeterministicVector) {
       "1032547698badcfeefcdab896745230100000000000000000000000000000000"
       "0000000002000000000000000000000000000000000000000000000000000000"
       "0000000000000000000000000000000000000000000000000000000000000000");
-  EXPECT_TRUE(std::equal(expected_header.begin(), expected_header.end(),
-                         requests[0].bytes->begin()));
+  EXPECT_TRUE(
+      std::equal(expected_header.begin(), expected_header.end(), requests[0].bytes->begin()));
   for (size_t i = kHeaderSize; i < 512; i++) ASSERT_EQ((*requests[0].bytes)[i], 0) << i;
   // A ping follows the register right away (0.17.6+ behaviour), carrying session 0.
   const std::vector<SentMessage> pings = transport.Sent(Command::kPingClient);
@@ -177,16 +190,15 @@ TEST(Session, DeterministicVectorChainRegisterReplyThenCreateAccounts) {
   session.Register();
   const SentMessage register_request = transport.Sent(Command::kRequest)[0];
   Deliver(session, 0, 0,
-                   MakeReply(register_request, RegisterResultBody(1'048'320),
-                             {.view = 0, .op = 1, .timestamp = 1'700'000'000'000'000'000}));
+          MakeReply(register_request, RegisterResultBody(1'048'320),
+                    {.view = 0, .op = 1, .timestamp = 1'700'000'000'000'000'000}));
   ASSERT_TRUE(session.ready());
   EXPECT_EQ(session.session_number(), 1u);
 
   ASSERT_TRUE(session
-                  .SendRequest(146, OneAccountBody(1),
-                               [&](absl::StatusOr<SessionReply> reply) {
-                                 result.emplace(std::move(reply));
-                               })
+                  .SendRequest(
+                      146, OneAccountBody(1),
+                      [&](absl::StatusOr<SessionReply> reply) { result.emplace(std::move(reply)); })
                   .ok());
   const SentMessage request = transport.Sent(Command::kRequest).back();
   EXPECT_EQ(request.header().frame.checksum,
@@ -219,8 +231,8 @@ struct CapturedMessage {
 };
 
 std::vector<CapturedMessage> ReadCapture(const std::string& name) {
-  const std::string json = ReadFile(std::string(TB_SHARED_DIR) +
-                                    "/spec/captures/real-0.17.9/single-dev/" + name);
+  const std::string json =
+      ReadFile(std::string(TB_SHARED_DIR) + "/spec/captures/real-0.17.9/single-dev/" + name);
   EXPECT_FALSE(json.empty()) << name;
   std::vector<CapturedMessage> messages;
   size_t position = 0;
@@ -266,18 +278,17 @@ TEST(Session, ReproducesRealClientBytesAndAcceptsRealReplies) {
   std::optional<absl::StatusOr<SessionReply>> result;
   const std::vector<uint8_t> body(create[0].bytes.begin() + 256, create[0].bytes.end());
   ASSERT_TRUE(session
-                  .SendRequest(146, body,
-                               [&](absl::StatusOr<SessionReply> reply) {
-                                 result.emplace(std::move(reply));
-                               })
+                  .SendRequest(
+                      146, body,
+                      [&](absl::StatusOr<SessionReply> reply) { result.emplace(std::move(reply)); })
                   .ok());
   EXPECT_EQ(*transport.Sent(Command::kRequest).back().bytes, create[0].bytes);
   Deliver(session, 0, 0, create[1].bytes);
   ASSERT_TRUE(result.has_value());
   ASSERT_TRUE(result->ok()) << result->status();
   EXPECT_EQ((*result)->op, 3u);
-  EXPECT_EQ((*result)->body, std::vector<uint8_t>(create[1].bytes.begin() + 256,
-                                                  create[1].bytes.end()));
+  EXPECT_EQ((*result)->body,
+            std::vector<uint8_t>(create[1].bytes.begin() + 256, create[1].bytes.end()));
   EXPECT_TRUE(observer.dropped.empty());
 }
 
@@ -346,9 +357,8 @@ TEST(Session, ChainParentIsPreviousReplyContext) {
   h.Send(&second, 2);
   const RequestHeader request_2 = HeaderAs<RequestHeader>(h.LastRequest().header());
   EXPECT_EQ(request_2.request, 2u);
-  EXPECT_EQ(request_2.parent, HeaderAs<ReplyHeader>(*DecodeHeader(
-                                                        std::span(reply_1).first(256), kCluster))
-                                  .context);
+  EXPECT_EQ(request_2.parent,
+            HeaderAs<ReplyHeader>(*DecodeHeader(std::span(reply_1).first(256), kCluster)).context);
   EXPECT_EQ(h.session.request_number(), 2u);
 }
 
@@ -364,8 +374,7 @@ TEST(Session, PreviousRequestLatencyIsReportedInMicroseconds) {
   h.Deliver(0, MakeReply(h.LastRequest(), CreateResultBody(1)));
   result.reset();
   h.Send(&result, 2);
-  EXPECT_EQ(HeaderAs<RequestHeader>(h.LastRequest().header()).previous_request_latency,
-            UINT32_MAX);
+  EXPECT_EQ(HeaderAs<RequestHeader>(h.LastRequest().header()).previous_request_latency, UINT32_MAX);
 }
 
 TEST(Session, CallbackMaySendTheNextRequest) {
@@ -394,10 +403,9 @@ TEST(Session, RefusesOperationsThatAreNotForwardable) {
   h.RegisterAndReply();
   const size_t sent_before = h.transport.sent.size();
   for (int operation : {0, 1, 2, 3, 4, 5, 6, 127, 128, 129, 136, 138, 139, 148, 255}) {
-    const absl::Status status = h.session.SendRequest(static_cast<uint8_t>(operation),
-                                                      std::vector<uint8_t>(), [](auto) {
-                                                        ADD_FAILURE() << "must not be called";
-                                                      });
+    const absl::Status status =
+        h.session.SendRequest(static_cast<uint8_t>(operation), std::vector<uint8_t>(),
+                              [](auto) { ADD_FAILURE() << "must not be called"; });
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << operation;
   }
   EXPECT_EQ(h.transport.sent.size(), sent_before);
@@ -410,9 +418,8 @@ TEST(Session, RefusesInvalidBodies) {
   h.Deliver(0, MakeReply(h.LastRequest(), RegisterResultBody(3840)));
   const size_t sent_before = h.transport.sent.size();
   auto refused = [&](uint8_t operation, std::vector<uint8_t> body) {
-    return h.session.SendRequest(operation, std::move(body), [](auto) {
-      ADD_FAILURE() << "must not be called";
-    });
+    return h.session.SendRequest(operation, std::move(body),
+                                 [](auto) { ADD_FAILURE() << "must not be called"; });
   };
   // Not multi-batch encoded.
   EXPECT_EQ(refused(kCreateAccounts, std::vector<uint8_t>(100, 0)).code(),
@@ -625,12 +632,9 @@ TEST(Session, ReplyWithWrongRequestChecksumIsDropped) {
   h.RegisterAndReply();
   auto& result = h.NewResult();
   h.Send(&result);
-  std::vector<uint8_t> reply = MakeReply(h.LastRequest(), CreateResultBody(1));
-  ReplyHeader header;
-  std::memcpy(&header, reply.data(), 256);
-  header.request_checksum ^= 1;
-  SetReplyChecksums(header, std::span(reply).subspan(256));
-  std::memcpy(reply.data(), &header, 256);
+  const std::vector<uint8_t> reply =
+      ReplyWithAlteredHeader(MakeReply(h.LastRequest(), CreateResultBody(1)),
+                             [](ReplyHeader& header) { header.request_checksum ^= 1; });
   h.Deliver(0, reply);
   EXPECT_FALSE(result.has_value());
   EXPECT_THAT(h.observer.dropped,
@@ -645,12 +649,9 @@ TEST(Session, ReplyAheadOfTheRequestInFlightIsDropped) {
   h.RegisterAndReply();
   auto& result = h.NewResult();
   h.Send(&result);
-  std::vector<uint8_t> reply = MakeReply(h.LastRequest(), CreateResultBody(1));
-  ReplyHeader header;
-  std::memcpy(&header, reply.data(), 256);
-  header.request += 1;
-  SetReplyChecksums(header, std::span(reply).subspan(256));
-  std::memcpy(reply.data(), &header, 256);
+  const std::vector<uint8_t> reply =
+      ReplyWithAlteredHeader(MakeReply(h.LastRequest(), CreateResultBody(1)),
+                             [](ReplyHeader& header) { header.request += 1; });
   h.Deliver(0, reply);
   EXPECT_FALSE(result.has_value());
   EXPECT_THAT(h.observer.dropped, ::testing::ElementsAre("reply with a request number ahead"));
@@ -662,16 +663,13 @@ TEST(Session, ReplyWithAnotherReleaseOrClientIsDropped) {
   auto& result = h.NewResult();
   h.Send(&result);
   h.Deliver(0, MakeReply(h.LastRequest(), CreateResultBody(1), {.release = kReleaseServer}));
-  std::vector<uint8_t> reply = MakeReply(h.LastRequest(), CreateResultBody(1));
-  ReplyHeader header;
-  std::memcpy(&header, reply.data(), 256);
-  header.client += 1;
-  SetReplyChecksums(header, std::span(reply).subspan(256));
-  std::memcpy(reply.data(), &header, 256);
+  const std::vector<uint8_t> reply =
+      ReplyWithAlteredHeader(MakeReply(h.LastRequest(), CreateResultBody(1)),
+                             [](ReplyHeader& header) { header.client += 1; });
   h.Deliver(0, reply);
   EXPECT_FALSE(result.has_value());
-  EXPECT_THAT(h.observer.dropped, ::testing::ElementsAre("reply with another release",
-                                                         "reply for another client"));
+  EXPECT_THAT(h.observer.dropped,
+              ::testing::ElementsAre("reply with another release", "reply for another client"));
 }
 
 TEST(Session, UnexpectedCommandsAndInvalidHeadersAreDroppedNotFatal) {
@@ -801,7 +799,7 @@ TEST(Session, CloseFailsTheRequestInFlightWithUnknownOutcome) {
   EXPECT_EQ(result->status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(GetOutcome(result->status()), Outcome::kUnknown);
   EXPECT_EQ(h.session.state(), Session::State::kClosed);
-  h.session.Close(absl::UnavailableError("again"));  // Idempotent.
+  h.session.Close(absl::UnavailableError("again"));               // Idempotent.
   h.Deliver(0, MakeReply(h.LastRequest(), CreateResultBody(1)));  // Ignored.
 }
 
@@ -843,7 +841,6 @@ TEST(Session, RandomClientIdsAreNonZeroAndDistinct) {
   EXPECT_NE(a.client_id(), 0u);
   EXPECT_NE(a.client_id(), b.client_id());
 }
-
 
 // ---- Robustness: nothing from the network can trip an assertion ---------------------------
 
