@@ -36,16 +36,7 @@ RequestHeader ValidRegister() {
   return request;
 }
 
-ReplyHeader ValidReply() {
-  auto reply = EmptyHeader<ReplyHeader>(Command::kReply);
-  reply.client = kClient;
-  reply.op = 9;
-  reply.commit = 9;
-  reply.timestamp = 12345;
-  reply.request = 4;
-  reply.operation = static_cast<uint8_t>(Operation::kCreateTransfers);
-  return reply;
-}
+ReplyHeader ValidReply() { return client_core::testing::TestReply(); }
 
 template <typename View>
 struct Case {

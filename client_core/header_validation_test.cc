@@ -20,10 +20,6 @@ namespace {
 using ::testing::HasSubstr;
 
 constexpr u128 kCluster = 7;
-using client_core::testing::kTestClient;
-
-constexpr u128 kClient = kTestClient;
-
 template <typename View>
 View MakeView(Command command) {
   return client_core::testing::EmptyHeader<View>(command, kCluster);
@@ -31,16 +27,7 @@ View MakeView(Command command) {
 
 RequestHeader ValidRequest() { return client_core::testing::TestRequest(kCluster); }
 
-ReplyHeader ValidReply() {
-  auto reply = MakeView<ReplyHeader>(Command::kReply);
-  reply.client = kClient;
-  reply.op = 9;
-  reply.commit = 9;
-  reply.timestamp = 12345;
-  reply.request = 4;
-  reply.operation = static_cast<uint8_t>(Operation::kCreateTransfers);
-  return reply;
-}
+ReplyHeader ValidReply() { return client_core::testing::TestReply(kCluster); }
 
 std::vector<uint8_t> Encode(Header header) {
   SetHeaderChecksum(header);

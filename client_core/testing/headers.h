@@ -44,4 +44,16 @@ inline RequestHeader TestRequest(u128 cluster = 0) {
   return request;
 }
 
+// The reply to TestRequest(): op and commit 9, timestamp 12345, no body.
+inline ReplyHeader TestReply(u128 cluster = 0) {
+  auto reply = EmptyHeader<ReplyHeader>(Command::kReply, cluster);
+  reply.client = kTestClient;
+  reply.op = 9;
+  reply.commit = 9;
+  reply.timestamp = 12345;
+  reply.request = 4;
+  reply.operation = static_cast<uint8_t>(Operation::kCreateTransfers);
+  return reply;
+}
+
 }  // namespace tb::client_core::testing
