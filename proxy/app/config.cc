@@ -47,14 +47,13 @@ std::string Help(absl::string_view text, Field Config::*field) {
 // Every setting is an optional string flag: "not given" must be distinguishable from "given
 // with the default value", so that the environment applies only when the flag is absent. The
 // text is parsed (with absl's own flag marshalling) in one place, ParseConfig, for both sources.
-#define TB_SETTING_FLAG(name, help) \
-  ABSL_FLAG(std::optional<std::string>, name, std::nullopt, help)
+#define TB_SETTING_FLAG(name, help) ABSL_FLAG(std::optional<std::string>, name, std::nullopt, help)
 
 using tb::proxy::Config;
 using tb::proxy::Help;
 
-TB_SETTING_FLAG(listen, Help("gRPC listen address host:port (port 0: any free port).",
-                             &Config::listen));
+TB_SETTING_FLAG(listen,
+                Help("gRPC listen address host:port (port 0: any free port).", &Config::listen));
 TB_SETTING_FLAG(grpc_message_size_max,
                 Help(absl::StrCat("Largest gRPC message received or sent, bytes (",
                                   tb::proxy::kGrpcMessageSizeMaxFloor, "..",
@@ -66,48 +65,54 @@ TB_SETTING_FLAG(grpc_streams_max,
                      &Config::grpc_streams_max));
 TB_SETTING_FLAG(stream_calls_max,
                 Help(absl::StrCat("Calls in flight on one Stream RPC before the proxy stops "
-                                  "reading it (1..", tb::proxy::kStreamCallsMaxCeiling, ")."),
+                                  "reading it (1..",
+                                  tb::proxy::kStreamCallsMaxCeiling, ")."),
                      &Config::stream_calls_max));
-TB_SETTING_FLAG(keepalive_time, Help("Ping an idle client connection after this long.",
-                                     &Config::keepalive_time));
+TB_SETTING_FLAG(keepalive_time,
+                Help("Ping an idle client connection after this long.", &Config::keepalive_time));
 TB_SETTING_FLAG(keepalive_timeout, Help("Close a connection whose ping is unanswered this long.",
                                         &Config::keepalive_timeout));
-TB_SETTING_FLAG(cluster_addresses, "TigerBeetle replicas host:port,... in the cluster's order. "
-                                   "Empty: start an embedded in-memory dev cluster (NOT "
-                                   "durable). Default empty.");
+TB_SETTING_FLAG(cluster_addresses,
+                "TigerBeetle replicas host:port,... in the cluster's order. "
+                "Empty: start an embedded in-memory dev cluster (NOT "
+                "durable). Default empty.");
 TB_SETTING_FLAG(cluster_id, Help("Cluster id, decimal or 0x-hex u128.", &Config::cluster_id));
 TB_SETTING_FLAG(sessions,
                 Help(absl::StrCat("Cluster sessions kept registered (1 request in flight each; "
-                                  "1..", tb::proxy::kSessionsMaxCeiling, ")."),
+                                  "1..",
+                                  tb::proxy::kSessionsMaxCeiling, ")."),
                      &Config::sessions));
 TB_SETTING_FLAG(session_budget,
                 Help(absl::StrCat("Cluster session slots tbproxy may hold, replacements "
-                                  "included (sessions..", tb::proxy::kSessionsMaxCeiling, ")."),
+                                  "included (sessions..",
+                                  tb::proxy::kSessionsMaxCeiling, ")."),
                      &Config::session_budget));
-TB_SETTING_FLAG(queued_events_max, Help("Events waiting for a session, at most.",
-                                        &Config::queued_events_max));
-TB_SETTING_FLAG(queued_bytes_max, Help("Event bytes waiting for a session, at most.",
-                                       &Config::queued_bytes_max));
+TB_SETTING_FLAG(queued_events_max,
+                Help("Events waiting for a session, at most.", &Config::queued_events_max));
+TB_SETTING_FLAG(queued_bytes_max,
+                Help("Event bytes waiting for a session, at most.", &Config::queued_bytes_max));
 TB_SETTING_FLAG(callers_max, Help("Calls queued or in flight, at most.", &Config::callers_max));
 TB_SETTING_FLAG(tls_cert_file, "PEM certificate chain: serve gRPC over TLS.");
 TB_SETTING_FLAG(tls_key_file, "PEM private key of --tls-cert-file.");
 TB_SETTING_FLAG(tls_client_ca_file, "PEM CA bundle: require client certificates (mutual TLS).");
-TB_SETTING_FLAG(token_file, "Bearer token file (name:read|write:sha256:<hex> per line): "
-                            "require tokens.");
-TB_SETTING_FLAG(metrics_listen, "Prometheus /metrics, /healthz, /readyz on host:port (a numeric "
-                                "address). Empty: off.");
-TB_SETTING_FLAG(native_listen, "TigerBeetle-protocol listener host:port (a numeric address) for "
-                               "official TigerBeetle clients, e.g. 127.0.0.1:3000. Empty: off.");
+TB_SETTING_FLAG(token_file,
+                "Bearer token file (name:read|write:sha256:<hex> per line): "
+                "require tokens.");
+TB_SETTING_FLAG(metrics_listen,
+                "Prometheus /metrics, /healthz, /readyz on host:port (a numeric "
+                "address). Empty: off.");
+TB_SETTING_FLAG(native_listen,
+                "TigerBeetle-protocol listener host:port (a numeric address) for "
+                "official TigerBeetle clients, e.g. 127.0.0.1:3000. Empty: off.");
 TB_SETTING_FLAG(native_sessions_max,
                 Help(absl::StrCat("Virtual sessions of native clients (1..",
                                   tb::proxy::kNativeSessionsMaxCeiling,
                                   "); the least recently committed is evicted."),
                      &Config::native_sessions_max));
-TB_SETTING_FLAG(native_connections_max,
-                Help(absl::StrCat("Native client connections (1..",
-                                  tb::proxy::kNativeConnectionsMaxCeiling,
-                                  "); more are closed at accept."),
-                     &Config::native_connections_max));
+TB_SETTING_FLAG(native_connections_max, Help(absl::StrCat("Native client connections (1..",
+                                                          tb::proxy::kNativeConnectionsMaxCeiling,
+                                                          "); more are closed at accept."),
+                                             &Config::native_connections_max));
 TB_SETTING_FLAG(native_write_queue_bytes_max,
                 Help(absl::StrCat("Reply bytes queued for one native connection (",
                                   tb::proxy::kNativeWriteQueueBytesMaxFloor, "..",
@@ -116,9 +121,10 @@ TB_SETTING_FLAG(native_write_queue_bytes_max,
                      &Config::native_write_queue_bytes_max));
 TB_SETTING_FLAG(drain_timeout, Help("On SIGTERM/SIGINT, wait this long for calls in flight.",
                                     &Config::drain_timeout));
-TB_SETTING_FLAG(busy_poll, "After its last event, the cluster-session thread polls this long "
-                           "before sleeping: lower latency at light load for up to one CPU "
-                           "(0s..1ms). Default 0s: off.");
+TB_SETTING_FLAG(busy_poll,
+                "After its last event, the cluster-session thread polls this long "
+                "before sleeping: lower latency at light load for up to one CPU "
+                "(0s..1ms). Default 0s: off.");
 TB_SETTING_FLAG(log_level, Help("debug, info, warning or error.", &Config::log_level));
 
 namespace tb::proxy {
@@ -139,26 +145,50 @@ absl::Status ParseValue(absl::string_view name, absl::string_view text, T* out) 
   return absl::OkStatus();
 }
 
-absl::Status ParseU128Text(absl::string_view name, absl::string_view text, u128* out) {
+// The parsers of the settings that are not plain numbers, strings or durations.
+absl::Status ParseValue(absl::string_view name, absl::string_view text, u128* out) {
   absl::StatusOr<u128> value = ParseU128(text);
   if (!value.ok()) return SettingError(name, value.status().message());
   *out = *value;
   return absl::OkStatus();
 }
 
-// A listen address: port 0 picks a free port. Empty text turns an optional listener off.
-template <typename Address>
-absl::Status ParseListen(absl::string_view name, absl::string_view text, Address* out) {
-  if constexpr (std::is_same_v<Address, std::optional<HostPort>>) {
-    if (absl::StripAsciiWhitespace(text).empty()) {
-      out->reset();
-      return absl::OkStatus();
-    }
-  }
+// A listen address: port 0 picks a free port.
+absl::Status ParseValue(absl::string_view name, absl::string_view text, HostPort* out) {
   absl::StatusOr<HostPort> address = ParseHostPort(text, {.port_zero_allowed = true});
   if (!address.ok()) return SettingError(name, address.status().message());
   *out = *std::move(address);
   return absl::OkStatus();
+}
+
+// An optional listener: empty text turns it off.
+absl::Status ParseValue(absl::string_view name, absl::string_view text,
+                        std::optional<HostPort>* out) {
+  if (absl::StripAsciiWhitespace(text).empty()) {
+    out->reset();
+    return absl::OkStatus();
+  }
+  HostPort address;
+  if (absl::Status parsed = ParseValue(name, text, &address); !parsed.ok()) return parsed;
+  *out = std::move(address);
+  return absl::OkStatus();
+}
+
+// The cluster's replicas; empty text means the embedded dev cluster.
+absl::Status ParseValue(absl::string_view name, absl::string_view text,
+                        std::vector<ReplicaAddress>* out) {
+  out->clear();
+  if (absl::StripAsciiWhitespace(text).empty()) return absl::OkStatus();
+  absl::StatusOr<std::vector<ReplicaAddress>> addresses =
+      ParseHostPortList(text, {.default_host = "127.0.0.1"});
+  if (!addresses.ok()) return SettingError(name, addresses.status().message());
+  *out = *std::move(addresses);
+  return absl::OkStatus();
+}
+
+absl::Status ParseValue(absl::string_view name, absl::string_view text, LogLevel* out) {
+  if (ParseLogLevel(text, out)) return absl::OkStatus();
+  return SettingError(name, "must be debug, info, warning or error");
 }
 
 struct Setting {
@@ -167,72 +197,46 @@ struct Setting {
   absl::Status (*apply)(absl::string_view name, absl::string_view text, Config* config);
 };
 
-#define TB_FIELD_SETTING(dashed, flag_name, field)                                     \
-  Setting {                                                                            \
-    dashed, &FLAGS_##flag_name,                                                        \
-        [](absl::string_view name, absl::string_view text, Config* config) {           \
-          return ParseValue(name, text, &config->field);                               \
-        }                                                                              \
+// One setting: its dashed name, its flag FLAGS_<field> and the Config field it fills.
+#define TB_SETTING(dashed, field)                                                                \
+  Setting {                                                                                      \
+    dashed, &FLAGS_##field, [](absl::string_view name, absl::string_view text, Config* config) { \
+      return ParseValue(name, text, &config->field);                                             \
+    }                                                                                            \
   }
 
 const std::vector<Setting>& Settings() {
   static const auto* settings = new std::vector<Setting>{
-      Setting{"listen", &FLAGS_listen,
-              [](absl::string_view name, absl::string_view text, Config* config) {
-                return ParseListen(name, text, &config->listen);
-              }},
-      TB_FIELD_SETTING("grpc-message-size-max", grpc_message_size_max, grpc_message_size_max),
-      TB_FIELD_SETTING("grpc-streams-max", grpc_streams_max, grpc_streams_max),
-      TB_FIELD_SETTING("stream-calls-max", stream_calls_max, stream_calls_max),
-      TB_FIELD_SETTING("keepalive-time", keepalive_time, keepalive_time),
-      TB_FIELD_SETTING("keepalive-timeout", keepalive_timeout, keepalive_timeout),
-      Setting{"cluster-addresses", &FLAGS_cluster_addresses,
-              [](absl::string_view name, absl::string_view text, Config* config) {
-                config->cluster_addresses.clear();
-                if (absl::StripAsciiWhitespace(text).empty()) return absl::OkStatus();
-                absl::StatusOr<std::vector<ReplicaAddress>> addresses =
-                    ParseHostPortList(text, {.default_host = "127.0.0.1"});
-                if (!addresses.ok()) return SettingError(name, addresses.status().message());
-                config->cluster_addresses = *std::move(addresses);
-                return absl::OkStatus();
-              }},
-      Setting{"cluster-id", &FLAGS_cluster_id,
-              [](absl::string_view name, absl::string_view text, Config* config) {
-                return ParseU128Text(name, text, &config->cluster_id);
-              }},
-      TB_FIELD_SETTING("sessions", sessions, sessions),
-      TB_FIELD_SETTING("session-budget", session_budget, session_budget),
-      TB_FIELD_SETTING("queued-events-max", queued_events_max, queued_events_max),
-      TB_FIELD_SETTING("queued-bytes-max", queued_bytes_max, queued_bytes_max),
-      TB_FIELD_SETTING("callers-max", callers_max, callers_max),
-      TB_FIELD_SETTING("tls-cert-file", tls_cert_file, tls_cert_file),
-      TB_FIELD_SETTING("tls-key-file", tls_key_file, tls_key_file),
-      TB_FIELD_SETTING("tls-client-ca-file", tls_client_ca_file, tls_client_ca_file),
-      TB_FIELD_SETTING("token-file", token_file, token_file),
-      Setting{"metrics-listen", &FLAGS_metrics_listen,
-              [](absl::string_view name, absl::string_view text, Config* config) {
-                return ParseListen(name, text, &config->metrics_listen);
-              }},
-      Setting{"native-listen", &FLAGS_native_listen,
-              [](absl::string_view name, absl::string_view text, Config* config) {
-                return ParseListen(name, text, &config->native_listen);
-              }},
-      TB_FIELD_SETTING("native-sessions-max", native_sessions_max, native_sessions_max),
-      TB_FIELD_SETTING("native-connections-max", native_connections_max, native_connections_max),
-      TB_FIELD_SETTING("native-write-queue-bytes-max", native_write_queue_bytes_max,
-                       native_write_queue_bytes_max),
-      TB_FIELD_SETTING("drain-timeout", drain_timeout, drain_timeout),
-      TB_FIELD_SETTING("busy-poll", busy_poll, busy_poll),
-      Setting{"log-level", &FLAGS_log_level,
-              [](absl::string_view name, absl::string_view text, Config* config) {
-                if (ParseLogLevel(text, &config->log_level)) return absl::OkStatus();
-                return SettingError(name, "must be debug, info, warning or error");
-              }},
+      TB_SETTING("listen", listen),
+      TB_SETTING("grpc-message-size-max", grpc_message_size_max),
+      TB_SETTING("grpc-streams-max", grpc_streams_max),
+      TB_SETTING("stream-calls-max", stream_calls_max),
+      TB_SETTING("keepalive-time", keepalive_time),
+      TB_SETTING("keepalive-timeout", keepalive_timeout),
+      TB_SETTING("cluster-addresses", cluster_addresses),
+      TB_SETTING("cluster-id", cluster_id),
+      TB_SETTING("sessions", sessions),
+      TB_SETTING("session-budget", session_budget),
+      TB_SETTING("queued-events-max", queued_events_max),
+      TB_SETTING("queued-bytes-max", queued_bytes_max),
+      TB_SETTING("callers-max", callers_max),
+      TB_SETTING("tls-cert-file", tls_cert_file),
+      TB_SETTING("tls-key-file", tls_key_file),
+      TB_SETTING("tls-client-ca-file", tls_client_ca_file),
+      TB_SETTING("token-file", token_file),
+      TB_SETTING("metrics-listen", metrics_listen),
+      TB_SETTING("native-listen", native_listen),
+      TB_SETTING("native-sessions-max", native_sessions_max),
+      TB_SETTING("native-connections-max", native_connections_max),
+      TB_SETTING("native-write-queue-bytes-max", native_write_queue_bytes_max),
+      TB_SETTING("drain-timeout", drain_timeout),
+      TB_SETTING("busy-poll", busy_poll),
+      TB_SETTING("log-level", log_level),
   };
   return *settings;
 }
 
-#undef TB_FIELD_SETTING
+#undef TB_SETTING
 
 absl::Status CheckRange(absl::string_view name, uint64_t value, uint64_t min, uint64_t max) {
   if (value < min || value > max) {
@@ -283,15 +287,15 @@ absl::Status ValidateConfig(const Config& config) {
   if (config.keepalive_timeout < absl::Seconds(1) || config.keepalive_timeout > absl::Hours(1)) {
     return SettingError("keepalive-timeout", "must be 1s..1h");
   }
-  TB_RETURN_IF_ERROR(CheckRange("cluster-addresses", config.cluster_addresses.size(), 0,
-                                kReplicaCountMax));
+  TB_RETURN_IF_ERROR(
+      CheckRange("cluster-addresses", config.cluster_addresses.size(), 0, kReplicaCountMax));
   TB_RETURN_IF_ERROR(CheckRange("sessions", config.sessions, 1, kSessionsMaxCeiling));
   TB_RETURN_IF_ERROR(
       CheckRange("session-budget", config.session_budget, config.sessions, kSessionsMaxCeiling));
-  TB_RETURN_IF_ERROR(CheckRange("queued-events-max", config.queued_events_max, 1,
-                                kQueuedEventsMaxCeiling));
-  TB_RETURN_IF_ERROR(CheckRange("queued-bytes-max", config.queued_bytes_max, 1,
-                                kQueuedBytesMaxCeiling));
+  TB_RETURN_IF_ERROR(
+      CheckRange("queued-events-max", config.queued_events_max, 1, kQueuedEventsMaxCeiling));
+  TB_RETURN_IF_ERROR(
+      CheckRange("queued-bytes-max", config.queued_bytes_max, 1, kQueuedBytesMaxCeiling));
   TB_RETURN_IF_ERROR(CheckRange("callers-max", config.callers_max, 1, kCallersMaxCeiling));
   if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
     return SettingError(config.tls_cert_file.empty() ? "tls-cert-file" : "tls-key-file",
@@ -304,12 +308,11 @@ absl::Status ValidateConfig(const Config& config) {
   TB_RETURN_IF_ERROR(CheckReadable("tls-key-file", config.tls_key_file));
   TB_RETURN_IF_ERROR(CheckReadable("tls-client-ca-file", config.tls_client_ca_file));
   TB_RETURN_IF_ERROR(CheckReadable("token-file", config.token_file));
-  TB_RETURN_IF_ERROR(CheckRange("native-sessions-max", config.native_sessions_max, 1,
-                                kNativeSessionsMaxCeiling));
+  TB_RETURN_IF_ERROR(
+      CheckRange("native-sessions-max", config.native_sessions_max, 1, kNativeSessionsMaxCeiling));
   TB_RETURN_IF_ERROR(CheckRange("native-connections-max", config.native_connections_max, 1,
                                 kNativeConnectionsMaxCeiling));
-  TB_RETURN_IF_ERROR(CheckRange("native-write-queue-bytes-max",
-                                config.native_write_queue_bytes_max,
+  TB_RETURN_IF_ERROR(CheckRange("native-write-queue-bytes-max", config.native_write_queue_bytes_max,
                                 kNativeWriteQueueBytesMaxFloor, kNativeWriteQueueBytesMaxCeiling));
   if (config.drain_timeout < absl::ZeroDuration() || config.drain_timeout > absl::Hours(1)) {
     return SettingError("drain-timeout", "must be 0s..1h");
