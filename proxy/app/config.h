@@ -52,7 +52,7 @@ struct Config {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_client_ca_file;
-  std::string token_file;  // Bearer tokens (proxy/grpc_auth.h); empty = no authentication.
+  std::string token_file;  // Bearer tokens (proxy/grpc/grpc_auth.h); empty = no authentication.
 
   // Other listeners; none = off.
   std::optional<HostPort> metrics_listen;  // A numeric address (proxy/metrics/metrics_http.h).
@@ -63,7 +63,7 @@ struct Config {
   uint64_t native_write_queue_bytes_max = kNativeWriteQueueBytesMaxDefault;  // Per connection.
 
   absl::Duration drain_timeout = absl::Seconds(15);  // SIGTERM: finish calls in flight.
-  // The pool thread polls this long after its last event before sleeping (proxy/io_loop.h).
+  // The pool thread polls this long after its last event before sleeping (proxy/app/io_loop.h).
   absl::Duration busy_poll = absl::ZeroDuration();
   LogLevel log_level = LogLevel::kInfo;
 

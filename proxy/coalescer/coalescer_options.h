@@ -1,4 +1,4 @@
-// Settings and metric hooks of the coalescer (proxy/coalescer.h).
+// Settings and metric hooks of the coalescer (proxy/coalescer/coalescer.h).
 //
 //   tb::proxy::CoalescerOptions options{.queued_events_max = 1 << 20};
 //   TB_RETURN_IF_ERROR(tb::proxy::ValidateCoalescerOptions(options));

@@ -1,5 +1,5 @@
 // One caller's batch as the coalescer keeps it from Submit until its answer (internal to
-// proxy/coalescer.cc and its tests).
+// proxy/coalescer/coalescer.cc and its tests).
 #pragma once
 
 #include <cstdint>

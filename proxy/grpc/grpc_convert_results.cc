@@ -1,4 +1,4 @@
-// Native results -> protobuf responses (the other half of proxy/grpc_convert.h).
+// Native results -> protobuf responses (the other half of proxy/grpc/grpc_convert.h).
 #include <cstring>
 #include <span>
 #include <type_traits>

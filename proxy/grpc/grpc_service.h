@@ -1,6 +1,6 @@
 // The gRPC front end: the tbproxy.v1.TigerBeetle service on gRPC's callback API.
 //
-// Every handler validates and converts the request (proxy/grpc_convert.h), calls
+// Every handler validates and converts the request (proxy/grpc/grpc_convert.h), calls
 // Submitter::Submit with the call's deadline, and returns its reactor at once; the reactor
 // finishes from the submitter's callback. Nothing blocks a gRPC thread. A call the client
 // cancels is answered CANCELLED at once; its batch may still be applied (as with any request

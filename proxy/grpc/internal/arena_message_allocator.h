@@ -1,4 +1,4 @@
-// Per-call protobuf arenas for the unary RPCs (internal to proxy/grpc_service.cc).
+// Per-call protobuf arenas for the unary RPCs (internal to proxy/grpc/grpc_service.cc).
 //
 // Without them every typed request costs one heap allocation per message object (a Transfer and
 // each Uint128 inside it) and as many frees; with an arena they are carved from one block that

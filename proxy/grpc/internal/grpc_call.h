@@ -1,4 +1,4 @@
-// Helpers shared by the unary and streaming handlers of proxy/grpc_service.cc.
+// Helpers shared by the unary and streaming handlers of proxy/grpc/grpc_service.cc.
 #pragma once
 
 #include <optional>
