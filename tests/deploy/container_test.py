@@ -320,6 +320,10 @@ def image_proof(stage, binary, podman):
         if code != "0":
             raise AssertionError(f"the container exited {code} on stop:\n{podman('logs', name)}")
         log("podman stop: tbproxy drained and exited 0")
+    except BaseException:
+        logs = subprocess.run([*podman.argv, "logs", name], capture_output=True, text=True)
+        log(f"the container's output:\n{logs.stdout}{logs.stderr}")
+        raise
     finally:
         subprocess.run([*podman.argv, "rm", "--force", name], capture_output=True)
         # Earlier builds' layers (an older binary) are left unnamed; the apt layer stays cached.
