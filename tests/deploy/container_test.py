@@ -226,10 +226,11 @@ def chroot_proof(stage, binary):
         if code != 0:
             raise AssertionError(f"tbproxy exited {code} on SIGTERM:\n{process.stdout.read()}")
         log("SIGTERM: tbproxy drained and exited 0")
-    finally:
+    except BaseException:
         if process.poll() is None:
             process.kill()
-            process.wait()
+        log(f"tbproxy's output:\n{process.communicate()[0]}")
+        raise
 
 
 # ---- Proof 2: the image, built and run by podman -----------------------------------------------
