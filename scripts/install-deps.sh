@@ -23,6 +23,9 @@ packages=(
   # Test peers: real gRPC client, real Prometheus, the official Node client's runtime, linters.
   python3 python3-grpcio python3-protobuf python3-grpc-tools python3-yaml yamllint
   prometheus openssl curl
+  # The container test (tests/deploy/container_test.py): a bookworm root for the image's runtime
+  # stage, namespaces for running tbproxy in it, and an engine to build and run the image itself.
+  debootstrap iproute2 podman runc
   # Plots of BENCHMARKS.md (bench/report.py).
   python3-matplotlib
 )
