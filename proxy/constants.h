@@ -4,6 +4,7 @@
 // ceilings are in proxy/coalescer/coalescer_options.h, the pool's in pool/constants.h.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "absl/time/time.h"
@@ -20,6 +21,8 @@ inline constexpr uint32_t kGrpcMessageSizeMaxFloor = 64 * 1024;
 inline constexpr uint32_t kGrpcMessageSizeMaxCeiling = 256 * 1024 * 1024;
 // gRPC allocates per stream; a client needing more should open another connection.
 inline constexpr uint32_t kGrpcStreamsMaxCeiling = 100'000;
+// A unary call's ordering-key name (metadata tbproxy-ordering-key): a name, not a payload.
+inline constexpr size_t kOrderingKeyNameBytesMax = 128;
 // Calls pipelined on one Stream RPC: each holds a reply slot until written in order.
 inline constexpr uint32_t kStreamCallsMaxCeiling = 4096;
 

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client_core/assert.h"
 #include "proxy/grpc/grpc_convert.h"
@@ -22,6 +23,26 @@ absl::Time CallDeadline(const grpc::ServerContextBase& context) {
   const std::chrono::system_clock::time_point deadline = context.deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
   return absl::FromChrono(deadline);
+}
+
+absl::StatusOr<uint64_t> UnaryOrderingKey(const grpc::ServerContextBase& context) {
+  const auto& metadata = context.client_metadata();
+  auto it = metadata.find(kOrderingKeyMetadataKey);
+  if (it == metadata.end()) return 0;
+  const absl::string_view name(it->second.data(), it->second.size());
+  if (name.empty() || name.size() > kOrderingKeyNameBytesMax) {
+    return absl::InvalidArgumentError(absl::StrCat("tbproxy-ordering-key metadata must be 1..",
+                                                   kOrderingKeyNameBytesMax, " bytes"));
+  }
+  // FNV-1a: one name is one key. Two names meeting on one key only makes their calls wait for
+  // each other; it never reorders either.
+  uint64_t key = 0xcbf29ce484222325ULL;
+  for (const char c : name) {
+    key ^= static_cast<uint8_t>(c);
+    key *= 0x100000001b3ULL;
+  }
+  key &= ~kStreamOrderingKeyTag;
+  return key == 0 ? 1 : key;
 }
 
 absl::StatusOr<Permission> Authenticate(const TokenAuthenticator* authenticator,
@@ -146,7 +167,13 @@ grpc::ServerUnaryReactor* GrpcService::HandleUnary(grpc::CallbackServerContext* 
     state->Complete([&] { return submit.status(); });
     return call;
   }
-  const SubmitOptions submit_options{.deadline = internal::CallDeadline(*context)};
+  absl::StatusOr<uint64_t> ordering_key = internal::UnaryOrderingKey(*context);
+  if (!ordering_key.ok()) {
+    state->Complete([&] { return ordering_key.status(); });
+    return call;
+  }
+  const SubmitOptions submit_options{.deadline = internal::CallDeadline(*context),
+                                     .ordering_key = *ordering_key};
   submitter_.Submit(*std::move(submit), submit_options,
                     [state, response](absl::StatusOr<SubmitResult> result) {
                       state->Complete([&]() -> absl::Status {

@@ -11,6 +11,10 @@
 // calls in flight or waiting to be written; beyond that the service stops reading the stream
 // until one completes (HTTP/2 flow control then pushes back on the client).
 //
+// Unary calls are unordered unless they carry metadata "tbproxy-ordering-key: <name>": calls
+// with the same name (from any client) apply in the order tbproxy received them, as one
+// stream's calls do. Names are 1..kOrderingKeyNameBytesMax bytes.
+//
 //   GrpcService service(coalescer, {.stream_calls_max = 64, .authenticator = &tokens});
 //   builder.RegisterService(&service);
 #pragma once
@@ -35,6 +39,7 @@ struct GrpcServiceOptions {
 };
 
 inline constexpr char kOrderingMetadataKey[] = "tbproxy-ordering";
+inline constexpr char kOrderingKeyMetadataKey[] = "tbproxy-ordering-key";
 // Ordering keys of streams are kStreamOrderingKeyTag | n, n = 1, 2, ... per stream opened.
 inline constexpr uint64_t kStreamOrderingKeyTag = uint64_t{1} << 63;
 

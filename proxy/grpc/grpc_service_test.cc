@@ -118,6 +118,45 @@ TEST_F(GrpcServiceTest, CreateAccountsReturnsPerEventResults) {
   EXPECT_EQ(calls[0].options.ordering_key, 0u);
 }
 
+// A one-id lookup with metadata tbproxy-ordering-key: `name` (none when null).
+grpc::Status LookupWithOrderingKey(v1::TigerBeetle::Stub& stub, const char* name) {
+  grpc::ClientContext context;
+  if (name != nullptr) context.AddMetadata(kOrderingKeyMetadataKey, name);
+  v1::LookupAccountsRequest request;
+  SetU128(request.add_ids(), 0, 1);
+  v1::LookupAccountsResponse response;
+  return stub.LookupAccounts(&context, request, &response);
+}
+
+TEST_F(GrpcServiceTest, UnaryCallsWithTheSameOrderingKeyNameShareOneKey) {
+  for (const char* name : {"ledger-7", "ledger-7", "ledger-8", static_cast<const char*>(nullptr)}) {
+    grpc::Status status = LookupWithOrderingKey(*stub_, name);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  const auto calls = server_.submitter.calls();
+  ASSERT_EQ(calls.size(), 4u);
+  const uint64_t key = calls[0].options.ordering_key;
+  EXPECT_NE(key, 0u);
+  EXPECT_EQ(key & kStreamOrderingKeyTag, 0u) << "unary keys stay out of the streams' share";
+  EXPECT_EQ(calls[1].options.ordering_key, key);
+  EXPECT_NE(calls[2].options.ordering_key, key);
+  EXPECT_NE(calls[2].options.ordering_key, 0u);
+  EXPECT_EQ(calls[3].options.ordering_key, 0u);
+}
+
+TEST_F(GrpcServiceTest, OrderingKeyNamesOutsideTheirBoundsAreRefusedAndNeverSubmitted) {
+  const std::string longest(kOrderingKeyNameBytesMax, 'k');
+  const std::string too_long(kOrderingKeyNameBytesMax + 1, 'k');
+  for (const std::string& name : {std::string(), too_long}) {
+    grpc::Status status = LookupWithOrderingKey(*stub_, name.c_str());
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << name.size();
+    EXPECT_THAT(status.error_message(), HasSubstr("tbproxy-ordering-key"));
+  }
+  EXPECT_TRUE(server_.submitter.calls().empty());
+  EXPECT_TRUE(LookupWithOrderingKey(*stub_, longest.c_str()).ok());
+  EXPECT_EQ(server_.submitter.calls().size(), 1u);
+}
+
 TEST_F(GrpcServiceTest, CreateTransfersReturnsPerEventResults) {
   grpc::ClientContext context;
   v1::CreateTransfersRequest request;

@@ -21,6 +21,11 @@ absl::Time CallDeadline(const grpc::ServerContextBase& context);
 absl::StatusOr<Permission> Authenticate(const TokenAuthenticator* authenticator,
                                         const grpc::ServerContextBase& context);
 
+// The coalescer ordering key of a unary call: 0 without "tbproxy-ordering-key" metadata,
+// otherwise a non-zero key outside the streams' share (kStreamOrderingKeyTag clear).
+// kInvalidArgument for an empty or over-long name.
+absl::StatusOr<uint64_t> UnaryOrderingKey(const grpc::ServerContextBase& context);
+
 // kPermissionDenied when `permission` may not run a call that `creates`.
 absl::Status CheckPermission(Permission permission, bool creates);
 
