@@ -203,19 +203,25 @@ bool RunUntil(asio::io_context& io, const std::function<bool()>& done) {
 class Ticker {
  public:
   Ticker(asio::io_context& io, Session* session) : timer_(io), session_(session) { Schedule(); }
-  ~Ticker() { timer_.cancel(); }
+  // A tick whose timer had already fired is queued with no error and cannot be cancelled: it
+  // finds `alive_` false and leaves the freed ticker alone.
+  ~Ticker() {
+    *alive_ = false;
+    timer_.cancel();
+  }
 
  private:
   void Schedule() {
     timer_.expires_after(std::chrono::milliseconds(kTickMs));
-    timer_.async_wait([this](asio::error_code error) {
-      if (error) return;
+    timer_.async_wait([this, alive = alive_](asio::error_code error) {
+      if (error || !*alive) return;
       session_->Tick();
       Schedule();
     });
   }
   asio::steady_timer timer_;
   Session* session_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 std::vector<uint8_t> OneAccountBody() { return client_core::testing::CreateAccountsBody(1, 77); }
