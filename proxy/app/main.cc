@@ -319,6 +319,8 @@ int RunProxy(const Config& config, const std::vector<ReplicaAddress>& replicas,
     LogError("start_failed", native.status());
     return 1;
   }
+  // /metrics is served (Serve) only while the native front end exists.
+  if (*native != nullptr) SampleNativeFrontendOnScrape(core.metrics, **native);
   asio::io_context pool_io(1);
   absl::StatusOr<std::unique_ptr<pool::SessionPool>> pool =
       CreatePool(pool_io, config, replicas, core, native->get());

@@ -55,6 +55,12 @@ const std::vector<double>& FillBuckets() {
   return *buckets;
 }
 
+// Advances a counter fed from a snapshot to the snapshot's value; it never goes back.
+void AdvanceTo(Counter& counter, uint64_t value) {
+  const double delta = static_cast<double>(value) - counter.Value();
+  if (delta > 0) counter.Increment(delta);
+}
+
 // Eviction reasons 1..8 by wire value (PROTOCOL.md §6.5); slot 0 stands for anything invalid.
 std::string EvictionLabel(size_t index) {
   if (index == 0 || index > kEvictionReasonMax) return "unknown";
@@ -102,6 +108,21 @@ struct Metrics::OperationSeries {
   Histogram* message_fill = nullptr;
   Histogram* queue_wait = nullptr;
   Histogram* round_trip = nullptr;
+};
+
+struct Metrics::NativeSeries {
+  Gauge* connections = nullptr;
+  Gauge* sessions = nullptr;
+  Counter* connections_refused = nullptr;
+  Counter* accept_errors = nullptr;
+  Counter* slow_readers_closed = nullptr;
+  Counter* protocol_closes = nullptr;
+  Counter* requests = nullptr;
+  Counter* batches = nullptr;
+  Counter* replies = nullptr;
+  Counter* duplicates = nullptr;
+  Counter* drops = nullptr;
+  std::array<Counter*, kEvictionReasonMax + 1> evictions{};  // Index: reason 1..8; 0 unused.
 };
 
 Metrics::Metrics(const MetricsOptions& options)
@@ -233,6 +254,48 @@ void Metrics::RegisterScalarSeries(const MetricsOptions& options) {
       .Set(1);
 }
 
+std::unique_ptr<Metrics::NativeSeries> Metrics::RegisterNativeSeries() {
+  prometheus::Registry& registry = *registry_;
+  auto gauge = [&registry](const char* name, const char* help) {
+    return &prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add({});
+  };
+  auto counter = [&registry](const char* name, const char* help) {
+    return &prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add({});
+  };
+  auto series = std::make_unique<NativeSeries>();
+  series->connections = gauge("tbproxy_native_connections", "Native port connections open.");
+  series->sessions = gauge("tbproxy_native_sessions",
+                           "Virtual sessions of native clients (at most --native-sessions-max).");
+  series->connections_refused =
+      counter("tbproxy_native_connections_refused_total",
+              "Native connections closed at accept: --native-connections-max were open.");
+  series->accept_errors = counter("tbproxy_native_accept_errors_total",
+                                  "Failed accepts on the native port (out of descriptors, say).");
+  series->slow_readers_closed =
+      counter("tbproxy_native_slow_readers_closed_total",
+              "Native connections closed with --native-write-queue-bytes-max unread.");
+  series->protocol_closes = counter("tbproxy_native_protocol_closes_total",
+                                    "Native connections closed for a framing or protocol error.");
+  series->requests = counter("tbproxy_native_requests_total",
+                             "Request messages received on the native port, registers included.");
+  series->batches = counter("tbproxy_native_batches_total",
+                            "Batches of native requests handed to the coalescer.");
+  series->replies =
+      counter("tbproxy_native_replies_total", "Replies sent to native clients, duplicates included.");
+  series->duplicates = counter("tbproxy_native_duplicate_requests_total",
+                               "Native requests answered with the reply stored for them.");
+  series->drops = counter("tbproxy_native_drops_total",
+                          "Native messages dropped unanswered (the client retries).");
+  auto& evictions = prometheus::BuildCounter()
+                        .Name("tbproxy_native_session_evictions_total")
+                        .Help("Evictions sent to native clients, by eviction reason.")
+                        .Register(registry);
+  for (size_t index = 1; index < series->evictions.size(); index++) {
+    series->evictions[index] = &evictions.Add({{"reason", EvictionLabel(index)}});
+  }
+  return series;
+}
+
 Metrics::~Metrics() = default;
 
 std::string Metrics::Exposition() {
@@ -286,6 +349,26 @@ void Metrics::RecordResultStatus(uint8_t operation, uint32_t status, uint64_t co
   families_->results
       .Add({{"operation", SeriesFor(operation).name}, {"status", StatusName(operation, status)}})
       .Increment(static_cast<double>(count));
+}
+
+void Metrics::SetNativeFrontendStats(const NativeFrontendStats& stats) {
+  absl::MutexLock lock(&native_mutex_);
+  if (native_ == nullptr) native_ = RegisterNativeSeries();
+  NativeSeries& series = *native_;
+  series.connections->Set(static_cast<double>(stats.connections_open));
+  series.sessions->Set(static_cast<double>(stats.sessions));
+  AdvanceTo(*series.connections_refused, stats.connections_refused);
+  AdvanceTo(*series.accept_errors, stats.accept_errors);
+  AdvanceTo(*series.slow_readers_closed, stats.slow_readers_closed);
+  AdvanceTo(*series.protocol_closes, stats.closes);
+  AdvanceTo(*series.requests, stats.requests);
+  AdvanceTo(*series.batches, stats.batches);
+  AdvanceTo(*series.replies, stats.replies);
+  AdvanceTo(*series.duplicates, stats.duplicates);
+  AdvanceTo(*series.drops, stats.drops);
+  for (size_t index = 1; index < series.evictions.size(); index++) {
+    AdvanceTo(*series.evictions[index], stats.evictions_by_reason[index]);
+  }
 }
 
 void Metrics::RecordMessage(const MessageStats& stats) {

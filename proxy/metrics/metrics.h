@@ -9,7 +9,7 @@
 //   metrics.RecordRequest(146, absl::StatusCode::kOk, /*event_count=*/10);
 //   std::string text = metrics.Exposition();  // what GET /metrics serves (metrics_http.h)
 //
-// The adapters in metrics_observers.h feed it from the coalescer, the pool and the front end.
+// The adapters in metrics_observers.h feed it from the coalescer, the pool and the front ends.
 //
 // All methods are thread-safe and never block for long (prometheus-cpp uses atomics and short
 // critical sections), so they may be called from gRPC handlers and the pool's I/O thread alike.
@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "proxy/coalescer/coalescer_options.h"
+#include "proxy/native/native_frontend.h"
 
 namespace prometheus {
 class Counter;
@@ -70,6 +71,13 @@ class Metrics {
   // value for 146/147; anything else is counted as "unknown").
   void RecordResultStatus(uint8_t operation, uint32_t status, uint64_t count);
 
+  // ---- Native front end --------------------------------------------------------------------
+  // A snapshot of NativeFrontend::stats(): sets the tbproxy_native_* gauges and advances its
+  // counters to the snapshot's values (a counter never goes back, so snapshots must all come
+  // from one front end). The series exist from the first call on, so a proxy without the native
+  // port exposes none.
+  void SetNativeFrontendStats(const NativeFrontendStats& stats);
+
   // ---- Coalescer ---------------------------------------------------------------------------
   void RecordMessage(const MessageStats& stats);
   void SetQueued(uint64_t events, uint64_t bytes);
@@ -95,6 +103,7 @@ class Metrics {
  private:
   struct OperationSeries;  // Pre-created series of one forwardable operation.
   struct Families;         // The families, to add lazily created series.
+  struct NativeSeries;     // The native front end's series, created by the first snapshot.
 
   // Constructor steps: per-operation families and series, per-reason series, the rest.
   void RegisterOperationSeries();
@@ -102,6 +111,7 @@ class Metrics {
   void RegisterScalarSeries(const MetricsOptions& options);
   // The series of `operation`, or of the "unknown" operation for anything not forwardable.
   OperationSeries& SeriesFor(uint8_t operation);
+  std::unique_ptr<NativeSeries> RegisterNativeSeries();
 
   absl::Mutex scrape_mutex_;
   std::vector<absl::AnyInvocable<void(Metrics&)>> scrape_hooks_ ABSL_GUARDED_BY(scrape_mutex_);
@@ -125,6 +135,8 @@ class Metrics {
   prometheus::Gauge* view_ = nullptr;
   prometheus::Counter* keep_warm_ = nullptr;
   prometheus::Counter* pool_failures_ = nullptr;
+  absl::Mutex native_mutex_;  // Serialises snapshots: each advances counters by a difference.
+  std::unique_ptr<NativeSeries> native_ ABSL_GUARDED_BY(native_mutex_);
 };
 
 }  // namespace tb::proxy

@@ -61,6 +61,11 @@ void SampleCoalescerOnScrape(Metrics& metrics, const Coalescer& coalescer) {
   });
 }
 
+void SampleNativeFrontendOnScrape(Metrics& metrics, const NativeFrontend& native) {
+  metrics.AddScrapeHook(
+      [&native](Metrics& metrics) { metrics.SetNativeFrontendStats(native.stats()); });
+}
+
 // ---- Pool ------------------------------------------------------------------------------------
 
 void PoolMetricsObserver::OnSessionRegistered(u128 client, uint64_t session,

@@ -6,6 +6,7 @@
 //   MeteredSubmitter          wraps the Submitter the front end calls (calls in flight, requests
 //                             and events by outcome, end-to-end latency, result statuses);
 //   SampleCoalescerOnScrape   samples the queue depth into gauges on every scrape.
+//   SampleNativeFrontendOnScrape  samples the native front end's counters on every scrape.
 //
 //   tb::proxy::Metrics metrics({.version = "0.1.0"});
 //   tb::proxy::CoalescerMetricsObserver coalescer_observer(metrics);
@@ -32,6 +33,7 @@
 #include "proxy/coalescer/coalescer.h"
 #include "proxy/coalescer/coalescer_options.h"
 #include "proxy/metrics/metrics.h"
+#include "proxy/native/native_frontend.h"
 #include "proxy/submitter.h"
 
 namespace tb::proxy {
@@ -53,6 +55,9 @@ class CoalescerMetricsObserver final : public CoalescerObserver {
 // On every scrape, sets tbproxy_queued_events and tbproxy_queued_bytes from coalescer.counts().
 // `coalescer` must outlive every later scrape of `metrics`.
 void SampleCoalescerOnScrape(Metrics& metrics, const Coalescer& coalescer);
+
+// `native` must outlive every later Metrics::Exposition() (main stops serving /metrics first).
+void SampleNativeFrontendOnScrape(Metrics& metrics, const NativeFrontend& native);
 
 class PoolMetricsObserver final : public pool::PoolObserver {
  public:

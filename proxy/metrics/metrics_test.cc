@@ -13,9 +13,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "client_core/header.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/metrics/metrics_http.h"
+#include "proxy/native/native_frontend.h"
 #include "proxy/testing/metrics_exposition.h"
 
 namespace tb::proxy {
@@ -234,6 +236,52 @@ TEST_F(MetricsHttpTest, CountsEvictionsResendsAndViewChanges) {
                         {"tbproxy_pool_failures_total", 1}}));
 }
 
+TEST_F(MetricsHttpTest, NativeFrontEndSeriesAppearWithTheFirstSnapshotAndFollowIt) {
+  EXPECT_THAT(Scrape(), Not(HasSubstr("tbproxy_native_")));  // No native port, no series.
+  NativeFrontendStats stats{.connections_open = 3,
+                            .connections_refused = 2,
+                            .accept_errors = 1,
+                            .slow_readers_closed = 4,
+                            .sessions = 7,
+                            .requests = 40,
+                            .batches = 55,
+                            .replies = 38,
+                            .duplicates = 5,
+                            .drops = 2,
+                            .closes = 6};
+  stats.evictions_by_reason[static_cast<size_t>(EvictionReason::kNoSession)] = 9;
+  stats.evictions_by_reason[static_cast<size_t>(EvictionReason::kInvalidRequestBody)] = 1;
+  metrics_.AddScrapeHook([&stats](Metrics& metrics) { metrics.SetNativeFrontendStats(stats); });
+  std::string text = Scrape();
+  EXPECT_TRUE(SamplesAre(
+      text, {{"tbproxy_native_connections", 3},
+             {"tbproxy_native_sessions", 7},
+             {"tbproxy_native_connections_refused_total", 2},
+             {"tbproxy_native_accept_errors_total", 1},
+             {"tbproxy_native_slow_readers_closed_total", 4},
+             {"tbproxy_native_protocol_closes_total", 6},
+             {"tbproxy_native_requests_total", 40},
+             {"tbproxy_native_batches_total", 55},
+             {"tbproxy_native_replies_total", 38},
+             {"tbproxy_native_duplicate_requests_total", 5},
+             {"tbproxy_native_drops_total", 2},
+             {R"(tbproxy_native_session_evictions_total{reason="no_session"})", 9},
+             {R"(tbproxy_native_session_evictions_total{reason="invalid_request_body"})", 1},
+             {R"(tbproxy_native_session_evictions_total{reason="session_too_low"})", 0}}));
+  EXPECT_THAT(text, HasSubstr("# TYPE tbproxy_native_requests_total counter"));
+  EXPECT_THAT(text, HasSubstr("# TYPE tbproxy_native_connections gauge"));
+
+  stats.connections_open = 1;
+  stats.requests = 41;
+  stats.evictions_by_reason[static_cast<size_t>(EvictionReason::kNoSession)] = 10;
+  text = Scrape();
+  EXPECT_TRUE(SamplesAre(
+      text, {{"tbproxy_native_connections", 1},
+             {"tbproxy_native_requests_total", 41},
+             {"tbproxy_native_batches_total", 55},
+             {R"(tbproxy_native_session_evictions_total{reason="no_session"})", 10}}));
+}
+
 TEST_F(MetricsHttpTest, ExposesBuildInfoAndHelp) {
   metrics_.RecordRequest(146, absl::StatusCode::kOk, 1);
   const std::string text = Scrape();
@@ -245,6 +293,7 @@ TEST_F(MetricsHttpTest, ExposesBuildInfoAndHelp) {
 
 TEST_F(MetricsHttpTest, EveryNameHasThePrefixAndAUnitSuffixWhereNeeded) {
   metrics_.RecordRequest(147, absl::StatusCode::kOk, 1);
+  metrics_.SetNativeFrontendStats({});
   metrics_.RecordResultStatus(147, 0xFFFFFFFF, 1);
   for (absl::string_view line : absl::StrSplit(Scrape(), '\n')) {
     if (!absl::StartsWith(line, "# TYPE ")) continue;

@@ -90,6 +90,7 @@ void NativeExecutor::Start(uint64_t token, u128 client, uint8_t operation,
       absl::MutexLock lock(&gather->mutex);
       gather->submitted[i] = true;
     }
+    batches_submitted_.fetch_add(1, std::memory_order_relaxed);
     submitter_->Submit(
         SubmitRequest{.operation = operation,
                       .events = std::vector<uint8_t>(batches[i].begin(), batches[i].end())},

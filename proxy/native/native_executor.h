@@ -19,6 +19,7 @@
 //   });
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <variant>
@@ -51,6 +52,9 @@ class NativeExecutor final : public replica::AsyncExecutor {
   void Start(uint64_t token, u128 client, uint8_t operation,
              std::span<const uint8_t> body) override;
 
+  // Any thread: batches handed to the Submitter so far (empty batches are not submitted).
+  uint64_t batches_submitted() const { return batches_submitted_.load(std::memory_order_relaxed); }
+
  private:
   struct Gather;
   void Finish(Gather& gather);
@@ -58,6 +62,7 @@ class NativeExecutor final : public replica::AsyncExecutor {
   Submitter* submitter_;
   absl::AnyInvocable<void(uint64_t, NativeCompletion)> complete_;
   absl::Duration request_timeout_;
+  std::atomic<uint64_t> batches_submitted_{0};
 };
 
 }  // namespace tb::proxy

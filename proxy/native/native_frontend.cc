@@ -3,7 +3,9 @@
 #include <pthread.h>
 
 #include <asio.hpp>
+#include <array>
 #include <atomic>
+#include <cstddef>
 #include <thread>
 #include <utility>
 #include <variant>
@@ -13,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "client_core/assert.h"
 #include "client_core/constants.h"
+#include "client_core/header.h"
 #include "client_core/replica/replica_connection.h"
 #include "client_core/replica/replica_listener.h"
 #include "client_core/replica/replica_protocol.h"
@@ -71,8 +74,11 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
   std::atomic<uint64_t> accept_errors{0};
   std::atomic<uint64_t> slow_readers_closed{0};
   std::atomic<uint64_t> sessions{0};
+  std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> replies{0};
+  std::atomic<uint64_t> duplicates{0};
   std::atomic<uint64_t> evictions{0};
+  std::array<std::atomic<uint64_t>, kEvictionReasonMax + 1> evictions_by_reason{};
   std::atomic<uint64_t> drops{0};
   std::atomic<uint64_t> closes{0};
 };
@@ -105,6 +111,11 @@ void NativeFrontend::Parts::Close(ConnectionId id) {
 
 void NativeFrontend::Parts::OnMessage(ReplicaConnection& connection,
                                       std::span<const uint8_t> message) {
+  // The connection framed the message, so it holds a whole header.
+  if (message.size() >= kHeaderSize &&
+      message[offsetof(Frame, command)] == static_cast<uint8_t>(Command::kRequest)) {
+    requests++;
+  }
   if (batch_size_limit == 0) {
     drops++;  // No cluster session yet: the limit to announce is unknown. Clients retry.
     return;
@@ -132,9 +143,17 @@ void NativeFrontend::Parts::OnCompletion(uint64_t token, NativeCompletion comple
 
 void NativeFrontend::Parts::Count(const Decision& decision) {
   switch (decision.verdict) {
-    case Verdict::kReply:
-    case Verdict::kDuplicate: replies++; break;
-    case Verdict::kEviction: evictions++; break;
+    case Verdict::kReply: replies++; break;
+    case Verdict::kDuplicate:
+      replies++;
+      duplicates++;
+      break;
+    case Verdict::kEviction: {
+      evictions++;
+      const auto reason = static_cast<size_t>(decision.eviction_reason);
+      if (reason < evictions_by_reason.size()) evictions_by_reason[reason]++;
+      break;
+    }
     case Verdict::kDrop: drops++; break;
     case Verdict::kClose: closes++; break;
     case Verdict::kPong:
@@ -204,15 +223,23 @@ void NativeFrontend::SetBatchSizeLimit(uint32_t batch_size_limit) {
 }
 
 NativeFrontendStats NativeFrontend::stats() const {
-  return NativeFrontendStats{.connections_open = parts_->connections_open,
-                             .connections_refused = parts_->connections_refused,
-                             .accept_errors = parts_->accept_errors,
-                             .slow_readers_closed = parts_->slow_readers_closed,
-                             .sessions = parts_->sessions,
-                             .replies = parts_->replies,
-                             .evictions = parts_->evictions,
-                             .drops = parts_->drops,
-                             .closes = parts_->closes};
+  const Parts& parts = *parts_;
+  NativeFrontendStats stats{.connections_open = parts.connections_open,
+                            .connections_refused = parts.connections_refused,
+                            .accept_errors = parts.accept_errors,
+                            .slow_readers_closed = parts.slow_readers_closed,
+                            .sessions = parts.sessions,
+                            .requests = parts.requests,
+                            .batches = parts.executor.batches_submitted(),
+                            .replies = parts.replies,
+                            .duplicates = parts.duplicates,
+                            .evictions = parts.evictions,
+                            .drops = parts.drops,
+                            .closes = parts.closes};
+  for (size_t reason = 0; reason < stats.evictions_by_reason.size(); reason++) {
+    stats.evictions_by_reason[reason] = parts.evictions_by_reason[reason];
+  }
+  return stats;
 }
 
 void NativeFrontend::Stop() {

@@ -24,12 +24,14 @@
 //   (*frontend)->Stop();
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client_core/header.h"
 #include "client_core/u128.h"
 #include "proxy/constants.h"
 #include "proxy/submitter.h"
@@ -49,16 +51,22 @@ struct NativeFrontendOptions {
   absl::Duration request_timeout = kNativeRequestTimeout;
 };
 
+// Counters only grow; connections_open and sessions are current values.
 struct NativeFrontendStats {
   uint64_t connections_open = 0;
   uint64_t connections_refused = 0;
   uint64_t accept_errors = 0;  // Failed accepts (out of descriptors, say), each retried after 100 ms.
   uint64_t slow_readers_closed = 0;  // Connections closed with write_queue_bytes_max queued.
   uint64_t sessions = 0;  // Virtual sessions in the table.
-  uint64_t replies = 0;
-  uint64_t evictions = 0;
+  uint64_t requests = 0;  // Request messages received (registers included), whatever became of them.
+  uint64_t batches = 0;   // Batches handed to the Submitter (a multi-batch request gives several).
+  uint64_t replies = 0;   // Replies sent, duplicates included.
+  uint64_t duplicates = 0;  // Requests answered with the reply stored for them.
+  uint64_t evictions = 0;   // Eviction messages sent, whatever the reason.
+  // Eviction messages sent, by wire reason (index 1..kEvictionReasonMax; 0 stays 0).
+  std::array<uint64_t, kEvictionReasonMax + 1> evictions_by_reason{};
   uint64_t drops = 0;
-  uint64_t closes = 0;
+  uint64_t closes = 0;  // Connections closed for a framing or protocol error.
 };
 
 class NativeFrontend {

@@ -154,6 +154,40 @@ TEST_F(NativeFrontendTest, RegistersAnnouncesTheLimitAndAnswersRequestsThroughTh
   EXPECT_EQ(frontend_->stats().sessions, 1u);
 }
 
+TEST_F(NativeFrontendTest, CountsRequestsBatchesRepliesDuplicatesAndEvictionsByReason) {
+  Start();
+  Peer peer(frontend_->port());
+  TestClient client(42);
+  Register(peer, client);
+  const std::vector<uint8_t> request = client.Request(kCreateAccounts, CreateAccountsBody(3));
+  peer.Send(request);
+  std::optional<std::vector<uint8_t>> reply = peer.Receive();
+  ASSERT_TRUE(reply.has_value());
+  client.OnReply(*reply);
+  peer.Send(request);  // A retry of a committed request: the stored reply, not a new batch.
+  std::optional<std::vector<uint8_t>> duplicate = peer.Receive();
+  ASSERT_TRUE(duplicate.has_value());
+  EXPECT_EQ(*duplicate, *reply);
+  Peer other_peer(frontend_->port());
+  TestClient other(43);
+  Register(other_peer, other);
+  other_peer.Send(other.Request(kCreateAccounts, CreateAccountsBody(kLimit / sizeof(Account) + 1)));
+  EXPECT_EQ(ExpectEviction(other_peer), EvictionReason::kInvalidRequestBodySize);
+
+  const NativeFrontendStats stats = frontend_->stats();
+  EXPECT_EQ(stats.connections_open, 2u);
+  EXPECT_EQ(stats.requests, 5u);  // Two registers, the create, its retry, the oversized one.
+  EXPECT_EQ(stats.batches, 1u);
+  EXPECT_EQ(stats.replies, 4u);
+  EXPECT_EQ(stats.duplicates, 1u);
+  EXPECT_EQ(stats.evictions, 1u);
+  const auto body_size = static_cast<size_t>(EvictionReason::kInvalidRequestBodySize);
+  for (size_t reason = 0; reason < stats.evictions_by_reason.size(); reason++) {
+    EXPECT_EQ(stats.evictions_by_reason[reason], reason == body_size ? 1u : 0u) << reason;
+  }
+  EXPECT_EQ(stats.sessions, 2u);  // An eviction message leaves the table as it was.
+}
+
 TEST_F(NativeFrontendTest, TooLargeForTheAnnouncedLimitIsEvictedAsInvalidBodySize) {
   Start();
   Peer peer(frontend_->port());
