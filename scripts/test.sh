@@ -3,7 +3,7 @@
 # test with ctest (unit tests, end-to-end suites with real clients, Prometheus, fault campaign),
 # then the unit and integration tests again under AddressSanitizer+UndefinedBehaviorSanitizer and
 # under ThreadSanitizer, and a short run of every fuzzer. Ends with one line adding up all four:
-# "tests: N passed, N failed".
+# "tests: N passed, N failed, N skipped".
 #
 # Extra arguments go to the main ctest run. TBPROXY_TEST_MAIN_ONLY=1 skips the sanitizer and
 # fuzz builds (quicker while developing). The TSan build needs an Abseil built with TSan; the
@@ -33,6 +33,7 @@ fi
 # Add up ctest's "NN% tests passed, F tests failed out of T" lines of every run.
 total=0
 failed=0
+skipped=0
 for log in "${logs[@]}"; do
   line=$(grep -E 'tests failed out of [0-9]+' "$log" 2>/dev/null | tail -n 1)
   if [ -z "$line" ]; then
@@ -42,7 +43,9 @@ for log in "${logs[@]}"; do
   fi
   failed=$((failed + $(sed -E 's/.* ([0-9]+) tests failed out of.*/\1/' <<<"$line")))
   total=$((total + $(sed -E 's/.*failed out of ([0-9]+).*/\1/' <<<"$line")))
+  # ctest lists skipped tests (GTEST_SKIP) once, under "The following tests did not run:".
+  skipped=$((skipped + $(grep -cE '^\s+[0-9]+ - .* \(Skipped\)$' "$log" || true)))
 done
 echo
-echo "tests: $((total - failed)) passed, $failed failed"
+echo "tests: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
 exit "$status"
