@@ -112,7 +112,8 @@ struct Core {
                                    .queued_bytes_max = config.queued_bytes_max,
                                    .callers_max = config.callers_max,
                                    .observer = &coalescer_observer}),
-        submitter(coalescer, metrics) {
+        grpc_submitter(coalescer, metrics, Frontend::kGrpc),
+        native_submitter(coalescer, metrics, Frontend::kNative) {
     SampleCoalescerOnScrape(metrics, coalescer);
   }
 
@@ -120,7 +121,9 @@ struct Core {
   CoalescerMetricsObserver coalescer_observer;
   PoolMetricsObserver pool_observer;
   Coalescer coalescer;
-  MeteredSubmitter submitter;
+  // One per front end, so the per-call series carry the `frontend` label.
+  MeteredSubmitter grpc_submitter;
+  MeteredSubmitter native_submitter;
 };
 
 // Null without --native-listen. Every message is dropped until the pool reports its limit.
@@ -162,13 +165,13 @@ void StopNativeFrontend(NativeFrontend& native, const Config& config) {
 absl::StatusOr<std::unique_ptr<pool::SessionPool>> CreatePool(
     asio::io_context& pool_io, const Config& config, const std::vector<ReplicaAddress>& replicas,
     Core& core, NativeFrontend* native) {
-  absl::StatusOr<std::unique_ptr<pool::SessionPool>> pool = pool::SessionPool::Create(
-      pool_io,
-      {.cluster = config.cluster_id,
-       .replica_addresses = replicas,
-       .sessions = config.sessions,
-       .session_budget = config.session_budget},
-      &core.coalescer, &core.pool_observer);
+  absl::StatusOr<std::unique_ptr<pool::SessionPool>> pool =
+      pool::SessionPool::Create(pool_io,
+                                {.cluster = config.cluster_id,
+                                 .replica_addresses = replicas,
+                                 .sessions = config.sessions,
+                                 .session_budget = config.session_budget},
+                                &core.coalescer, &core.pool_observer);
   if (!pool.ok()) return pool.status();
   core.metrics.SetSessionBudget(config.session_budget);
   // Calls are validated against the smallest registered session's limit, and the native front
@@ -287,7 +290,7 @@ void Drain(const Config& config, GrpcServer* server, Coalescer& coalescer,
 int Serve(const Config& config, const std::vector<ReplicaAddress>& replicas,
           const TokenAuthenticator* tokens, Core& core, pool::SessionPool& pool,
           const sigset_t& stop_signals) {
-  GrpcService service(core.submitter,
+  GrpcService service(core.grpc_submitter,
                       {.stream_calls_max = config.stream_calls_max, .authenticator = tokens});
   absl::StatusOr<std::unique_ptr<GrpcServer>> server =
       GrpcServer::Start(ServerOptionsFrom(config, pool), &service);
@@ -298,8 +301,9 @@ int Serve(const Config& config, const std::vector<ReplicaAddress>& replicas,
     AnnounceListening(config, replicas, tokens != nullptr, (*server)->port());
     int signal = 0;
     sigwait(&stop_signals, &signal);
-    Log(LogLevel::kInfo, "draining", {{"signal", absl::StrCat(signal)},
-                                      {"timeout", absl::FormatDuration(config.drain_timeout)}});
+    Log(LogLevel::kInfo, "draining",
+        {{"signal", absl::StrCat(signal)},
+         {"timeout", absl::FormatDuration(config.drain_timeout)}});
   } else {
     LogError("start_failed", metrics_http.status());
     exit_code = 1;
@@ -314,7 +318,7 @@ int RunProxy(const Config& config, const std::vector<ReplicaAddress>& replicas,
              const TokenAuthenticator* tokens, const sigset_t& stop_signals) {
   Core core(config);
   absl::StatusOr<std::unique_ptr<NativeFrontend>> native =
-      StartNativeFrontend(config, &core.submitter);
+      StartNativeFrontend(config, &core.native_submitter);
   if (!native.ok()) {
     LogError("start_failed", native.status());
     return 1;

@@ -38,8 +38,8 @@ const std::vector<double>& LatencyBuckets() {
 
 // Events per message: up to 8189 events of the smallest batches at the default limit.
 const std::vector<double>& EventBuckets() {
-  static const auto* buckets = new std::vector<double>{1,    2,    5,    10,   50,   100,
-                                                       500,  1000, 2000, 4000, 6000, 8189};
+  static const auto* buckets =
+      new std::vector<double>{1, 2, 5, 10, 50, 100, 500, 1000, 2000, 4000, 6000, 8189};
   return *buckets;
 }
 
@@ -50,8 +50,8 @@ const std::vector<double>& BatchBuckets() {
 }
 
 const std::vector<double>& FillBuckets() {
-  static const auto* buckets = new std::vector<double>{0.05, 0.1, 0.2, 0.3, 0.4, 0.5,
-                                                       0.6,  0.7, 0.8, 0.9, 0.95, 1};
+  static const auto* buckets =
+      new std::vector<double>{0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1};
   return *buckets;
 }
 
@@ -99,10 +99,11 @@ struct Metrics::Families {
 // Series looked up on every request are created once, so the hot path does no label hashing.
 struct Metrics::OperationSeries {
   std::string name;
-  // By absl::StatusCode 0..16, created on first use so only outcomes that happen are exposed.
-  std::array<std::atomic<Counter*>, 17> requests{};
-  std::array<std::atomic<Counter*>, 17> events{};
-  Histogram* request_duration = nullptr;
+  // By front end, then absl::StatusCode 0..16, created on first use so only outcomes that
+  // happen are exposed.
+  std::array<std::array<std::atomic<Counter*>, 17>, kFrontendCount> requests{};
+  std::array<std::array<std::atomic<Counter*>, 17>, kFrontendCount> events{};
+  std::array<Histogram*, kFrontendCount> request_duration{};
   Histogram* message_events = nullptr;
   Histogram* message_batches = nullptr;
   Histogram* message_fill = nullptr;
@@ -125,6 +126,10 @@ struct Metrics::NativeSeries {
   std::array<Counter*, kEvictionReasonMax + 1> evictions{};  // Index: reason 1..8; 0 unused.
 };
 
+const char* FrontendName(Frontend frontend) {
+  return frontend == Frontend::kNative ? "native" : "grpc";
+}
+
 Metrics::Metrics(const MetricsOptions& options)
     : registry_(std::make_shared<prometheus::Registry>()) {
   RegisterOperationSeries();
@@ -135,18 +140,21 @@ Metrics::Metrics(const MetricsOptions& options)
 void Metrics::RegisterOperationSeries() {
   prometheus::Registry& registry = *registry_;
   families_ = std::make_unique<Families>(Families{
-      .requests = prometheus::BuildCounter()
-                      .Name("tbproxy_requests_total")
-                      .Help("Calls finished, by operation and outcome (gRPC status code).")
-                      .Register(registry),
+      .requests =
+          prometheus::BuildCounter()
+              .Name("tbproxy_requests_total")
+              .Help("Calls finished, by front end, operation and outcome (gRPC status code).")
+              .Register(registry),
       .events = prometheus::BuildCounter()
                     .Name("tbproxy_events_total")
-                    .Help("Events carried by finished calls, by operation and outcome.")
+                    .Help("Events carried by finished calls, by front end, operation and outcome.")
                     .Register(registry),
-      .results = prometheus::BuildCounter()
-                     .Name("tbproxy_results_total")
-                     .Help("Per-event results returned by the cluster, by operation and status.")
-                     .Register(registry),
+      .results =
+          prometheus::BuildCounter()
+              .Name("tbproxy_results_total")
+              .Help(
+                  "Per-event results returned by the cluster, by front end, operation and status.")
+              .Register(registry),
       .request_duration = prometheus::BuildHistogram()
                               .Name("tbproxy_request_duration_seconds")
                               .Help("End-to-end latency of a call, from arrival to its results.")
@@ -184,7 +192,12 @@ void Metrics::RegisterOperationSeries() {
       series->name = "unknown";
     }
     const prometheus::Labels labels = {{"operation", series->name}};
-    series->request_duration = &families_->request_duration.Add(labels, LatencyBuckets());
+    for (size_t frontend = 0; frontend < kFrontendCount; frontend++) {
+      series->request_duration[frontend] = &families_->request_duration.Add(
+          {{"frontend", FrontendName(static_cast<Frontend>(frontend))},
+           {"operation", series->name}},
+          LatencyBuckets());
+    }
     series->message_events = &families_->message_events.Add(labels, EventBuckets());
     series->message_batches = &families_->message_batches.Add(labels, BatchBuckets());
     series->message_fill = &families_->message_fill.Add(labels, FillBuckets());
@@ -280,8 +293,8 @@ std::unique_ptr<Metrics::NativeSeries> Metrics::RegisterNativeSeries() {
                              "Request messages received on the native port, registers included.");
   series->batches = counter("tbproxy_native_batches_total",
                             "Batches of native requests handed to the coalescer.");
-  series->replies =
-      counter("tbproxy_native_replies_total", "Replies sent to native clients, duplicates included.");
+  series->replies = counter("tbproxy_native_replies_total",
+                            "Replies sent to native clients, duplicates included.");
   series->duplicates = counter("tbproxy_native_duplicate_requests_total",
                                "Native requests answered with the reply stored for them.");
   series->drops = counter("tbproxy_native_drops_total",
@@ -317,37 +330,46 @@ Metrics::OperationSeries& Metrics::SeriesFor(uint8_t operation) {
   return *operations_[kUnknownOperationIndex];
 }
 
-void Metrics::RecordRequest(uint8_t operation, absl::StatusCode code, uint32_t event_count) {
+void Metrics::RecordRequest(Frontend frontend, uint8_t operation, absl::StatusCode code,
+                            uint32_t event_count) {
   OperationSeries& series = SeriesFor(operation);
+  const auto front = static_cast<size_t>(frontend);
   auto index = static_cast<size_t>(code);
-  if (index >= series.requests.size()) index = static_cast<size_t>(absl::StatusCode::kUnknown);
+  if (index >= series.requests[front].size()) {
+    index = static_cast<size_t>(absl::StatusCode::kUnknown);
+  }
   // Family::Add returns the existing series for equal labels, so a race only repeats a lookup.
-  Counter* requests = series.requests[index].load(std::memory_order_acquire);
-  Counter* events = series.events[index].load(std::memory_order_acquire);
+  Counter* requests = series.requests[front][index].load(std::memory_order_acquire);
+  Counter* events = series.events[front][index].load(std::memory_order_acquire);
   if (requests == nullptr || events == nullptr) {
     const std::string outcome = OutcomeName(static_cast<absl::StatusCode>(index));
-    const prometheus::Labels labels = {{"operation", series.name}, {"outcome", outcome}};
+    const prometheus::Labels labels = {
+        {"frontend", FrontendName(frontend)}, {"operation", series.name}, {"outcome", outcome}};
     requests = &families_->requests.Add(labels);
     events = &families_->events.Add(labels);
-    series.requests[index].store(requests, std::memory_order_release);
-    series.events[index].store(events, std::memory_order_release);
+    series.requests[front][index].store(requests, std::memory_order_release);
+    series.events[front][index].store(events, std::memory_order_release);
   }
   requests->Increment();
   events->Increment(event_count);
 }
 
-void Metrics::RecordRequestDuration(uint8_t operation, absl::Duration duration) {
-  SeriesFor(operation).request_duration->Observe(absl::ToDoubleSeconds(duration));
+void Metrics::RecordRequestDuration(Frontend frontend, uint8_t operation, absl::Duration duration) {
+  SeriesFor(operation).request_duration[static_cast<size_t>(frontend)]->Observe(
+      absl::ToDoubleSeconds(duration));
 }
 
 void Metrics::AddGrpcCallsInFlight(int64_t delta) {
   grpc_calls_in_flight_->Increment(static_cast<double>(delta));
 }
 
-void Metrics::RecordResultStatus(uint8_t operation, uint32_t status, uint64_t count) {
+void Metrics::RecordResultStatus(Frontend frontend, uint8_t operation, uint32_t status,
+                                 uint64_t count) {
   if (count == 0) return;
   families_->results
-      .Add({{"operation", SeriesFor(operation).name}, {"status", StatusName(operation, status)}})
+      .Add({{"frontend", FrontendName(frontend)},
+            {"operation", SeriesFor(operation).name},
+            {"status", StatusName(operation, status)}})
       .Increment(static_cast<double>(count));
 }
 

@@ -6,7 +6,7 @@
 // caller, per client id or per account becomes a label, so the series count stays bounded.
 //
 //   tb::proxy::Metrics metrics({.version = "0.1.0"});
-//   metrics.RecordRequest(146, absl::StatusCode::kOk, /*event_count=*/10);
+//   metrics.RecordRequest(Frontend::kGrpc, 146, absl::StatusCode::kOk, /*event_count=*/10);
 //   std::string text = metrics.Exposition();  // what GET /metrics serves (metrics_http.h)
 //
 // The adapters in metrics_observers.h feed it from the coalescer, the pool and the front ends.
@@ -40,8 +40,13 @@ class Family;
 
 namespace tb::proxy {
 
+// Which front end a call came through: the `frontend` label of the per-call series.
+enum class Frontend : uint8_t { kGrpc = 0, kNative = 1 };
+inline constexpr size_t kFrontendCount = 2;
+const char* FrontendName(Frontend frontend);  // "grpc", "native".
+
 struct MetricsOptions {
-  std::string version = "0.0.0";           // tbproxy's own version, for tbproxy_build_info.
+  std::string version = "0.0.0";             // tbproxy's own version, for tbproxy_build_info.
   std::string tigerbeetle_release = "0.17";  // The wire release it speaks.
 };
 
@@ -60,16 +65,17 @@ class Metrics {
   void AddScrapeHook(absl::AnyInvocable<void(Metrics&)> hook);
 
   // ---- Front end -------------------------------------------------------------------------
-  // One finished call: its operation, final status code and number of events it carried.
-  // tbproxy_requests_total{operation,outcome} += 1, tbproxy_events_total{...} += event_count.
-  void RecordRequest(uint8_t operation, absl::StatusCode code, uint32_t event_count);
+  // One finished call: its front end, operation, final status code and number of events.
+  // tbproxy_requests_total{frontend,operation,outcome} += 1, tbproxy_events_total{...} += events.
+  void RecordRequest(Frontend frontend, uint8_t operation, absl::StatusCode code,
+                     uint32_t event_count);
   // From the call's arrival to its results being handed back (tbproxy_request_duration_seconds).
-  void RecordRequestDuration(uint8_t operation, absl::Duration duration);
+  void RecordRequestDuration(Frontend frontend, uint8_t operation, absl::Duration duration);
   // gRPC calls accepted and not yet finished (tbproxy_grpc_calls_in_flight); delta is ±1.
   void AddGrpcCallsInFlight(int64_t delta);
   // `count` results of `operation` carried `status` (a CreateAccountStatus/CreateTransferStatus
   // value for 146/147; anything else is counted as "unknown").
-  void RecordResultStatus(uint8_t operation, uint32_t status, uint64_t count);
+  void RecordResultStatus(Frontend frontend, uint8_t operation, uint32_t status, uint64_t count);
 
   // ---- Native front end --------------------------------------------------------------------
   // A snapshot of NativeFrontend::stats(): sets the tbproxy_native_* gauges and advances its

@@ -21,7 +21,7 @@ std::string ClientField(u128 client) { return U128ToHex(client); }
 
 // Counts the statuses in a dense create reply (146/147: one CreateResult per event) and records
 // them; anything that is not a whole number of results is left to the front end to reject.
-void RecordCreateStatuses(Metrics& metrics, uint8_t operation,
+void RecordCreateStatuses(Metrics& metrics, Frontend frontend, uint8_t operation,
                           const std::vector<uint8_t>& results) {
   if (results.size() % sizeof(CreateResult) != 0) return;
   absl::flat_hash_map<uint32_t, uint64_t> counts;
@@ -30,7 +30,8 @@ void RecordCreateStatuses(Metrics& metrics, uint8_t operation,
     std::memcpy(&result, results.data() + offset, sizeof(result));
     counts[result.status]++;
   }
-  for (const auto& [status, count] : counts) metrics.RecordResultStatus(operation, status, count);
+  for (const auto& [status, count] : counts)
+    metrics.RecordResultStatus(frontend, operation, status, count);
 }
 
 bool IsDenseCreate(uint8_t operation) {
@@ -72,8 +73,8 @@ void PoolMetricsObserver::OnSessionRegistered(u128 client, uint64_t session,
                                               uint32_t batch_size_limit) {
   {
     absl::MutexLock lock(&mutex_);
-    const bool known = std::find(registered_.begin(), registered_.end(), client) !=
-                       registered_.end();
+    const bool known =
+        std::find(registered_.begin(), registered_.end(), client) != registered_.end();
     // The cluster cannot hold more than clients_max sessions; a longer list is a pool bug we
     // refuse to turn into unbounded memory.
     if (!known && registered_.size() < kClientsMaxDefault) registered_.push_back(client);
@@ -87,8 +88,7 @@ void PoolMetricsObserver::OnSessionRegistered(u128 client, uint64_t session,
 
 void PoolMetricsObserver::Forget(u128 client) {
   absl::MutexLock lock(&mutex_);
-  registered_.erase(std::remove(registered_.begin(), registered_.end(), client),
-                    registered_.end());
+  registered_.erase(std::remove(registered_.begin(), registered_.end(), client), registered_.end());
   metrics_.SetSessionsRegistered(static_cast<uint32_t>(registered_.size()));
 }
 
@@ -108,7 +108,8 @@ void PoolMetricsObserver::OnSessionReplaced(u128 old_client, u128 new_client) {
 
 void PoolMetricsObserver::OnViewChange(u128 client, uint32_t view) {
   metrics_.RecordViewChange(view);
-  Log(LogLevel::kInfo, "view_change", {{"client", ClientField(client)}, {"view", absl::StrCat(view)}});
+  Log(LogLevel::kInfo, "view_change",
+      {{"client", ClientField(client)}, {"view", absl::StrCat(view)}});
 }
 
 void PoolMetricsObserver::OnRequestResent(u128 client, uint32_t attempts) {
@@ -135,8 +136,9 @@ void PoolMetricsObserver::OnPoolFailed(const absl::Status& status) {
 
 // ---- Front end -------------------------------------------------------------------------------
 
-MeteredSubmitter::MeteredSubmitter(Submitter& inner, Metrics& metrics, Clock* clock)
-    : inner_(inner), metrics_(metrics), clock_(clock) {
+MeteredSubmitter::MeteredSubmitter(Submitter& inner, Metrics& metrics, Frontend frontend,
+                                   Clock* clock)
+    : inner_(inner), metrics_(metrics), frontend_(frontend), clock_(clock) {
   TB_ASSERT(clock_ != nullptr);
 }
 
@@ -146,25 +148,25 @@ void MeteredSubmitter::Submit(SubmitRequest request, SubmitOptions options,
   const OperationInfo* info = FindOperation(operation);
   // A size that is not a whole number of events is the inner submitter's to refuse; the count
   // is only for the metric.
-  const uint32_t event_count =
-      info != nullptr && info->event_size > 0
-          ? static_cast<uint32_t>(request.events.size() / info->event_size)
-          : 0;
+  const uint32_t event_count = info != nullptr && info->event_size > 0
+                                   ? static_cast<uint32_t>(request.events.size() / info->event_size)
+                                   : 0;
   const uint64_t start_ns = clock_->NowNs();
-  metrics_.AddGrpcCallsInFlight(+1);
-  inner_.Submit(
-      std::move(request), options,
-      [this, operation, event_count, start_ns, callback = std::move(callback)](
-          absl::StatusOr<SubmitResult> result) mutable {
-        metrics_.RecordRequest(operation, result.status().code(), event_count);
-        metrics_.RecordRequestDuration(
-            operation, absl::Nanoseconds(static_cast<int64_t>(clock_->NowNs() - start_ns)));
-        if (result.ok() && IsDenseCreate(operation)) {
-          RecordCreateStatuses(metrics_, operation, result->results);
-        }
-        metrics_.AddGrpcCallsInFlight(-1);
-        std::move(callback)(std::move(result));
-      });
+  const bool grpc = frontend_ == Frontend::kGrpc;
+  if (grpc) metrics_.AddGrpcCallsInFlight(+1);
+  inner_.Submit(std::move(request), options,
+                [this, grpc, operation, event_count, start_ns,
+                 callback = std::move(callback)](absl::StatusOr<SubmitResult> result) mutable {
+                  metrics_.RecordRequest(frontend_, operation, result.status().code(), event_count);
+                  metrics_.RecordRequestDuration(
+                      frontend_, operation,
+                      absl::Nanoseconds(static_cast<int64_t>(clock_->NowNs() - start_ns)));
+                  if (result.ok() && IsDenseCreate(operation)) {
+                    RecordCreateStatuses(metrics_, frontend_, operation, result->results);
+                  }
+                  if (grpc) metrics_.AddGrpcCallsInFlight(-1);
+                  std::move(callback)(std::move(result));
+                });
 }
 
 }  // namespace tb::proxy

@@ -13,8 +13,8 @@
 //   options.observer = &coalescer_observer;                 // CoalescerOptions
 //   tb::proxy::Coalescer coalescer(std::move(options));
 //   tb::proxy::SampleCoalescerOnScrape(metrics, coalescer);
-//   tb::proxy::PoolMetricsObserver pool_observer(metrics);  // SessionPool::Create(..., &pool_observer)
-//   tb::proxy::MeteredSubmitter submitter(coalescer, metrics);
+//   tb::proxy::PoolMetricsObserver pool_observer(metrics);  // SessionPool::Create(...,
+//   &pool_observer) tb::proxy::MeteredSubmitter submitter(coalescer, metrics);
 //   tb::proxy::GrpcService service(submitter, {...});
 //
 // Every object here must outlive whatever reports to it, and Metrics must outlive them all.
@@ -82,17 +82,20 @@ class PoolMetricsObserver final : public pool::PoolObserver {
   std::vector<u128> registered_ ABSL_GUARDED_BY(mutex_);
 };
 
-// A Submitter that measures every call passing through it to `inner`.
+// A Submitter that measures every call passing through it to `inner`, under the `frontend`
+// label of the front end that calls it (gRPC calls also count in tbproxy_grpc_calls_in_flight).
 class MeteredSubmitter final : public Submitter {
  public:
   // `inner`, `metrics` and `clock` (which times each call) must outlive this.
-  MeteredSubmitter(Submitter& inner, Metrics& metrics, Clock* clock = SystemClock());
+  MeteredSubmitter(Submitter& inner, Metrics& metrics, Frontend frontend,
+                   Clock* clock = SystemClock());
 
   void Submit(SubmitRequest request, SubmitOptions options, SubmitCallback callback) override;
 
  private:
   Submitter& inner_;
   Metrics& metrics_;
+  const Frontend frontend_;
   Clock* const clock_;
 };
 

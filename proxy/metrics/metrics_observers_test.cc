@@ -11,18 +11,18 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/coalescer/coalescer.h"
-#include "proxy/testing/coalescer_helpers.h"
 #include "proxy/log/log.h"
+#include "proxy/testing/coalescer_helpers.h"
 #include "proxy/testing/metrics_exposition.h"
 
 namespace tb::proxy {
 namespace {
 
-using ::testing::HasSubstr;
 using client_core::testing::AccountEvents;
+using client_core::testing::FakeClock;
 using testing::Answer;
 using testing::EncodeBatches;
-using client_core::testing::FakeClock;
+using ::testing::HasSubstr;
 using testing::Reply;
 using testing::Sample;
 using testing::SamplesAre;
@@ -49,7 +49,7 @@ class MeteredCoalescerTest : public ::testing::Test {
     options.observer = &observer_;
     coalescer_.emplace(std::move(options));
     SampleCoalescerOnScrape(metrics_, *coalescer_);
-    submitter_.emplace(*coalescer_, metrics_, &clock_);
+    submitter_.emplace(*coalescer_, metrics_, Frontend::kGrpc, &clock_);
   }
 
   Metrics metrics_{{}};
@@ -87,16 +87,21 @@ TEST_F(MeteredCoalescerTest, MeasuresACallFromSubmitToResults) {
   ASSERT_TRUE(answer.ok()) << answer.result()->status();
   text = metrics_.Exposition();
   EXPECT_TRUE(SamplesAre(
-      text, {{"tbproxy_grpc_calls_in_flight", 0},
-             {R"(tbproxy_requests_total{operation="create_accounts",outcome="ok"})", 1},
-             {R"(tbproxy_events_total{operation="create_accounts",outcome="ok"})", 3},
-             {R"(tbproxy_results_total{operation="create_accounts",status="created"})", 2},
-             {R"(tbproxy_results_total{operation="create_accounts",status="exists"})", 1}}));
+      text,
+      {{"tbproxy_grpc_calls_in_flight", 0},
+       {R"(tbproxy_requests_total{frontend="grpc",operation="create_accounts",outcome="ok"})", 1},
+       {R"(tbproxy_events_total{frontend="grpc",operation="create_accounts",outcome="ok"})", 3},
+       {R"(tbproxy_results_total{frontend="grpc",operation="create_accounts",status="created"})",
+        2},
+       {R"(tbproxy_results_total{frontend="grpc",operation="create_accounts",status="exists"})",
+        1}}));
   // 7 ms from Submit to results.
   EXPECT_TRUE(SamplesAre(
       text,
-      {{R"(tbproxy_request_duration_seconds_bucket{operation="create_accounts",le="0.005"})", 0},
-       {R"(tbproxy_request_duration_seconds_bucket{operation="create_accounts",le="0.01"})", 1}}));
+      {{R"(tbproxy_request_duration_seconds_bucket{frontend="grpc",operation="create_accounts",le="0.005"})",
+        0},
+       {R"(tbproxy_request_duration_seconds_bucket{frontend="grpc",operation="create_accounts",le="0.01"})",
+        1}}));
 }
 
 TEST_F(MeteredCoalescerTest, CountsRefusalsByReasonAndOutcome) {
@@ -109,19 +114,23 @@ TEST_F(MeteredCoalescerTest, CountsRefusalsByReasonAndOutcome) {
   ASSERT_EQ(ragged.code(), absl::StatusCode::kInvalidArgument);
   coalescer_->Close();
   Answer closed;
-  submitter_->Submit({.operation = kCreateAccounts, .events = AccountEvents(1)}, {}, closed.Callback());
+  submitter_->Submit({.operation = kCreateAccounts, .events = AccountEvents(1)}, {},
+                     closed.Callback());
   ASSERT_EQ(closed.code(), absl::StatusCode::kUnavailable);
 
   const std::string text = metrics_.Exposition();
   EXPECT_TRUE(SamplesAre(
-      text, {{R"(tbproxy_refusals_total{reason="invalid_input"})", 2},
-             {R"(tbproxy_refusals_total{reason="closed"})", 1},
-             {R"(tbproxy_requests_total{operation="unknown",outcome="invalid_argument"})", 1},
-             {R"(tbproxy_requests_total{operation="create_accounts",)"
-              R"(outcome="invalid_argument"})",
-              1},
-             {R"(tbproxy_requests_total{operation="create_accounts",outcome="unavailable"})", 1},
-             {"tbproxy_grpc_calls_in_flight", 0}}));
+      text,
+      {{R"(tbproxy_refusals_total{reason="invalid_input"})", 2},
+       {R"(tbproxy_refusals_total{reason="closed"})", 1},
+       {R"(tbproxy_requests_total{frontend="grpc",operation="unknown",outcome="invalid_argument"})",
+        1},
+       {R"(tbproxy_requests_total{frontend="grpc",operation="create_accounts",)"
+        R"(outcome="invalid_argument"})",
+        1},
+       {R"(tbproxy_requests_total{frontend="grpc",operation="create_accounts",outcome="unavailable"})",
+        1},
+       {"tbproxy_grpc_calls_in_flight", 0}}));
 }
 
 TEST_F(MeteredCoalescerTest, CountsAMessageLostInFlightAsUnavailable) {
@@ -135,8 +144,11 @@ TEST_F(MeteredCoalescerTest, CountsAMessageLostInFlightAsUnavailable) {
   ASSERT_EQ(answer.code(), absl::StatusCode::kUnavailable);
   const std::string text = metrics_.Exposition();
   EXPECT_TRUE(SamplesAre(
-      text, {{R"(tbproxy_events_total{operation="create_accounts",outcome="unavailable"})", 2},
-             {R"(tbproxy_results_total{operation="create_accounts",status="created"})", -1}}));
+      text,
+      {{R"(tbproxy_events_total{frontend="grpc",operation="create_accounts",outcome="unavailable"})",
+        2},
+       {R"(tbproxy_results_total{frontend="grpc",operation="create_accounts",status="created"})",
+        -1}}));
 }
 
 // A submitter that answers inline with what the test prepared.
@@ -152,13 +164,16 @@ TEST(MeteredSubmitter, IgnoresResultsThatAreNotWholeCreateResults) {
   Metrics metrics({});
   FixedSubmitter inner;
   inner.answer = SubmitResult{.timestamp = 1, .results = std::vector<uint8_t>(17)};
-  MeteredSubmitter submitter(inner, metrics);
+  MeteredSubmitter submitter(inner, metrics, Frontend::kGrpc);
   Answer answer;
   submitter.Submit({.operation = 147, .events = std::vector<uint8_t>(128)}, {}, answer.Callback());
   ASSERT_TRUE(answer.ok());
   const std::string text = metrics.Exposition();
-  EXPECT_EQ(Sample(text, R"(tbproxy_requests_total{operation="create_transfers",outcome="ok"})"),
-            1);
+  EXPECT_EQ(
+      Sample(
+          text,
+          R"(tbproxy_requests_total{frontend="grpc",operation="create_transfers",outcome="ok"})"),
+      1);
   EXPECT_THAT(text, ::testing::Not(HasSubstr("tbproxy_results_total{")));
 }
 
@@ -166,15 +181,43 @@ TEST(MeteredSubmitter, CountsResultStatusesOnlyForCreates) {
   Metrics metrics({});
   FixedSubmitter inner;
   inner.answer = SubmitResult{.timestamp = 1, .results = CreateResults({kCreated})};
-  MeteredSubmitter submitter(inner, metrics);
+  MeteredSubmitter submitter(inner, metrics, Frontend::kGrpc);
   Answer lookup;
   submitter.Submit({.operation = 140, .events = std::vector<uint8_t>(16)}, {}, lookup.Callback());
   EXPECT_THAT(metrics.Exposition(), ::testing::Not(HasSubstr("tbproxy_results_total{")));
   Answer create;
   submitter.Submit({.operation = 147, .events = std::vector<uint8_t>(128)}, {}, create.Callback());
-  EXPECT_EQ(Sample(metrics.Exposition(),
-                   R"(tbproxy_results_total{operation="create_transfers",status="created"})"),
-            1);
+  EXPECT_EQ(
+      Sample(
+          metrics.Exposition(),
+          R"(tbproxy_results_total{frontend="grpc",operation="create_transfers",status="created"})"),
+      1);
+}
+
+TEST(MeteredSubmitter, LabelsEachCallWithItsFrontEnd) {
+  Metrics metrics({});
+  FixedSubmitter inner;
+  inner.answer = SubmitResult{.timestamp = 1, .results = CreateResults({kCreated, kCreated})};
+  MeteredSubmitter grpc(inner, metrics, Frontend::kGrpc);
+  MeteredSubmitter native(inner, metrics, Frontend::kNative);
+  Answer from_grpc, from_native;
+  grpc.Submit({.operation = 147, .events = std::vector<uint8_t>(256)}, {}, from_grpc.Callback());
+  native.Submit({.operation = 147, .events = std::vector<uint8_t>(256)}, {},
+                from_native.Callback());
+  ASSERT_TRUE(from_grpc.ok());
+  ASSERT_TRUE(from_native.ok());
+  const std::string text = metrics.Exposition();
+  for (const char* frontend : {"grpc", "native"}) {
+    const std::string labels =
+        absl::StrCat(R"({frontend=")", frontend, R"(",operation="create_transfers",)");
+    EXPECT_EQ(Sample(text, absl::StrCat("tbproxy_requests_total", labels, R"(outcome="ok"})")), 1)
+        << frontend;
+    EXPECT_EQ(Sample(text, absl::StrCat("tbproxy_events_total", labels, R"(outcome="ok"})")), 2)
+        << frontend;
+    EXPECT_EQ(Sample(text, absl::StrCat("tbproxy_results_total", labels, R"(status="created"})")),
+              2)
+        << frontend;
+  }
 }
 
 class PoolMetricsObserverTest : public ::testing::Test {

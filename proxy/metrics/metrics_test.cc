@@ -102,35 +102,40 @@ class MetricsHttpTest : public ::testing::Test {
 };
 
 TEST_F(MetricsHttpTest, CountsRequestsAndEventsByOperationAndOutcome) {
-  metrics_.RecordRequest(147, absl::StatusCode::kOk, 10);
-  metrics_.RecordRequest(147, absl::StatusCode::kOk, 5);
-  metrics_.RecordRequest(146, absl::StatusCode::kResourceExhausted, 7);
-  metrics_.RecordRequest(128, absl::StatusCode::kInvalidArgument, 1);
+  metrics_.RecordRequest(Frontend::kGrpc, 147, absl::StatusCode::kOk, 10);
+  metrics_.RecordRequest(Frontend::kGrpc, 147, absl::StatusCode::kOk, 5);
+  metrics_.RecordRequest(Frontend::kGrpc, 146, absl::StatusCode::kResourceExhausted, 7);
+  metrics_.RecordRequest(Frontend::kGrpc, 128, absl::StatusCode::kInvalidArgument, 1);
   const std::string text = Scrape();
   EXPECT_TRUE(SamplesAre(
-      text, {{R"(tbproxy_requests_total{operation="create_transfers",outcome="ok"})", 2},
-             {R"(tbproxy_events_total{operation="create_transfers",outcome="ok"})", 15},
-             {R"(tbproxy_requests_total{operation="create_accounts",)"
-              R"(outcome="resource_exhausted"})",
-              1},
-             {R"(tbproxy_events_total{operation="unknown",outcome="invalid_argument"})", 1}}));
+      text,
+      {{R"(tbproxy_requests_total{frontend="grpc",operation="create_transfers",outcome="ok"})", 2},
+       {R"(tbproxy_events_total{frontend="grpc",operation="create_transfers",outcome="ok"})", 15},
+       {R"(tbproxy_requests_total{frontend="grpc",operation="create_accounts",)"
+        R"(outcome="resource_exhausted"})",
+        1},
+       {R"(tbproxy_events_total{frontend="grpc",operation="unknown",outcome="invalid_argument"})",
+        1}}));
   // Outcomes that never happened are not exposed.
   EXPECT_THAT(text, Not(HasSubstr(R"(operation="create_transfers",outcome="aborted")")));
 }
 
 TEST_F(MetricsHttpTest, CountsResultStatusesByName) {
-  metrics_.RecordResultStatus(147, 0xFFFFFFFF, 8);
-  metrics_.RecordResultStatus(147, 54, 3);  // exceeds_credits
-  metrics_.RecordResultStatus(146, 21, 2);  // exists
-  metrics_.RecordResultStatus(147, 999, 1);
+  metrics_.RecordResultStatus(Frontend::kGrpc, 147, 0xFFFFFFFF, 8);
+  metrics_.RecordResultStatus(Frontend::kGrpc, 147, 54, 3);  // exceeds_credits
+  metrics_.RecordResultStatus(Frontend::kGrpc, 146, 21, 2);  // exists
+  metrics_.RecordResultStatus(Frontend::kGrpc, 147, 999, 1);
   const std::string text = Scrape();
   EXPECT_TRUE(SamplesAre(
-      text, {{R"(tbproxy_results_total{operation="create_transfers",status="created"})", 8},
-             {R"(tbproxy_results_total{operation="create_transfers",)"
-              R"(status="exceeds_credits"})",
-              3},
-             {R"(tbproxy_results_total{operation="create_accounts",status="exists"})", 2},
-             {R"(tbproxy_results_total{operation="create_transfers",status="unknown"})", 1}}));
+      text,
+      {{R"(tbproxy_results_total{frontend="grpc",operation="create_transfers",status="created"})",
+        8},
+       {R"(tbproxy_results_total{frontend="grpc",operation="create_transfers",)"
+        R"(status="exceeds_credits"})",
+        3},
+       {R"(tbproxy_results_total{frontend="grpc",operation="create_accounts",status="exists"})", 2},
+       {R"(tbproxy_results_total{frontend="grpc",operation="create_transfers",status="unknown"})",
+        1}}));
 }
 
 TEST_F(MetricsHttpTest, ObservesMessageShapeAndWait) {
@@ -159,15 +164,17 @@ TEST_F(MetricsHttpTest, ObservesMessageShapeAndWait) {
 
 TEST_F(MetricsHttpTest, ObservesLatencies) {
   metrics_.RecordRoundTrip(140, absl::Milliseconds(20));
-  metrics_.RecordRequestDuration(140, absl::Milliseconds(30));
-  metrics_.RecordRequestDuration(140, absl::Seconds(20));
+  metrics_.RecordRequestDuration(Frontend::kGrpc, 140, absl::Milliseconds(30));
+  metrics_.RecordRequestDuration(Frontend::kGrpc, 140, absl::Seconds(20));
   const std::string text = Scrape();
   EXPECT_TRUE(SamplesAre(
       text,
       {{R"(tbproxy_cluster_round_trip_seconds_bucket{operation="lookup_accounts",le="0.025"})", 1},
        {R"(tbproxy_cluster_round_trip_seconds_bucket{operation="lookup_accounts",le="0.01"})", 0},
-       {R"(tbproxy_request_duration_seconds_bucket{operation="lookup_accounts",le="10"})", 1},
-       {R"(tbproxy_request_duration_seconds_bucket{operation="lookup_accounts",le="+Inf"})", 2}}));
+       {R"(tbproxy_request_duration_seconds_bucket{frontend="grpc",operation="lookup_accounts",le="10"})",
+        1},
+       {R"(tbproxy_request_duration_seconds_bucket{frontend="grpc",operation="lookup_accounts",le="+Inf"})",
+        2}}));
 }
 
 TEST_F(MetricsHttpTest, ReportsQueueSessionsAndRefusals) {
@@ -275,15 +282,15 @@ TEST_F(MetricsHttpTest, NativeFrontEndSeriesAppearWithTheFirstSnapshotAndFollowI
   stats.requests = 41;
   stats.evictions_by_reason[static_cast<size_t>(EvictionReason::kNoSession)] = 10;
   text = Scrape();
-  EXPECT_TRUE(SamplesAre(
-      text, {{"tbproxy_native_connections", 1},
-             {"tbproxy_native_requests_total", 41},
-             {"tbproxy_native_batches_total", 55},
-             {R"(tbproxy_native_session_evictions_total{reason="no_session"})", 10}}));
+  EXPECT_TRUE(
+      SamplesAre(text, {{"tbproxy_native_connections", 1},
+                        {"tbproxy_native_requests_total", 41},
+                        {"tbproxy_native_batches_total", 55},
+                        {R"(tbproxy_native_session_evictions_total{reason="no_session"})", 10}}));
 }
 
 TEST_F(MetricsHttpTest, ExposesBuildInfoAndHelp) {
-  metrics_.RecordRequest(146, absl::StatusCode::kOk, 1);
+  metrics_.RecordRequest(Frontend::kGrpc, 146, absl::StatusCode::kOk, 1);
   const std::string text = Scrape();
   EXPECT_EQ(Sample(text, R"(tbproxy_build_info{tigerbeetle_release="0.17.9",version="1.2.3"})"), 1);
   EXPECT_THAT(text, HasSubstr("# TYPE tbproxy_requests_total counter"));
@@ -292,9 +299,9 @@ TEST_F(MetricsHttpTest, ExposesBuildInfoAndHelp) {
 }
 
 TEST_F(MetricsHttpTest, EveryNameHasThePrefixAndAUnitSuffixWhereNeeded) {
-  metrics_.RecordRequest(147, absl::StatusCode::kOk, 1);
+  metrics_.RecordRequest(Frontend::kGrpc, 147, absl::StatusCode::kOk, 1);
   metrics_.SetNativeFrontendStats({});
-  metrics_.RecordResultStatus(147, 0xFFFFFFFF, 1);
+  metrics_.RecordResultStatus(Frontend::kGrpc, 147, 0xFFFFFFFF, 1);
   for (absl::string_view line : absl::StrSplit(Scrape(), '\n')) {
     if (!absl::StartsWith(line, "# TYPE ")) continue;
     const std::vector<std::string> parts = absl::StrSplit(line, ' ');
@@ -353,8 +360,8 @@ TEST_F(MetricsHttpTest, RecordsFromManyThreadsWhileScraping) {
   for (int t = 0; t < kThreads; t++) {
     threads.emplace_back([this] {
       for (int i = 0; i < kCalls; i++) {
-        metrics_.RecordRequest(147, absl::StatusCode::kOk, 2);
-        metrics_.RecordResultStatus(147, 0xFFFFFFFF, 2);
+        metrics_.RecordRequest(Frontend::kGrpc, 147, absl::StatusCode::kOk, 2);
+        metrics_.RecordResultStatus(Frontend::kGrpc, 147, 0xFFFFFFFF, 2);
         metrics_.AddGrpcCallsInFlight(+1);
         metrics_.AddGrpcCallsInFlight(-1);
       }
@@ -365,10 +372,11 @@ TEST_F(MetricsHttpTest, RecordsFromManyThreadsWhileScraping) {
   const std::string text = Scrape();
   EXPECT_TRUE(SamplesAre(
       text,
-      {{R"(tbproxy_requests_total{operation="create_transfers",outcome="ok"})", kThreads * kCalls},
-       {R"(tbproxy_events_total{operation="create_transfers",outcome="ok"})",
+      {{R"(tbproxy_requests_total{frontend="grpc",operation="create_transfers",outcome="ok"})",
+        kThreads * kCalls},
+       {R"(tbproxy_events_total{frontend="grpc",operation="create_transfers",outcome="ok"})",
         2 * kThreads * kCalls},
-       {R"(tbproxy_results_total{operation="create_transfers",status="created"})",
+       {R"(tbproxy_results_total{frontend="grpc",operation="create_transfers",status="created"})",
         2 * kThreads * kCalls},
        {"tbproxy_grpc_calls_in_flight", 0}}));
 }
