@@ -243,17 +243,15 @@ Coalescer::Counts Coalescer::counts() const {
 
 bool Coalescer::drained() const {
   absl::MutexLock lock(&mutex_);
-  return closed_ && calls_.empty();
+  return DrainedLocked();
 }
 
 bool Coalescer::AwaitDrained(absl::Time deadline) const {
   absl::MutexLock lock(&mutex_);
-  const auto drained = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    return closed_ && calls_.empty();
-  };
-  return mutex_.AwaitWithDeadline(absl::Condition(&drained, &decltype(drained)::operator()),
-                                  deadline);
+  return mutex_.AwaitWithDeadline(absl::Condition(this, &Coalescer::DrainedLocked), deadline);
 }
+
+bool Coalescer::DrainedLocked() const { return closed_ && calls_.empty(); }
 
 bool Coalescer::HasQueuedLocked() const { return queued_call_count_ > 0; }
 

@@ -147,6 +147,7 @@ class Coalescer final : public Submitter, public pool::MessageSource {
   // Forgets a call entirely (queue bounds, caller bound, ordering key, deadline).
   internal::PendingCall ForgetLocked(uint64_t call_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   bool HasQueuedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  bool DrainedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
   const CoalescerOptions options_;
   CoalescerObserver no_observer_;

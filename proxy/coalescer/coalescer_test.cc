@@ -581,11 +581,13 @@ TEST_F(CoalescerTest, CloseRefusesNewCallsAndDrainsTheRest) {
   EXPECT_EQ(unsent.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(unsent.outcome(), Outcome::kNotApplied);
   EXPECT_FALSE(coalescer_->drained());
+  EXPECT_FALSE(coalescer_->AwaitDrained(absl::Now()));  // Two messages are still in flight.
   ReplyDense(*message, 1);
   ReplyDense(*drained, 2);
   EXPECT_TRUE(in_flight.ok());
   EXPECT_TRUE(queued.ok());
   EXPECT_TRUE(coalescer_->drained());
+  EXPECT_TRUE(coalescer_->AwaitDrained(absl::InfinitePast()));
 }
 
 TEST_F(CoalescerTest, DestructionAnswersEveryoneStillWaiting) {
