@@ -77,7 +77,7 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> replies{0};
   std::atomic<uint64_t> duplicates{0};
-  std::atomic<uint64_t> evictions{0};
+  // By wire reason 1..8; slot 0 for any other value. Their sum is NativeFrontendStats::evictions.
   std::array<std::atomic<uint64_t>, kEvictionReasonMax + 1> evictions_by_reason{};
   std::atomic<uint64_t> drops{0};
   std::atomic<uint64_t> closes{0};
@@ -149,9 +149,8 @@ void NativeFrontend::Parts::Count(const Decision& decision) {
       duplicates++;
       break;
     case Verdict::kEviction: {
-      evictions++;
       const auto reason = static_cast<size_t>(decision.eviction_reason);
-      if (reason < evictions_by_reason.size()) evictions_by_reason[reason]++;
+      evictions_by_reason[reason < evictions_by_reason.size() ? reason : 0]++;
       break;
     }
     case Verdict::kDrop: drops++; break;
@@ -233,11 +232,11 @@ NativeFrontendStats NativeFrontend::stats() const {
                             .batches = parts.executor.batches_submitted(),
                             .replies = parts.replies,
                             .duplicates = parts.duplicates,
-                            .evictions = parts.evictions,
                             .drops = parts.drops,
                             .closes = parts.closes};
   for (size_t reason = 0; reason < stats.evictions_by_reason.size(); reason++) {
     stats.evictions_by_reason[reason] = parts.evictions_by_reason[reason];
+    stats.evictions += stats.evictions_by_reason[reason];
   }
   return stats;
 }
