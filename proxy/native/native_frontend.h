@@ -62,8 +62,8 @@ struct NativeFrontendStats {
   uint64_t batches = 0;   // Batches handed to the Submitter (a multi-batch request gives several).
   uint64_t replies = 0;   // Replies sent, duplicates included.
   uint64_t duplicates = 0;  // Requests answered with the reply stored for them.
-  uint64_t evictions = 0;   // Eviction messages sent, whatever the reason.
-  // Eviction messages sent, by wire reason (index 1..kEvictionReasonMax; 0 stays 0).
+  uint64_t evictions = 0;   // Eviction messages sent, whatever the reason (the sum below).
+  // Eviction messages sent, by wire reason (index 1..kEvictionReasonMax; 0 for any other).
   std::array<uint64_t, kEvictionReasonMax + 1> evictions_by_reason{};
   uint64_t drops = 0;
   uint64_t closes = 0;  // Connections closed for a framing or protocol error.
