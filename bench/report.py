@@ -39,6 +39,8 @@ def series(runs, prefix, events):
 
 PATHS = ("typed", "raw", "stream", "native")
 S5_GOAL = 1_000_000  # Events per tbproxy CPU-second (issue 8's goal for the raw path).
+# tbproxy CPU µs per one-event call on the echo cluster, per path (the front-end cost goals).
+S5_US_PER_CALL_GOAL = {"stream": 3.0, "native": 4.0, "raw": 7.0, "typed": 8.0}
 
 
 def s5_runs(runs):
@@ -216,6 +218,46 @@ def ratio_lines(runs, lead, proxy_word, proxy_base, direct_prefix, events, other
     return lines
 
 
+def s2d_vs_s1d_lines(runs, machine):
+    """Each path's one-event fan-in on the 2 ms model as a share of one direct session sending
+    full requests on the same model (S1d): how close coalescing gets to the cluster's best."""
+    s1d = runs.get("s1d_direct_8189")
+    if not (s1d and s1d.get("ok") and s1d["events_per_s"] > 0):
+        return []
+    parts = []
+    for path in ("typed", "stream", "native"):
+        by_callers = series(runs, f"s2d_{path}", 1)
+        if not by_callers:
+            continue
+        callers = 1024 if 1024 in by_callers else max(by_callers)
+        run = by_callers[callers]
+        if run.get("ok"):
+            parts.append(f"{path} {fmt(run['events_per_s'])} "
+                         f"(**{run['events_per_s'] / s1d['events_per_s']:.2f}** of S1d)")
+    if not parts:
+        return []
+    return [f"- **S2d/S1d** ({delayed_cluster_words(machine, short=True)}): one direct session "
+            f"with full 8189-event requests {fmt(s1d['events_per_s'])} events/s; one-event "
+            f"callers through tbproxy at {callers} callers: " + ", ".join(parts) + "."]
+
+
+def s5_per_call_lines(path, by_events):
+    """The per-call goal of a path at one event per call, with the load generator's own CPU per
+    call beside tbproxy's, so a gain that only moved work to the client shows."""
+    run = by_events.get(1)
+    goal = S5_US_PER_CALL_GOAL.get(path)
+    if not (run and run.get("ok") and goal is not None):
+        return []
+    proxy_us = proxy_us_per_call(run)
+    if proxy_us is None:
+        return []
+    loadgen = (1e6 * run["loadgen_cpu_seconds"] / run["calls"]
+               if run.get("loadgen_cpu_seconds") is not None else None)
+    verdict = "met" if proxy_us <= goal else "not met"
+    return [f"  One event per call: tbproxy {fmt(proxy_us, 1)} µs CPU per call (goal ≤ {goal:g}: "
+            f"**{verdict}**); the load generator {fmt(loadgen, 1)} µs per call."]
+
+
 def markdown(runs, images, command):
     machine = runs.get("machine", {})
     lines = []
@@ -263,6 +305,7 @@ def markdown(runs, images, command):
         headline += ratio_lines(runs, f"**S2d/S3d** ({delayed_cluster_words(machine, short=True)}) at",
                                 "tbproxy", "s2d", "s3d_direct", events,
                                 ("stream", "native"), other_p99=True)
+    headline += s2d_vs_s1d_lines(runs, machine)
     s4d = runs.get("s4_direct")
     for label, words in (("s4_proxy_typed", "typed gRPC"),
                          ("s4_proxy_native", "native port"),
@@ -299,6 +342,7 @@ def markdown(runs, images, command):
                        f"({', '.join(str(e) for e in missed)} events per call)")
         headline.append(f"- **S5 {path}** (echo cluster, {callers} callers), events per tbproxy "
                         f"CPU-second: {figures}; {verdict}.")
+        headline += s5_per_call_lines(path, by_events)
     idle, streams = runs.get("s6_rss_idle"), runs.get("s6_rss_idle_streams")
     if idle and streams:
         per = (streams["proxy_rss_kb"] - idle["proxy_rss_kb"]) / max(streams["idle_streams"], 1)
@@ -430,7 +474,8 @@ def markdown(runs, images, command):
                         "replication and fsync do on a real cluster: each session then carries "
                         "at most ~500 requests/s, whatever their size.")
     table(f"S2d/S3d: the same against {delayed_cluster_words(machine)}",
-          by_callers("s2d_") + by_callers("s3d_"), delayed_note)
+          [n for n in ["s1d_direct_8189"] if n in runs] + by_callers("s2d_") + by_callers("s3d_"),
+          delayed_note)
     table("S4: one sequential caller (latency)",
           ["s4_proxy_typed", "s4_proxy_native", "s4_proxy_typed_busy_poll",
            "s4_proxy_native_busy_poll", "s4_direct"])

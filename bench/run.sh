@@ -21,8 +21,8 @@
 #   S5  echo dev cluster, 1024 callers x 1, 10 and 100 events, every path: events per
 #       CPU-second of the tbproxy process (/proc/<pid>/stat) and its CPU microseconds per call
 #   S6  tbproxy RSS: idle, with many idle connected callers, and under S2's largest caller count
-#   S2d/S3d  S2 (typed) and S3 again against a dev cluster whose requests take 2 ms, like a
-#       replicated cluster that fsyncs: a pipeline of prepares of 2 ms each (--prepare-latency,
+#   S1d/S2d/S3d  S1, S2 (typed, stream, native) and S3 again against a dev cluster whose
+#       requests take 2 ms, like a replicated cluster that fsyncs: a pipeline of prepares of 2 ms each (--prepare-latency,
 #       --pipeline-max) when tb-devcluster has it, else every reply held 2 ms (--reply-delay).
 #       Per-request latency, not CPU, bounds each session: where coalescing pays on a real cluster
 #
@@ -217,6 +217,13 @@ for callers in "${s3_callers[@]}"; do
 done
 
 # ---- S2d/S3d: a cluster whose every request takes 2 ms ---------------------------------------
+# S1d first: one direct session with full requests on the same model, the ceiling S2d is
+# compared with.
+[ -n "${direct_cluster_pid:-}" ] && stop_pid "$direct_cluster_pid"
+start_cluster delayed-s1-cluster "${delayed_flags[@]}"
+direct_cluster_pid=$cluster_pid
+run s1d_direct_8189 --target=direct --cluster-addresses="$cluster_address" --sessions=1 \
+  --callers=1 --events=8189 --accounts=8189 --duration="$duration"
 for callers in "${delayed_callers[@]}"; do
   stop_pid "$proxy_pid"; stop_pid "$proxy_cluster_pid"
   start_cluster delayed-cluster "${delayed_flags[@]}"
