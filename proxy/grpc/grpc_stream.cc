@@ -112,10 +112,11 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
 
  private:
   // Draining, the stream may finish with a read still out at gRPC (it then completes not ok),
-  // but not while a request is being dispatched, a response written, or a call answered.
+  // but not while a request is being dispatched, a response written, or a call answered, nor
+  // while a StartRead is being issued (after Finish, OnDone may delete this at any moment).
   bool FinishableDrainingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return draining_ && !read_closed_ && !broken_ && !writing_ && outstanding_ == 0 &&
-           (!reading_ || read_in_grpc_);
+           reads_starting_ == 0 && (!reading_ || read_in_grpc_);
   }
 
   // Starts the next read or write, or finishes, as the state allows. Must not hold mutex_.
@@ -147,9 +148,11 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
           outstanding_ < options_.calls_max) {
         reading_ = true;
         read_in_grpc_ = true;
+        reads_starting_ += 1;
         start_read = true;
       }
-      if ((read_closed_ || broken_) && !reading_ && !writing_ && outstanding_ == 0) {
+      if ((read_closed_ || broken_) && !reading_ && !writing_ && outstanding_ == 0 &&
+          reads_starting_ == 0) {
         finished_ = true;
         finish = true;
         cancelled = broken_;
@@ -172,7 +175,21 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
     if (start_read) {
       request_ = google::protobuf::Arena::CreateMessage<v1::StreamRequest>(&read_arena_);
       StartRead(request_);
+      ReadStarted();
     }
+  }
+
+  // Nothing finishes the stream while reads_starting_ > 0 (it is alive here); a finish that
+  // waited for this read to be issued happens now.
+  void ReadStarted() ABSL_LOCKS_EXCLUDED(mutex_) {
+    bool pump = false;
+    {
+      absl::MutexLock lock(&mutex_);
+      TB_ASSERT(reads_starting_ > 0);
+      reads_starting_ -= 1;
+      pump = draining_ || read_closed_ || broken_;
+    }
+    if (pump) Pump();
   }
 
   // Queues a response; its call stays counted in outstanding_ until the write completes.
@@ -268,7 +285,8 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
   bool read_closed_ ABSL_GUARDED_BY(mutex_) = false;  // The client half-closed (or failed).
   bool broken_ ABSL_GUARDED_BY(mutex_) = false;  // Cancelled or a write failed.
   bool draining_ ABSL_GUARDED_BY(mutex_) = false;  // tbproxy drains: read no more requests.
-  bool read_in_grpc_ ABSL_GUARDED_BY(mutex_) = false;  // StartRead issued, OnReadDone not run.
+  bool read_in_grpc_ ABSL_GUARDED_BY(mutex_) = false;  // StartRead decided, OnReadDone not run.
+  uint32_t reads_starting_ ABSL_GUARDED_BY(mutex_) = 0;  // StartRead decided, not yet returned.
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
