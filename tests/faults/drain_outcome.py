@@ -12,6 +12,11 @@ Meanwhile a Stream the client keeps open (it never half-closes) must end UNAVAIL
 callers that keep sending unary calls through the drain must each get an answer with an outcome:
 none may be CANCELLED by gRPC because it arrived after tbproxy stopped its server.
 
+Then busy drains: against a live cluster, callers send calls back to back while tbproxy is
+stopped with SIGTERM and started again, BUSY_ROUNDS times. gRPC's Shutdown cancels every call
+that reaches the server after it began; tbproxy must stop its server only when callers are not
+sending, so no call may end CANCELLED (or ABORTED) without an outcome.
+
 usage: drain_outcome.py --tbproxy=B --devcluster=B
 """
 import signal
@@ -23,8 +28,63 @@ import grpc
 
 import harness
 from harness import u128
+from injector import restarting_proxy
 
 CALLERS = 4  # Threads sending unary calls through the drain.
+BUSY_CALLERS = 8
+BUSY_ROUNDS = 4
+BUSY_SECONDS = 0.7  # Of load before each SIGTERM.
+
+
+def busy_drains(args, pb, rpc):
+    """Drains under back-to-back load; returns (problems, counts of answers by code)."""
+    cluster, addresses = harness.start_devcluster(args.devcluster)
+    factory, state = restarting_proxy(args.tbproxy, [
+        "--cluster-addresses=" + addresses, "--drain-timeout=2s", "--log-level=warning"])
+    proxy = factory()
+    stop = threading.Event()
+    answers = []  # (code, outcome, details)
+
+    def caller(index):
+        stub = rpc.TigerBeetleStub(harness.channel(state["port"]))
+        ids = [u128(pb, 1), u128(pb, index + 2)]
+        while not stop.is_set():
+            try:
+                stub.LookupAccounts(pb.LookupAccountsRequest(ids=ids), timeout=10)
+                answers.append(("OK", None, ""))
+            except grpc.RpcError as error:
+                answers.append((error.code().name, harness.outcome_of(error), error.details()))
+                time.sleep(0.005)
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(BUSY_CALLERS)]
+    problems = []
+    try:
+        for thread in threads:
+            thread.start()
+        for _ in range(BUSY_ROUNDS):
+            time.sleep(BUSY_SECONDS)
+            code = proxy.stop(signal.SIGTERM)
+            if code != 0:
+                problems.append("tbproxy exited %d after SIGTERM under load" % code)
+            proxy = factory()
+        time.sleep(BUSY_SECONDS)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+        proxy.stop(signal.SIGKILL)
+        cluster.stop(signal.SIGKILL)
+    counts = {}
+    for code, outcome, _ in answers:
+        key = "%s/%s" % (code, outcome or "none")
+        counts[key] = counts.get(key, 0) + 1
+    bare = [a for a in answers if a[0] in ("CANCELLED", "ABORTED") and a[1] is None]
+    if bare:
+        problems.append("%d of %d calls sent through busy drains ended without an outcome: %s"
+                        % (len(bare), len(answers), bare[:3]))
+    if not any(a[:2] == ("UNAVAILABLE", "not_applied") for a in answers):
+        problems.append("no call was refused UNAVAILABLE not_applied during busy drains: %s"
+                        % counts)
+    return problems, counts
 
 
 def main():
@@ -129,6 +189,9 @@ def main():
     if refused == 0:
         problems.append("no call sent during the drain was refused UNAVAILABLE not_applied: %s"
                         % sorted(set(a[:2] for a in caller_answers)))
+    busy_problems, busy_counts = busy_drains(args, pb, rpc)
+    problems += busy_problems
+    answers["busy_drains"] = busy_counts
     if problems:
         print("drain_outcome FAILED:\n  " + "\n  ".join(problems))
         return 1
