@@ -51,10 +51,15 @@ inline constexpr absl::Duration kNativeRequestTimeout = absl::Seconds(30);
 inline constexpr absl::Duration kDeadlineSweepInterval = absl::Milliseconds(10);
 // On drain the pool gets at least this long for replies in flight, even past drain-timeout.
 inline constexpr absl::Duration kPoolDrainMin = absl::Seconds(1);
-// gRPC cancels the calls still open at its shutdown deadline, without our outcome metadata; its
-// deadline is this much later than ours, so that the pool fails what is in flight first and
-// every call is finished by us.
+// gRPC's Shutdown runs once the pool has answered every call; it cancels what is still open
+// this long after (a stream whose client does not read its last responses), without our outcome.
 inline constexpr absl::Duration kDrainFinishMargin = absl::Seconds(3);
+// After the pool drained, new gRPC calls are held this long before gRPC's Shutdown, so that
+// callers waiting for them are not sending calls that gRPC would cancel (proxy/grpc/grpc_drain.h)...
+inline constexpr absl::Duration kDrainSettle = absl::Milliseconds(100);
+// ... and are refused this long after Shutdown began: its GOAWAY has reached the clients, so
+// their next calls go to a new connection instead of into gRPC's cancellation.
+inline constexpr absl::Duration kDrainGoawayWait = absl::Milliseconds(100);
 
 static_assert(kGrpcMessageSizeMaxFloor <= kGrpcMessageSizeMaxCeiling);
 static_assert(kGrpcMessageSizeMaxCeiling >= kMessageSizeMax, "a maximal request fits");

@@ -6,15 +6,16 @@
 //   Run:       tokens, [embedded dev cluster] -> RunProxy
 //   RunProxy:  metrics and coalescer, native front end, session pool, pool thread -> Serve
 //   Serve:     gRPC server, metrics listener; wait for SIGTERM/SIGINT; Drain
-// The drain runs the other way: the gRPC server stops accepting, the coalescer stops intake and
-// sends what is queued, the pool waits for replies in flight, then everything closes. Exit code
+// The drain runs the other way: the gRPC front end refuses new calls, the coalescer stops intake
+// and sends what is queued, the pool waits for replies in flight, the gRPC server stops, then
+// everything closes. Exit code
 // 0 after a clean drain, 1 on a start-up failure, 2 on bad config.
 //
 // Threads tbproxy starts itself (gRPC's and civetweb's pools are their libraries' own):
 //   main          parses config, waits for the stop signal, runs the drain.
 //   tb-pool       the session pool's io_context: sessions, deadline sweep, completions.
 //   tb-native     the native front end's io_context (only with --native-listen).
-//   tb-grpc-stop  gRPC's Shutdown blocks until calls finish, which needs the drain on main.
+//   tb-grpc-stop  gRPC's Shutdown blocks until calls finish, which needs main to refuse held calls.
 //   tb-grpc-ready GrpcServer's poller: copies the pool's readiness into gRPC's health service.
 //   tb-devcluster the embedded dev cluster (only without --cluster-addresses).
 #include <pthread.h>
@@ -45,6 +46,7 @@
 #include "proxy/coalescer/coalescer.h"
 #include "proxy/constants.h"
 #include "proxy/grpc/grpc_auth.h"
+#include "proxy/grpc/grpc_drain.h"
 #include "proxy/grpc/grpc_server.h"
 #include "proxy/grpc/grpc_service.h"
 #include "proxy/log/log.h"
@@ -260,19 +262,34 @@ void AnnounceListening(const Config& config, const std::vector<ReplicaAddress>& 
   std::fflush(stdout);
 }
 
-// Stops accepting calls, sends what is queued and waits for replies in flight. gRPC's Shutdown
-// blocks until its calls are finished, which needs the rest of the drain, so it runs on a thread
-// of its own; it gets a later deadline, so that the pool fails what is in flight first (outcome
-// unknown) and every call is finished by us, with our outcome metadata.
-void Drain(const Config& config, GrpcServer* server, Coalescer& coalescer,
+// The end of the gRPC server, once every call tbproxy accepted is answered: new calls are held
+// while callers settle, Shutdown sends the GOAWAY (and blocks until its calls are finished, so
+// it runs on a thread of its own), and the held calls are refused once the GOAWAY is out. gRPC
+// cancels, without any metadata, calls that reach it after Shutdown began; callers that wait for
+// a held call send none (proxy/grpc/grpc_drain.h).
+void StopGrpc(GrpcServer& server, GrpcDrain& drain) {
+  drain.Hold();
+  absl::SleepFor(kDrainSettle);
+  std::thread server_stop([&server] {
+    NameThisThread("tb-grpc-stop");
+    server.Shutdown(absl::Now() + kDrainFinishMargin);
+  });
+  absl::SleepFor(kDrainGoawayWait);
+  drain.ReleaseHeld();
+  server_stop.join();
+}
+
+// Refuses new calls (UNAVAILABLE, not_applied) and finishes open streams as their calls are
+// answered; the coalescer stops intake and sends what is queued (failing what is still queued
+// at the deadline, not_applied); the pool waits for replies in flight (failing the rest,
+// outcome unknown); then the gRPC server stops. Every call is answered by tbproxy, with an
+// outcome when it fails.
+void Drain(const Config& config, GrpcServer* server, GrpcDrain& grpc_drain, Coalescer& coalescer,
            pool::SessionPool& pool) {
   const absl::Time deadline = absl::Now() + config.drain_timeout;
-  std::thread server_stop;
   if (server != nullptr) {
-    server_stop = std::thread([server, deadline] {
-      NameThisThread("tb-grpc-stop");
-      server->Shutdown(deadline + kDrainFinishMargin);
-    });
+    server->StopServing();
+    grpc_drain.Begin();
   }
   coalescer.Close();
   if (!coalescer.AwaitDrained(deadline)) {
@@ -283,7 +300,7 @@ void Drain(const Config& config, GrpcServer* server, Coalescer& coalescer,
   pool.Drain(std::max(deadline - absl::Now(), kPoolDrainMin),
              [&pool_drained] { pool_drained.Notify(); });
   pool_drained.WaitForNotification();
-  if (server_stop.joinable()) server_stop.join();
+  if (server != nullptr) StopGrpc(*server, grpc_drain);
 }
 
 // Starts the gRPC server and the metrics listener, serves until a stop signal, then drains.
@@ -308,7 +325,7 @@ int Serve(const Config& config, const std::vector<ReplicaAddress>& replicas,
     LogError("start_failed", metrics_http.status());
     exit_code = 1;
   }
-  Drain(config, server.ok() ? server->get() : nullptr, core.coalescer, pool);
+  Drain(config, server.ok() ? server->get() : nullptr, service.drain(), core.coalescer, pool);
   return exit_code;
 }
 

@@ -121,13 +121,19 @@ void GrpcServer::PollReadiness() {
   }
 }
 
+void GrpcServer::StopServing() {
+  if (serving_stopped_) return;
+  serving_stopped_ = true;
+  stopping_.Notify();
+  if (readiness_thread_.joinable()) readiness_thread_.join();
+  server_->GetHealthCheckService()->SetServingStatus(false);
+}
+
 void GrpcServer::Shutdown(absl::Time deadline) {
   if (shut_down_) return;
   shut_down_ = true;
-  stopping_.Notify();
-  if (readiness_thread_.joinable()) readiness_thread_.join();
   // Health checks answer NOT_SERVING while the server drains.
-  server_->GetHealthCheckService()->SetServingStatus(false);
+  StopServing();
   server_->Shutdown(absl::ToChronoTime(deadline));
   server_->Wait();
 }

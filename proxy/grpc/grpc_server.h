@@ -53,6 +53,9 @@ class GrpcServer {
   ~GrpcServer();  // Shuts down at once if Shutdown was not called.
 
   int port() const { return port_; }
+  // Health checks answer NOT_SERVING from now on; calls are still served. Idempotent; call from
+  // one thread, the one that later calls Shutdown.
+  void StopServing();
   // Stops accepting calls, waits for calls in flight until `deadline`, then cancels the rest.
   // Returns when every call is done. Call once, from any thread but a gRPC callback.
   void Shutdown(absl::Time deadline);
@@ -67,6 +70,7 @@ class GrpcServer {
   absl::Duration readiness_poll_interval_;
   absl::Notification stopping_;
   std::thread readiness_thread_;
+  bool serving_stopped_ = false;
   bool shut_down_ = false;
 };
 

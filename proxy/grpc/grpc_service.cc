@@ -153,6 +153,10 @@ grpc::ServerUnaryReactor* GrpcService::HandleUnary(grpc::CallbackServerContext* 
                                                    const Request& request, Response* response) {
   auto* call = new UnaryCall(context);
   std::shared_ptr<UnaryCallState> state = call->state();
+  if (drain_.draining()) {
+    drain_.Refuse([state] { state->Complete([] { return DrainingStatus(); }); });
+    return call;
+  }
   absl::StatusOr<Permission> permission =
       internal::Authenticate(options_.authenticator, *context);
   absl::Status allowed = permission.ok()
@@ -246,9 +250,10 @@ grpc::ServerUnaryReactor* GrpcService::Raw(grpc::CallbackServerContext* context,
 
 namespace {
 
-// A stream refused before it starts (authentication).
+// A stream refused before it starts (authentication, or the drain: then it may finish later).
 class RejectedStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
  public:
+  RejectedStream() = default;
   explicit RejectedStream(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
 };
@@ -257,6 +262,11 @@ class RejectedStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v
 
 grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* GrpcService::Stream(
     grpc::CallbackServerContext* context) {
+  if (drain_.draining()) {
+    auto* refused = new RejectedStream();
+    drain_.Refuse([refused, context] { refused->Finish(ToGrpcStatus(DrainingStatus(), context)); });
+    return refused;
+  }
   absl::StatusOr<Permission> permission =
       internal::Authenticate(options_.authenticator, *context);
   if (!permission.ok()) return new RejectedStream(ToGrpcStatus(permission.status(), context));
@@ -279,7 +289,8 @@ grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* GrpcService::Str
   return NewStreamCall(submitter_, context,
                        {.calls_max = options_.stream_calls_max,
                         .ordering_key = ordering_key,
-                        .permission = *permission});
+                        .permission = *permission,
+                        .drain = &drain_});
 }
 
 }  // namespace tb::proxy

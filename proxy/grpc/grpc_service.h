@@ -11,6 +11,9 @@
 // calls in flight or waiting to be written; beyond that the service stops reading the stream
 // until one completes (HTTP/2 flow control then pushes back on the client).
 //
+// Drain: once drain().Begin() has run, every new call is refused UNAVAILABLE with outcome
+// not_applied and open streams finish (proxy/grpc/grpc_drain.h); main drives the drain.
+//
 // Unary calls are unordered unless they carry metadata "tbproxy-ordering-key: <name>": calls
 // with the same name (from any client) apply in the order tbproxy received them, as one
 // stream's calls do. Names are 1..kOrderingKeyNameBytesMax bytes.
@@ -25,6 +28,7 @@
 #include "grpcpp/grpcpp.h"
 #include "proxy/constants.h"
 #include "proxy/grpc/grpc_auth.h"
+#include "proxy/grpc/grpc_drain.h"
 #include "proxy/submitter.h"
 #include "tbproxy/v1/tbproxy.grpc.pb.h"
 
@@ -83,6 +87,9 @@ class GrpcService final : public ::tbproxy::v1::TigerBeetle::CallbackService {
   grpc::ServerBidiReactor<::tbproxy::v1::StreamRequest, ::tbproxy::v1::StreamResponse>* Stream(
       grpc::CallbackServerContext* context) override;
 
+  // The drain of this service's calls; any thread (see grpc_drain.h for the order).
+  GrpcDrain& drain() { return drain_; }
+
  private:
   template <typename Request, typename Response>
   grpc::ServerUnaryReactor* HandleUnary(grpc::CallbackServerContext* context,
@@ -91,6 +98,7 @@ class GrpcService final : public ::tbproxy::v1::TigerBeetle::CallbackService {
   Submitter& submitter_;
   const GrpcServiceOptions options_;
   std::atomic<uint64_t> stream_ordering_key_next_{1};
+  GrpcDrain drain_;
 };
 
 }  // namespace tb::proxy

@@ -26,21 +26,44 @@ using internal::Creates;
 
 namespace v1 = ::tbproxy::v1;
 
-class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
+class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>,
+                         public GrpcDrain::Stream {
  public:
   StreamCall(Submitter& submitter, grpc::CallbackServerContext* context,
              StreamCallOptions options)
       : submitter_(submitter),
         options_(options),
+        context_(context),
         deadline_(CallDeadline(*context)) {
     TB_ASSERT(options_.calls_max > 0);
+    if (options_.drain != nullptr && !options_.drain->Register(this)) {
+      absl::MutexLock lock(&mutex_);
+      draining_ = true;
+    }
     Pump();
   }
+
+  bool OnDrainBegun() override {
+    absl::MutexLock lock(&mutex_);
+    draining_ = true;
+    if (finished_ || !FinishableDrainingLocked()) return false;
+    finished_ = true;
+    return true;
+  }
+
+  void FinishDraining() override { Finish(ToGrpcStatus(DrainingStatus(), context_)); }
 
   void OnReadDone(bool ok) override {
     {
       absl::MutexLock lock(&mutex_);
       TB_ASSERT(reading_);
+      read_in_grpc_ = false;
+      if (finished_) {
+        // Finished by the drain while this read was out: the request is not submitted, as
+        // the stream's status (not_applied) told the client.
+        reading_ = false;
+        return;
+      }
       if (!ok) {
         reading_ = false;
         read_closed_ = true;
@@ -82,9 +105,20 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
     Pump();
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    if (options_.drain != nullptr) options_.drain->Unregister(this);
+    delete this;
+  }
 
  private:
+  // Draining, the stream may finish with a read still out at gRPC (it then completes not ok),
+  // but not while a request is being dispatched, a response written, or a call answered, nor
+  // while a StartRead is being issued (after Finish, OnDone may delete this at any moment).
+  bool FinishableDrainingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    return draining_ && !read_closed_ && !broken_ && !writing_ && outstanding_ == 0 &&
+           reads_starting_ == 0 && (!reading_ || read_in_grpc_);
+  }
+
   // Starts the next read or write, or finishes, as the state allows. Must not hold mutex_.
   void Pump() ABSL_LOCKS_EXCLUDED(mutex_) {
     bool start_read = false;
@@ -92,6 +126,7 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
     bool buffer_write = false;
     bool finish = false;
     bool cancelled = false;
+    bool drained = false;
     {
       absl::MutexLock lock(&mutex_);
       if (finished_) return;
@@ -109,17 +144,26 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
         // in one TCP write; the last write of a run has no hint and flushes the run.
         buffer_write = !write_queue_.empty();
       }
-      if (!reading_ && !read_closed_ && !broken_ && outstanding_ < options_.calls_max) {
+      if (!reading_ && !read_closed_ && !broken_ && !draining_ &&
+          outstanding_ < options_.calls_max) {
         reading_ = true;
+        read_in_grpc_ = true;
+        reads_starting_ += 1;
         start_read = true;
       }
-      if ((read_closed_ || broken_) && !reading_ && !writing_ && outstanding_ == 0) {
+      if ((read_closed_ || broken_) && !reading_ && !writing_ && outstanding_ == 0 &&
+          reads_starting_ == 0) {
         finished_ = true;
         finish = true;
         cancelled = broken_;
+      } else if (!start_write && FinishableDrainingLocked()) {
+        finished_ = true;
+        finish = true;
+        drained = true;
       }
     }
     // After Finish, OnDone may run at any moment and delete this: touch nothing afterwards.
+    if (drained) return FinishDraining();
     if (finish) {
       Finish(cancelled ? grpc::Status::CANCELLED : grpc::Status::OK);
       return;
@@ -131,7 +175,21 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
     if (start_read) {
       request_ = google::protobuf::Arena::CreateMessage<v1::StreamRequest>(&read_arena_);
       StartRead(request_);
+      ReadStarted();
     }
+  }
+
+  // Nothing finishes the stream while reads_starting_ > 0 (it is alive here); a finish that
+  // waited for this read to be issued happens now.
+  void ReadStarted() ABSL_LOCKS_EXCLUDED(mutex_) {
+    bool pump = false;
+    {
+      absl::MutexLock lock(&mutex_);
+      TB_ASSERT(reads_starting_ > 0);
+      reads_starting_ -= 1;
+      pump = draining_ || read_closed_ || broken_;
+    }
+    if (pump) Pump();
   }
 
   // Queues a response; its call stays counted in outstanding_ until the write completes.
@@ -209,6 +267,7 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
 
   Submitter& submitter_;
   const StreamCallOptions options_;
+  grpc::CallbackServerContext* const context_;  // gRPC's; valid until OnDone.
   const absl::Time deadline_;
 
   absl::Mutex mutex_;
@@ -225,6 +284,9 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;
   bool read_closed_ ABSL_GUARDED_BY(mutex_) = false;  // The client half-closed (or failed).
   bool broken_ ABSL_GUARDED_BY(mutex_) = false;  // Cancelled or a write failed.
+  bool draining_ ABSL_GUARDED_BY(mutex_) = false;  // tbproxy drains: read no more requests.
+  bool read_in_grpc_ ABSL_GUARDED_BY(mutex_) = false;  // StartRead decided, OnReadDone not run.
+  uint32_t reads_starting_ ABSL_GUARDED_BY(mutex_) = 0;  // StartRead decided, not yet returned.
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
 };
 

@@ -9,6 +9,7 @@
 
 #include "grpcpp/grpcpp.h"
 #include "proxy/grpc/grpc_auth.h"
+#include "proxy/grpc/grpc_drain.h"
 #include "proxy/submitter.h"
 #include "tbproxy/v1/tbproxy.pb.h"
 
@@ -18,6 +19,10 @@ struct StreamCallOptions {
   uint32_t calls_max = 64;     // Calls submitted or answered and not yet written. Above 0.
   uint64_t ordering_key = 0;   // Every call of the stream carries it; 0 = unordered.
   Permission permission = Permission::kWrite;  // The authenticated caller's.
+  // Null: never drained. Otherwise the stream registers there; once the drain begins it reads
+  // no more requests and, when its calls are answered, finishes UNAVAILABLE (not_applied: what
+  // it did not read was not submitted). A stream the client half-closed finishes OK as usual.
+  GrpcDrain* drain = nullptr;
 };
 
 // A reactor for one stream, owned by gRPC (it deletes itself when the stream is done).

@@ -11,6 +11,11 @@ Per seed, two epochs:
   kill    the cluster process is killed and restarted on the same ports under load (its state
           is lost, so no ledger audit): every call is answered, and tbproxy recovers (a new
           account and transfer are created through it afterwards).
+Every failed call is counted by gRPC code and by whether it carried an outcome (trailing
+metadata `tbproxy-outcome`, or CallError.outcome on streams); a seed fails when a call is answered
+with a code only tbproxy's side sends (CANCELLED, ABORTED, ...) and no outcome (load.py). Each
+seed, and the run, ends with its totals: calls, transfers audited, ABORTED, CANCELLED, and
+CANCELLED without an outcome.
 The seed is printed first and with every failure; `--seeds=S --duration=D` reproduces a run.
 
 usage: fault_campaign.py --tbproxy=B --devcluster=B --probe=B [--seeds=1,2] [--duration=20]
@@ -85,6 +90,7 @@ def run_load(seed, port, pb, rpc, ledger, callers, duration, injector, figures, 
     if values.get("calls_issued", 0) != values.get("calls_answered", 0):
         violations.append("calls issued %d, answered %d" % (values.get("calls_issued", 0),
                                                              values.get("calls_answered", 0)))
+    violations += counters.missing_outcomes()
     for name, number in values.items():
         figures[name] = figures.get(name, 0) + number
     return violations
@@ -220,6 +226,23 @@ def kill_epoch(args, seed, pb, rpc, figures):
                 process.stop(harness.signal.SIGKILL)
 
 
+def answers_line(figures):
+    """Failed calls by gRPC code, each with how many carried no outcome."""
+    codes = sorted(name[len("answer_"):] for name in figures
+                   if name.startswith("answer_") and not name.endswith("_no_outcome"))
+    return ", ".join("%s=%d (%d without outcome)" % (
+        code, figures["answer_" + code], figures.get("answer_%s_no_outcome" % code, 0))
+        for code in codes) or "none"
+
+
+def totals_line(figures):
+    return ("calls=%d transfers_audited=%d ABORTED=%d CANCELLED=%d "
+            "CANCELLED_without_outcome=%d" % (
+                figures.get("calls_issued", 0), figures.get("transfers_audited", 0),
+                figures.get("answer_ABORTED", 0), figures.get("answer_CANCELLED", 0),
+                figures.get("answer_CANCELLED_no_outcome", 0)))
+
+
 def main():
     parser = harness.binaries_parser(__doc__)
     parser.add_argument("--probe", required=True)
@@ -236,6 +259,7 @@ def main():
         seeds = [int(time.time()) + i for i in range(args.random_seeds)]
     directory, pb, rpc = harness.temporary_stubs()
     failed = []
+    totals = {}
     for seed in seeds:
         figures = {}
         print("fault campaign: seed %d (reproduce with --seeds=%d)" % (seed, seed), flush=True)
@@ -246,12 +270,19 @@ def main():
             violations += ["kill epoch: " + v for v in kill_epoch(args, seed, pb, rpc, figures)]
         faults = sum(v for k, v in figures.items() if k.startswith("fault_"))
         print("seed %d figures: %d faults injected; %s" % (seed, faults, ", ".join(
-            "%s=%d" % item for item in sorted(figures.items()))), flush=True)
+            "%s=%d" % item for item in sorted(figures.items())
+            if not item[0].startswith("answer_"))), flush=True)
+        print("seed %d errors by code: %s" % (seed, answers_line(figures)), flush=True)
+        print("seed %d totals: %s" % (seed, totals_line(figures)), flush=True)
+        for name, number in figures.items():
+            totals[name] = totals.get(name, 0) + number
         if violations:
             failed.append(seed)
             print("seed %d FAILED (%d violations):\n  %s" % (seed, len(violations),
                                                            "\n  ".join(violations[:50])))
     directory.cleanup()
+    print("fault campaign errors by code: %s" % answers_line(totals))
+    print("fault campaign totals (%d seeds): %s" % (len(seeds), totals_line(totals)))
     if failed:
         print("fault campaign FAILED for seeds %s (rerun: --seeds=%s)"
               % (failed, ",".join(map(str, failed))))

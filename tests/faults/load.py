@@ -12,15 +12,42 @@ import grpc
 
 from harness import channel, outcome_of, u128
 
+# Codes only tbproxy sends (the client library and the transport never make them up for a call
+# the server saw), so each one that may have reached the cluster must carry an outcome. The
+# campaign never cancels a call itself: a CANCELLED is tbproxy's (or its gRPC server's) doing.
+# UNAVAILABLE and DEADLINE_EXCEEDED without an outcome can be the client's own (no connection,
+# a socket closed by SIGKILL, the caller's deadline), so they are counted, not failed.
+OUTCOME_REQUIRED_CODES = ("CANCELLED", "ABORTED", "UNKNOWN", "INTERNAL", "DATA_LOSS")
+SAMPLES_MAX = 5  # Details kept per code of answers without an outcome, for the report.
+
 
 class Counters:
     def __init__(self):
         self.lock = threading.Lock()
         self.values = {}
+        self.samples = {}  # code name -> details of some answers without an outcome
 
     def add(self, name, amount=1):
         with self.lock:
             self.values[name] = self.values.get(name, 0) + amount
+
+    def answer(self, code, outcome, details):
+        """Counts one failed call by gRPC code and whether it carried an outcome."""
+        self.add("answer_%s" % code)
+        if outcome is None:
+            self.add("answer_%s_no_outcome" % code)
+            with self.lock:
+                samples = self.samples.setdefault(code, [])
+                if len(samples) < SAMPLES_MAX:
+                    samples.append(details)
+
+    def missing_outcomes(self):
+        """Violations: answers with a code in OUTCOME_REQUIRED_CODES and no outcome."""
+        with self.lock:
+            return ["%d calls answered %s without an outcome, e.g. %s"
+                    % (self.values["answer_%s_no_outcome" % code], code, self.samples[code])
+                    for code in OUTCOME_REQUIRED_CODES
+                    if self.values.get("answer_%s_no_outcome" % code)]
 
 
 class Caller(threading.Thread):
@@ -76,6 +103,8 @@ class Caller(threading.Thread):
         except grpc.RpcError as error:
             self.counters.add("calls_answered")
             self.counters.add("calls_error_%s" % error.code().name)
+            self.counters.answer(error.code().name, outcome_of(error),
+                                 "unary: %s" % error.details())
             self.ledger.record_error(ids, error)
             self.maybe_retry(transfers, error)
             if error.code() == grpc.StatusCode.UNAVAILABLE:
@@ -113,6 +142,8 @@ class Caller(threading.Thread):
                 if n not in answered:
                     self.counters.add("calls_answered")
                     self.counters.add("calls_error_%s" % error.code().name)
+                    self.counters.answer(error.code().name, outcome_of(error),
+                                         "stream status: %s" % error.details())
                     self.ledger.record_error([t.id.lo | (t.id.hi << 64) for t in transfers], error)
         else:
             missing = set(batches) - set(answered)
@@ -127,7 +158,10 @@ class Caller(threading.Thread):
                 self.ledger.record_results(ids, response.create_transfers.results)
             else:
                 self.counters.add("calls_stream_error")
-                self.ledger.record_error(ids, StreamError(response.error))
+                error = StreamError(response.error)
+                self.counters.answer(error.code().name, outcome_of(error),
+                                     "stream call: %s" % response.error.message)
+                self.ledger.record_error(ids, error)
 
     def lookup(self, stub):
         pb = self.pb
@@ -142,6 +176,8 @@ class Caller(threading.Thread):
                                        % (len(reply.accounts), len(ids)))
         except grpc.RpcError as error:
             self.counters.add("calls_error_%s" % error.code().name)
+            self.counters.answer(error.code().name, outcome_of(error),
+                                 "lookup: %s" % error.details())
         self.counters.add("calls_answered")
 
 
