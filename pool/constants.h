@@ -17,7 +17,14 @@ inline constexpr uint32_t kSessionBudgetMax = kClientsMaxDefault - 1;
 inline constexpr absl::Duration kTickIntervalMax = absl::Seconds(1);
 // A keep-warm interval longer than this lets a busy cluster evict an idle session first.
 inline constexpr absl::Duration kKeepWarmIntervalMax = absl::Minutes(10);
+// Sessions a message may be tried on when the pool's own session churn sends it back not applied
+// (evicted for no_session before it executed, refused by a session that was no longer ready).
+// One churn is routine (a session pushed out of the cluster's table); a second in a row is a
+// cluster evicting sessions faster than the pool registers them, and a third says waiting longer
+// will not help, so the caller hears the error while its deadline still leaves time to act.
+inline constexpr uint32_t kMessageAttemptsMax = 3;
 
+static_assert(kMessageAttemptsMax >= 1);
 static_assert(kSessionBudgetMax >= 1 && kSessionBudgetMax < kClientsMaxDefault);
 static_assert(absl::Milliseconds(kTickMs) <= kTickIntervalMax);
 

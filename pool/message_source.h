@@ -31,8 +31,13 @@ struct OutgoingMessage {
   uint8_t operation = 0;  // A forwardable operation (137, 140..147).
   std::vector<uint8_t> body;
   absl::Time enqueued_at;  // When its oldest batch was queued (for metrics and latency).
+  // The earliest deadline among its callers (absl::Now() time base). A message that comes back
+  // not applied because a session was lost is resubmitted on another session only before it.
+  absl::Time deadline = absl::InfiniteFuture();
   // Runs exactly once on the pool's I/O thread: with the reply, or with an error that carries an
   // Outcome payload (client_core/outcome.h) saying whether the message may have been applied.
+  // Not before the pool has given up resubmitting it, so later calls that must follow it (the
+  // coalescer's ordering keys) stay held back while it travels again.
   absl::AnyInvocable<void(absl::StatusOr<ClusterReply>) &&> on_done;
 };
 

@@ -18,6 +18,28 @@
 
 namespace tb::pool {
 
+// Why a message came back not applied and was sent again on another session.
+enum class ResubmissionReason : uint8_t {
+  kNoSession,               // Evicted for no_session: pushed out of the cluster's session table.
+  kSessionTooLow,           // Evicted for session_too_low.
+  kSessionReleaseMismatch,  // Evicted for session_release_mismatch.
+  kSendRefused,             // The session refused the send: it was no longer ready.
+};
+inline constexpr uint8_t kResubmissionReasonCount = 4;
+static_assert(static_cast<uint8_t>(ResubmissionReason::kSendRefused) + 1 ==
+              kResubmissionReasonCount);
+
+// "no_session", "session_too_low", "session_release_mismatch", "send_refused" (metric labels).
+inline const char* ResubmissionReasonName(ResubmissionReason reason) {
+  switch (reason) {
+    case ResubmissionReason::kNoSession: return "no_session";
+    case ResubmissionReason::kSessionTooLow: return "session_too_low";
+    case ResubmissionReason::kSessionReleaseMismatch: return "session_release_mismatch";
+    case ResubmissionReason::kSendRefused: return "send_refused";
+  }
+  return "unknown";
+}
+
 class PoolObserver {
  public:
   virtual ~PoolObserver() = default;
@@ -33,6 +55,9 @@ class PoolObserver {
   virtual void OnViewChange(u128 client, uint32_t view) {}
   // A session's request (or register) timed out and was re-sent, byte-identical; attempts >= 1.
   virtual void OnRequestResent(u128 client, uint32_t attempts) {}
+  // A message came back not applied because its session was lost and goes to the front of the
+  // line for another session; `attempts` >= 1 sessions have failed it so far.
+  virtual void OnMessageResubmitted(ResubmissionReason reason, uint32_t attempts) {}
   // One message was answered: time from its first transmission to its reply.
   virtual void OnRoundTrip(uint8_t operation, absl::Duration round_trip) {}
   // A keep-warm request of an otherwise idle session committed.

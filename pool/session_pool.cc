@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <deque>
 #include <utility>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "client_core/release.h"
 #include "client_core/session.h"
 #include "pool/internal/pooled_session.h"
+#include "pool/internal/resubmission.h"
 
 namespace tb::pool {
 namespace internal {
@@ -90,6 +92,9 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
   // PooledSessionOwner.
   void OnSessionRegistered(PooledSession* session) override;
   void OnSessionEvicted(PooledSession* session, EvictionReason reason) override;
+  std::optional<PooledMessage> TakeMessage(uint32_t batch_size_limit) override;
+  void OnMessageFailed(PooledMessage message, absl::Status failure,
+                       std::optional<ResubmissionReason> churn) override;
 
  private:
   // Pool life cycle, on the I/O thread.
@@ -108,6 +113,12 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
     u128 previous_client = 0;    // The client id this slot held last (0: none).
   };
 
+  // A message that came back not applied because of session churn, waiting for another session.
+  struct Resubmission {
+    PooledMessage message;
+    absl::Status failure;  // What its callers hear if it cannot travel again.
+  };
+
   void OnWake();
   void ScheduleTick();
   void OnTick();
@@ -119,6 +130,8 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
   enum class StopKind : uint8_t { kFailed, kDrained, kDestroyed };
   void Stop(StopKind kind, const absl::Status& status, const absl::Status& in_flight_failure);
   void FailQueuedMessages(const absl::Status& status);
+  void ExpireResubmissions(absl::Time now);
+  uint32_t MessagesInFlightCount() const;
   void UpdateRegistered();
   uint32_t LiveSessionCount() const;
 
@@ -128,6 +141,9 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
   PoolObserver* const observer_;
   asio::steady_timer timer_;
   std::vector<Slot> slots_;
+  // Taken by idle sessions before the source, oldest first. At most one per slot: only a message
+  // in flight comes back, and each session carries one (asserted in OnMessageFailed).
+  std::deque<Resubmission> resubmissions_;
   absl::AnyInvocable<void(uint32_t)> batch_size_limit_callback_;
 
   State state_ = State::kCreated;
@@ -161,7 +177,6 @@ void PoolCore::StartSession(Slot& slot) {
       .transport = {.cluster = options_.cluster, .addresses = options_.replica_addresses},
       .keep_warm_ticks =
           std::max<uint64_t>(1, DurationTicks(options_.keep_warm_interval, options_.tick_interval)),
-      .source = source_,
       .observer = observer_,
       .clock = SystemClock(),
   };
@@ -192,6 +207,7 @@ void PoolCore::ScheduleTick() {
 void PoolCore::OnTick() {
   if (state_ == State::kStopped) return;
   tick_++;
+  ExpireResubmissions(absl::Now());
   for (Slot& slot : slots_) {
     if (slot.session != nullptr) {
       slot.session->Tick();
@@ -232,6 +248,60 @@ void PoolCore::OnSessionRegistered(PooledSession* session) {
 void PoolCore::OnSessionEvicted(PooledSession* session, EvictionReason reason) {
   // Called from inside the session's own message handling: replace it from a fresh handler.
   Post([session, reason](PoolCore& core) { core.HandleEviction(session, reason); });
+}
+
+std::optional<PooledMessage> PoolCore::TakeMessage(uint32_t batch_size_limit) {
+  // A resubmitted message goes first: it was taken from the source before anything there.
+  const absl::Time now = absl::Now();
+  while (!resubmissions_.empty()) {
+    Resubmission next = std::move(resubmissions_.front());
+    resubmissions_.pop_front();
+    // Sessions of one cluster share its batch_size_limit; a smaller one means the cluster was
+    // reconfigured, and the message would never fit again.
+    const OutgoingMessage& outgoing = next.message.message;
+    if (outgoing.body.size() <= batch_size_limit && now < outgoing.deadline) {
+      return std::move(next.message);
+    }
+    std::move(next.message.message.on_done)(std::move(next.failure));
+  }
+  std::optional<OutgoingMessage> message = source_->TakeMessage(batch_size_limit);
+  if (!message.has_value()) return std::nullopt;
+  return PooledMessage{.message = std::move(*message)};
+}
+
+void PoolCore::OnMessageFailed(PooledMessage message, absl::Status failure,
+                               std::optional<ResubmissionReason> churn) {
+  // Only while running: a drain or a stop answers what it cannot carry.
+  if (!churn.has_value() || state_ != State::kRunning || !MayResubmit(message, absl::Now())) {
+    std::move(message.message.on_done)(std::move(failure));
+    return;
+  }
+  observer_->OnMessageResubmitted(*churn, message.attempts);
+  // Its on_done has not run, so the coalescer still holds back the later calls of its ordering
+  // keys: sending it again keeps their order.
+  resubmissions_.push_back({.message = std::move(message), .failure = std::move(failure)});
+  TB_ASSERT(resubmissions_.size() + MessagesInFlightCount() <= slots_.size(),
+            "only messages in flight come back, one per session");
+  Wake();
+}
+
+void PoolCore::ExpireResubmissions(absl::Time now) {
+  // Callers without a session for so long hear the error instead of waiting past their deadline.
+  for (auto it = resubmissions_.begin(); it != resubmissions_.end();) {
+    if (now < it->message.message.deadline) {
+      ++it;
+      continue;
+    }
+    Resubmission expired = std::move(*it);
+    it = resubmissions_.erase(it);
+    std::move(expired.message.message.on_done)(std::move(expired.failure));
+  }
+}
+
+uint32_t PoolCore::MessagesInFlightCount() const {
+  return static_cast<uint32_t>(std::count_if(slots_.begin(), slots_.end(), [](const Slot& slot) {
+    return slot.session != nullptr && slot.session->message_in_flight();
+  }));
 }
 
 void PoolCore::HandleEviction(PooledSession* session, EvictionReason reason) {
@@ -279,10 +349,7 @@ void PoolCore::OnDrain(absl::Duration timeout, absl::AnyInvocable<void()> on_dra
 
 void PoolCore::CheckDrain() {
   TB_ASSERT(state_ == State::kDraining);
-  const bool in_flight = std::any_of(slots_.begin(), slots_.end(), [](const Slot& slot) {
-    return slot.session != nullptr && slot.session->message_in_flight();
-  });
-  if (in_flight && tick_ < drain_deadline_tick_) return;
+  if (MessagesInFlightCount() > 0 && tick_ < drain_deadline_tick_) return;
   FinishDrain();
 }
 
@@ -323,6 +390,11 @@ void PoolCore::Stop(StopKind kind, const absl::Status& status,
 }
 
 void PoolCore::FailQueuedMessages(const absl::Status& status) {
+  while (!resubmissions_.empty()) {
+    Resubmission next = std::move(resubmissions_.front());
+    resubmissions_.pop_front();
+    std::move(next.message.message.on_done)(WithOutcome(status, Outcome::kNotApplied));
+  }
   // At most a bounded number per turn of the event loop, so that a source filled as fast as it
   // is emptied cannot hold the I/O thread; the rest fail in the next turn.
   for (uint32_t failed = 0; failed < kFailedMessagesPerTurnMax; failed++) {

@@ -36,7 +36,6 @@ std::vector<uint8_t> KeepWarmBody() {
 absl::StatusOr<std::unique_ptr<PooledSession>> PooledSession::Create(asio::io_context* io_context,
                                                                      Config config,
                                                                      PooledSessionOwner* owner) {
-  TB_ASSERT(config.source != nullptr);
   TB_ASSERT(config.observer != nullptr);
   TB_ASSERT(config.clock != nullptr);
   TB_ASSERT(owner != nullptr);
@@ -80,44 +79,52 @@ void PooledSession::Pull() {
   // Each pass either puts a message in flight (ending the loop) or fails one message the session
   // refused, so the loop ends within the source's own bound on queued messages.
   while (session_->idle()) {
-    std::optional<OutgoingMessage> message =
-        config_.source->TakeMessage(session_->batch_size_limit());
+    std::optional<PooledMessage> message = owner_->TakeMessage(session_->batch_size_limit());
     if (!message.has_value()) break;
     if (SendMessage(std::move(*message))) break;
   }
   pulling_now_ = false;
 }
 
-bool PooledSession::SendMessage(OutgoingMessage message) {
-  TB_ASSERT(!message_in_flight_);
-  const uint8_t operation = message.operation;
+bool PooledSession::SendMessage(PooledMessage message) {
+  TB_ASSERT(!message_.has_value());
+  const uint8_t operation = message.message.operation;
   const uint64_t sent_at_ns = config_.clock->NowNs();
-  // The caller's on_done waits in a member rather than inside the session's callback, so that a
-  // request the session refuses (which drops its callback) can still be failed here.
-  message_done_ = std::move(message.on_done);
+  // The message waits in a member rather than inside the session's callback, so that a request
+  // the session refuses (which drops its callback) or loses can go back to the owner whole. The
+  // session gets a copy of the body: it frames its own bytes, and the owner may need the body
+  // again for another session.
+  message_ = std::move(message);
   absl::Status status = session_->SendRequest(
-      operation, std::move(message.body),
+      operation, message_->message.body,
       [this, operation, sent_at_ns](absl::StatusOr<SessionReply> reply) {
         OnMessageDone(operation, sent_at_ns, std::move(reply));
       });
   if (!status.ok()) {
-    MessageCallback on_done = std::move(message_done_);
-    std::move(on_done)(WithOutcome(status, Outcome::kNotApplied));
+    FailMessage(WithOutcome(status, Outcome::kNotApplied));
     return false;
   }
-  message_in_flight_ = true;
   return true;
+}
+
+// `failure` as the Session reported it: churn is judged on it before MessageFailure rewrites it.
+void PooledSession::FailMessage(const absl::Status& failure) {
+  TB_ASSERT(message_.has_value());
+  PooledMessage message = std::move(*message_);
+  message_.reset();
+  message.attempts++;
+  owner_->OnMessageFailed(std::move(message), MessageFailure(failure), ChurnReason(failure));
 }
 
 void PooledSession::OnMessageDone(uint8_t operation, uint64_t sent_at_ns,
                                   absl::StatusOr<SessionReply> reply) {
-  TB_ASSERT(message_in_flight_);
-  message_in_flight_ = false;
-  MessageCallback on_done = std::move(message_done_);
+  TB_ASSERT(message_.has_value());
   if (!reply.ok()) {
-    std::move(on_done)(MessageFailure(reply.status()));
+    FailMessage(reply.status());
     return;
   }
+  MessageCallback on_done = std::move(message_->message.on_done);
+  message_.reset();
   last_commit_tick_ = ticks_;
   commit_count_++;
   const uint64_t now_ns = config_.clock->NowNs();

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -22,6 +23,7 @@
 #include "client_core/header.h"
 #include "client_core/session.h"
 #include "client_core/tcp_transport.h"
+#include "pool/internal/resubmission.h"
 #include "pool/message_source.h"
 #include "pool/pool_observer.h"
 
@@ -41,6 +43,14 @@ class PooledSessionOwner {
   virtual void OnSessionRegistered(PooledSession* session) = 0;
   // The cluster evicted the session; it will never work again. Must not destroy it here.
   virtual void OnSessionEvicted(PooledSession* session, EvictionReason reason) = 0;
+  // The session is registered and idle: its next message (one that fits `batch_size_limit`), or
+  // nullopt when there is nothing to send.
+  virtual std::optional<PooledMessage> TakeMessage(uint32_t batch_size_limit) = 0;
+  // A message failed on this session (message.attempts already counts it) with `failure`, what
+  // its callers hear unless the owner sends it again on another session, which it may do only
+  // when `churn` is set (ChurnReason). Must not destroy the session.
+  virtual void OnMessageFailed(PooledMessage message, absl::Status failure,
+                               std::optional<ResubmissionReason> churn) = 0;
 };
 
 // lookup_accounts with one empty batch: the multi-batch trailer alone (PROTOCOL.md §11.1,
@@ -59,7 +69,6 @@ class PooledSession final : public SessionObserver {
     TcpTransportOptions transport;
     // Ticks without a commit after which an idle session sends a keep-warm request (>= 1).
     uint64_t keep_warm_ticks = 500;
-    MessageSource* source = nullptr;      // Required.
     PoolObserver* observer = nullptr;     // Required (the pool passes a no-op one when unset).
     Clock* clock = nullptr;      // Required.
   };
@@ -76,13 +85,13 @@ class PooledSession final : public SessionObserver {
   void Start();
   // Drives the session's timers and, when idle for keep_warm_ticks, sends a keep-warm request.
   void Tick();
-  // While registered, idle and pulling: takes messages from the source until one is in flight or
-  // the source is empty. A message the session refuses fails at once (outcome not_applied).
+  // While registered, idle and pulling: takes messages from the owner until one is in flight or
+  // there are none. A message the session refuses goes back to the owner (outcome not_applied).
   void Pull();
   // Stops (false) or resumes (true) taking messages from the source and keep-warm requests.
   void set_pulling(bool pulling) { pulling_ = pulling; }
-  // Fails the request in flight with `reason` (outcome unknown), closes every connection. After
-  // it no callback runs. Idempotent.
+  // Hands the message in flight back to the owner failed with `reason` (outcome unknown), closes
+  // every connection. After it no callback runs. Idempotent.
   void Close(absl::Status reason);
 
   u128 client_id() const { return session_->client_id(); }
@@ -91,7 +100,7 @@ class PooledSession final : public SessionObserver {
   uint32_t batch_size_limit() const { return session_->batch_size_limit(); }
   uint64_t session_number() const { return session_->session_number(); }
   // A message from the source (not a keep-warm or the register) is waiting for its reply.
-  bool message_in_flight() const { return message_in_flight_; }
+  bool message_in_flight() const { return message_.has_value(); }
   // Requests (messages and keep-warms) this session got a reply for.
   uint64_t commit_count() const { return commit_count_; }
 
@@ -103,7 +112,8 @@ class PooledSession final : public SessionObserver {
 
  private:
   PooledSession(Config config, std::unique_ptr<TcpTransport> transport, PooledSessionOwner* owner);
-  bool SendMessage(OutgoingMessage message);
+  bool SendMessage(PooledMessage message);
+  void FailMessage(const absl::Status& failure);
   void OnMessageDone(uint8_t operation, uint64_t sent_at_ns, absl::StatusOr<SessionReply> reply);
   void SendKeepWarm();
   void OnKeepWarmDone(absl::StatusOr<SessionReply> reply);
@@ -116,8 +126,9 @@ class PooledSession final : public SessionObserver {
   bool pulling_now_ = false;  // Guards Pull() against re-entry from a message's on_done.
   bool closed_ = false;
   bool eviction_reported_ = false;
-  bool message_in_flight_ = false;
-  MessageCallback message_done_;  // The on_done of the message in flight.
+  // The message in flight, kept whole (body included) so that the owner can send it again on
+  // another session if this one loses it before the cluster executed it.
+  std::optional<PooledMessage> message_;
   uint64_t ticks_ = 0;
   uint64_t last_commit_tick_ = 0;
   uint64_t commit_count_ = 0;

@@ -72,6 +72,7 @@ struct Record {
   std::vector<uint32_t> views;
   uint32_t round_trips = 0;
   uint32_t resends = 0;
+  std::vector<std::pair<ResubmissionReason, uint32_t>> resubmissions;  // Reason, attempts.
   std::vector<absl::Status> failures;
   std::vector<uint32_t> batch_size_limits;
   bool drained = false;  // Set by the test's Drain() callback.
@@ -83,12 +84,15 @@ class TestSource final : public MessageSource {
  public:
   explicit TestSource(Record* record) : record_(record) {}
 
-  void Push(uint32_t number, uint8_t operation, std::vector<uint8_t> body) {
+  // `deadline`: the earliest deadline of the message's callers, as the coalescer sets it.
+  void Push(uint32_t number, uint8_t operation, std::vector<uint8_t> body,
+            absl::Time deadline = absl::InfiniteFuture()) {
     Record* record = record_;
     OutgoingMessage message{
         .operation = operation,
         .body = std::move(body),
         .enqueued_at = absl::Now(),
+        .deadline = deadline,
         .on_done = [record, number](absl::StatusOr<ClusterReply> reply) {
           auto lock = record->Lock();
           if (record->results.contains(number)) {
@@ -146,6 +150,10 @@ class RecordingObserver final : public PoolObserver {
   void OnRequestResent(u128, uint32_t) override {
     auto lock = record_->Lock();
     record_->resends++;
+  }
+  void OnMessageResubmitted(ResubmissionReason reason, uint32_t attempts) override {
+    auto lock = record_->Lock();
+    record_->resubmissions.emplace_back(reason, attempts);
   }
   void OnRoundTrip(uint8_t, absl::Duration) override {
     auto lock = record_->Lock();

@@ -107,9 +107,13 @@ pool::OutgoingMessage Coalescer::CommitLocked(const MessagePlan& plan, uint32_t 
   body.reserve(plan.body_size);
   std::optional<MultiBatchEncoder> encoder;
   if (info.multi_batch) encoder.emplace(info.event_size, &body);
+  // The pool sends a message again (after losing a session) only before its earliest caller's
+  // deadline; expired calls were failed out of the queue before planning.
+  absl::Time deadline = absl::InfiniteFuture();
   for (uint64_t id : plan.call_ids) {
     PendingCall& call = calls_.at(id);
     TB_ASSERT(call.state == PendingCall::State::kQueued);
+    deadline = std::min(deadline, call.deadline);
     if (encoder.has_value()) {
       encoder->AddBatch(call.events);
     } else {
@@ -143,6 +147,7 @@ pool::OutgoingMessage Coalescer::CommitLocked(const MessagePlan& plan, uint32_t 
       .operation = static_cast<uint8_t>(info.operation),
       .body = std::move(body),
       .enqueued_at = plan.oldest_submitted_at,
+      .deadline = deadline,
       .on_done =
           [this, message_id](absl::StatusOr<pool::ClusterReply> reply) {
             OnMessageDone(message_id, std::move(reply));

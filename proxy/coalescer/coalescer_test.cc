@@ -359,6 +359,22 @@ TEST_F(CoalescerTest, AQueuedCallPastItsDeadlineLeavesTheQueueNotApplied) {
   EXPECT_EQ(coalescer_->counts().queued_calls, 0u);
 }
 
+TEST_F(CoalescerTest, AMessageCarriesTheEarliestDeadlineOfItsCallers) {
+  // The pool sends a message again after losing its session only before this deadline.
+  Answer a, b, c;
+  Submit(kCreateAccounts, AccountEvents(1, 1), &a, {.deadline = clock_.Now() + absl::Seconds(5)});
+  Submit(kCreateAccounts, AccountEvents(1, 2), &b, {.deadline = clock_.Now() + absl::Seconds(2)});
+  Submit(kCreateAccounts, AccountEvents(1, 3), &c);
+  std::optional<pool::OutgoingMessage> message = Take();
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(message->deadline, clock_.Now() + absl::Seconds(2));
+  Answer d;
+  Submit(kCreateAccounts, AccountEvents(1, 4), &d);
+  std::optional<pool::OutgoingMessage> without = Take();
+  ASSERT_TRUE(without.has_value());
+  EXPECT_EQ(without->deadline, absl::InfiniteFuture());
+}
+
 TEST_F(CoalescerTest, TakeMessageExpiresDeadlinesFirst) {
   Answer a;
   Submit(kCreateAccounts, AccountEvents(1), &a, {.deadline = clock_.Now() + absl::Seconds(1)});

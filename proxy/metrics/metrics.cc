@@ -226,6 +226,17 @@ void Metrics::RegisterReasonSeries() {
   for (size_t index = 0; index < evictions_.size(); index++) {
     evictions_[index] = &evictions.Add({{"reason", EvictionLabel(index)}});
   }
+
+  auto& resubmissions =
+      prometheus::BuildCounter()
+          .Name("tbproxy_pool_resubmissions_total")
+          .Help("Messages sent again on another session after session churn sent them back not "
+                "applied, by reason.")
+          .Register(registry);
+  for (size_t index = 0; index < resubmissions_.size(); index++) {
+    const auto reason = static_cast<pool::ResubmissionReason>(index);
+    resubmissions_[index] = &resubmissions.Add({{"reason", pool::ResubmissionReasonName(reason)}});
+  }
 }
 
 void Metrics::RegisterScalarSeries(const MetricsOptions& options) {
@@ -431,6 +442,12 @@ void Metrics::RecordEviction(uint8_t reason) {
 void Metrics::RecordSessionReplaced() { sessions_replaced_->Increment(); }
 
 void Metrics::RecordResend() { resends_->Increment(); }
+
+void Metrics::RecordResubmission(pool::ResubmissionReason reason) {
+  const auto index = static_cast<size_t>(reason);
+  TB_ASSERT(index < resubmissions_.size());
+  resubmissions_[index]->Increment();
+}
 
 void Metrics::RecordViewChange(uint32_t view) {
   view_changes_->Increment();

@@ -26,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "pool/pool_observer.h"
 #include "proxy/coalescer/coalescer_options.h"
 #include "proxy/native/native_frontend.h"
 
@@ -102,6 +103,9 @@ class Metrics {
   void RecordSessionReplaced();
   // A request timed out and was re-sent with the same bytes (tbproxy_request_resends_total).
   void RecordResend();
+  // A message came back not applied because its session was lost and was sent again on another
+  // session (tbproxy_pool_resubmissions_total).
+  void RecordResubmission(pool::ResubmissionReason reason);
   void RecordViewChange(uint32_t view);
   void RecordKeepWarm();
   void RecordPoolFailed();
@@ -137,6 +141,7 @@ class Metrics {
   std::array<prometheus::Counter*, 9> evictions_{};  // Index: reason 1..8; 0 = unknown.
   prometheus::Counter* sessions_replaced_ = nullptr;
   prometheus::Counter* resends_ = nullptr;
+  std::array<prometheus::Counter*, pool::kResubmissionReasonCount> resubmissions_{};
   prometheus::Counter* view_changes_ = nullptr;
   prometheus::Gauge* view_ = nullptr;
   prometheus::Counter* keep_warm_ = nullptr;

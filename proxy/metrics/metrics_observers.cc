@@ -118,6 +118,13 @@ void PoolMetricsObserver::OnRequestResent(u128 client, uint32_t attempts) {
       {{"client", ClientField(client)}, {"attempts", absl::StrCat(attempts)}});
 }
 
+void PoolMetricsObserver::OnMessageResubmitted(pool::ResubmissionReason reason,
+                                               uint32_t attempts) {
+  metrics_.RecordResubmission(reason);
+  Log(LogLevel::kInfo, "message_resubmitted",
+      {{"reason", pool::ResubmissionReasonName(reason)}, {"attempts", absl::StrCat(attempts)}});
+}
+
 void PoolMetricsObserver::OnRoundTrip(uint8_t operation, absl::Duration round_trip) {
   metrics_.RecordRoundTrip(operation, round_trip);
 }

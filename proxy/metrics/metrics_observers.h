@@ -68,6 +68,7 @@ class PoolMetricsObserver final : public pool::PoolObserver {
   void OnSessionReplaced(u128 old_client, u128 new_client) override;
   void OnViewChange(u128 client, uint32_t view) override;
   void OnRequestResent(u128 client, uint32_t attempts) override;
+  void OnMessageResubmitted(pool::ResubmissionReason reason, uint32_t attempts) override;
   void OnRoundTrip(uint8_t operation, absl::Duration round_trip) override;
   void OnKeepWarm(u128 client) override;
   void OnPoolFailed(const absl::Status& status) override;

@@ -268,6 +268,20 @@ TEST_F(PoolMetricsObserverTest, CountsResendsViewsRoundTripsAndKeepWarm) {
              {"tbproxy_keep_warm_requests_total", 1}}));
 }
 
+TEST_F(PoolMetricsObserverTest, CountsResubmissionsByReason) {
+  observer_.OnMessageResubmitted(pool::ResubmissionReason::kNoSession, 1);
+  observer_.OnMessageResubmitted(pool::ResubmissionReason::kNoSession, 2);
+  observer_.OnMessageResubmitted(pool::ResubmissionReason::kSendRefused, 1);
+  const std::string text = metrics_.Exposition();
+  EXPECT_TRUE(SamplesAre(
+      text, {{R"(tbproxy_pool_resubmissions_total{reason="no_session"})", 2},
+             {R"(tbproxy_pool_resubmissions_total{reason="send_refused"})", 1},
+             {R"(tbproxy_pool_resubmissions_total{reason="session_too_low"})", 0}}));
+  ASSERT_EQ(lines_.size(), 3u);
+  EXPECT_THAT(lines_[1], HasSubstr("level=info event=message_resubmitted reason=no_session "
+                                   "attempts=2"));
+}
+
 TEST_F(PoolMetricsObserverTest, LogsSessionEventsAsStructuredLines) {
   observer_.OnSessionRegistered(0xAB, 7, 4096);
   observer_.OnSessionEvicted(0xAB, EvictionReason::kSessionTooLow);
