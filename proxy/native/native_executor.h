@@ -23,10 +23,12 @@
 #include <cstdint>
 #include <span>
 #include <variant>
+#include <vector>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/time/time.h"
 #include "client_core/replica/executor.h"
+#include "client_core/operation.h"
 #include "client_core/u128.h"
 #include "proxy/constants.h"
 #include "proxy/submitter.h"
@@ -57,7 +59,13 @@ class NativeExecutor final : public replica::AsyncExecutor {
 
  private:
   struct Gather;
+  void StartSingle(uint64_t token, u128 client, const OperationInfo& info,
+                   std::span<const uint8_t> batch);
   void Finish(Gather& gather);
+  // The reply body of a request whose batches all succeeded (one result per batch, in order);
+  // timestamp 0 (nothing submitted) takes the clock.
+  static replica::ExecuteResult ResultOf(const OperationInfo& info, uint64_t timestamp,
+                                         std::span<std::vector<uint8_t>> results);
 
   Submitter* submitter_;
   absl::AnyInvocable<void(uint64_t, NativeCompletion)> complete_;

@@ -83,6 +83,38 @@ TEST_F(NativeExecutorTest, SubmitsEachBatchInOrderWithOneKeyAndGathersTheReply) 
   EXPECT_EQ(std::vector<uint8_t>((*decoded)[2].begin(), (*decoded)[2].end()), expected);
 }
 
+TEST_F(NativeExecutorTest, OneBatchRequestIsSubmittedAloneAndItsReplyEncoded) {
+  const std::vector<uint8_t> events = AccountEvents(1, 30);
+  const std::span<const uint8_t> batches[] = {events};
+  executor_.Start(9, /*client=*/0xDEF, kCreateAccounts, EncodeMultiBatch(sizeof(Account), batches));
+  ASSERT_EQ(submitter_.calls.size(), 1u);
+  EXPECT_EQ(submitter_.calls[0].request.events, events);
+  EXPECT_EQ(submitter_.calls[0].request.operation, kCreateAccounts);
+  EXPECT_EQ(submitter_.calls[0].options.ordering_key, OrderingKeyOf(0xDEF));
+  EXPECT_LT(submitter_.calls[0].options.deadline, absl::InfiniteFuture());
+  EXPECT_EQ(executor_.batches_submitted(), 1u);
+  std::move(submitter_.calls[0].callback)(SubmitResult{.timestamp = 400, .results = Result(3)});
+  ASSERT_TRUE(completion_.has_value());
+  EXPECT_EQ(*completed_token_, 9u);
+  const auto* result = std::get_if<ExecuteResult>(&*completion_);
+  ASSERT_NE(result, nullptr);
+  EXPECT_EQ(result->timestamp, 400u);
+  const std::vector<uint8_t> expected_results = Result(3);
+  const std::span<const uint8_t> expected_batches[] = {expected_results};
+  EXPECT_EQ(result->body, EncodeMultiBatch(sizeof(CreateResult), expected_batches));
+}
+
+TEST_F(NativeExecutorTest, OneBatchRequestRefusedAsFullDrops) {
+  const std::vector<uint8_t> events = AccountEvents(1, 31);
+  const std::span<const uint8_t> batches[] = {events};
+  executor_.Start(4, 5, kCreateAccounts, EncodeMultiBatch(sizeof(Account), batches));
+  ASSERT_EQ(submitter_.calls.size(), 1u);
+  std::move(submitter_.calls[0].callback)(absl::ResourceExhaustedError("full"));
+  ASSERT_TRUE(completion_.has_value());
+  EXPECT_EQ(*completed_token_, 4u);
+  EXPECT_EQ(std::get<CompletionFailure>(*completion_), CompletionFailure::kDrop);
+}
+
 TEST_F(NativeExecutorTest, EveryBatchNotAppliedDrops) {
   const std::vector<uint8_t> events = AccountEvents(1, 1);
   const std::span<const uint8_t> batches[] = {events, events};

@@ -8,10 +8,12 @@
 #include <cstddef>
 #include <thread>
 #include <utility>
+#include <vector>
 #include <variant>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client_core/assert.h"
 #include "client_core/constants.h"
@@ -37,9 +39,7 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
       : options(options_in),
         executor(submitter,
                  [this](uint64_t token, NativeCompletion completion) {
-                   asio::post(io, [this, token, completion = std::move(completion)]() mutable {
-                     OnCompletion(token, std::move(completion));
-                   });
+                   Deliver(token, std::move(completion));
                  },
                  options_in.request_timeout),
         protocol(replica::ReplicaProtocolOptions{.cluster = options_in.cluster,
@@ -52,6 +52,10 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
   void OnMessage(ReplicaConnection& connection, std::span<const uint8_t> message) override;
   void OnClosed(ReplicaConnection& connection, CloseReason reason,
                 const absl::Status& status) override;
+  // Any thread: queues a completion for the I/O thread. Completions arrive in bursts (one
+  // cluster reply answers many calls), so only the first of a burst posts to the I/O thread.
+  void Deliver(uint64_t token, NativeCompletion completion);
+  void RunCompletions();  // I/O thread: every queued completion, in arrival order.
   void OnCompletion(uint64_t token, NativeCompletion completion);
   void Apply(const Decision& decision);
   void Count(const Decision& decision);
@@ -59,6 +63,11 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
 
   NativeFrontendOptions options;
   asio::io_context io;
+  using Completions = std::vector<std::pair<uint64_t, NativeCompletion>>;
+  absl::Mutex completions_mutex;
+  // At most one per pending request (ReplicaProtocol's sessions_max bound).
+  Completions completions ABSL_GUARDED_BY(completions_mutex);
+  Completions running;  // I/O thread: the batch RunCompletions() works through (kept allocated).
   NativeExecutor executor;
   replica::ReplicaProtocol protocol;  // I/O thread only.
   std::shared_ptr<ReplicaListener> listener;
@@ -123,6 +132,26 @@ void NativeFrontend::Parts::OnMessage(ReplicaConnection& connection,
   const Decision decision =
       protocol.OnMessage(connection.id(), message, static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
   Apply(decision);
+}
+
+void NativeFrontend::Parts::Deliver(uint64_t token, NativeCompletion completion) {
+  bool first = false;
+  {
+    absl::MutexLock lock(&completions_mutex);
+    first = completions.empty();
+    completions.emplace_back(token, std::move(completion));
+  }
+  if (first) asio::post(io, [this] { RunCompletions(); });
+}
+
+void NativeFrontend::Parts::RunCompletions() {
+  TB_ASSERT(running.empty());
+  {
+    absl::MutexLock lock(&completions_mutex);
+    running.swap(completions);
+  }
+  for (auto& [token, completion] : running) OnCompletion(token, std::move(completion));
+  running.clear();
 }
 
 void NativeFrontend::Parts::OnCompletion(uint64_t token, NativeCompletion completion) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "client_core/header.h"
 #include "client_core/multi_batch.h"
 #include "client_core/release.h"
@@ -27,8 +28,8 @@
 namespace tb::proxy {
 namespace {
 
-using client_core::testing::ParseHeader;
 using client_core::testing::CreateAccountsBody;
+using client_core::testing::ParseHeader;
 using replica::testing::TestClient;
 
 constexpr uint8_t kCreateAccounts = 146;
@@ -48,7 +49,37 @@ class ImmediateSubmitter final : public Submitter {
       const CreateResult created{.timestamp = 77, .status = 0xFFFFFFFF, .reserved = 0};
       std::memcpy(results.data() + i * sizeof(CreateResult), &created, sizeof(created));
     }
+    {
+      absl::MutexLock lock(&mutex_);
+      if (hold_) {
+        held_.emplace_back(std::move(callback), std::move(results));
+        return;
+      }
+    }
     std::move(callback)(SubmitResult{.timestamp = 77, .results = std::move(results)});
+  }
+  // From now on calls wait for Release() instead of being answered at once.
+  void Hold() {
+    absl::MutexLock lock(&mutex_);
+    hold_ = true;
+  }
+  int held() const {
+    absl::MutexLock lock(&mutex_);
+    return static_cast<int>(held_.size());
+  }
+  // Answers every held call in one burst, on a thread of its own (as the pool's thread does).
+  void Release() {
+    std::vector<std::pair<SubmitCallback, std::vector<uint8_t>>> held;
+    {
+      absl::MutexLock lock(&mutex_);
+      held.swap(held_);
+      hold_ = false;
+    }
+    std::thread([&held] {
+      for (auto& [callback, results] : held) {
+        std::move(callback)(SubmitResult{.timestamp = 77, .results = std::move(results)});
+      }
+    }).join();
   }
   int calls() const {
     absl::MutexLock lock(&mutex_);
@@ -59,6 +90,8 @@ class ImmediateSubmitter final : public Submitter {
   mutable absl::Mutex mutex_;
   int calls_ ABSL_GUARDED_BY(mutex_) = 0;
   std::vector<uint64_t> keys_ ABSL_GUARDED_BY(mutex_);
+  bool hold_ ABSL_GUARDED_BY(mutex_) = false;
+  std::vector<std::pair<SubmitCallback, std::vector<uint8_t>>> held_ ABSL_GUARDED_BY(mutex_);
 };
 
 class Peer {
@@ -152,6 +185,39 @@ TEST_F(NativeFrontendTest, RegistersAnnouncesTheLimitAndAnswersRequestsThroughTh
   CreateAndCheck(peer, client, 1);
   EXPECT_EQ(submitter_.calls(), 2);
   EXPECT_EQ(frontend_->stats().sessions, 1u);
+}
+
+TEST_F(NativeFrontendTest, ABurstOfCompletionsAnswersEveryClient) {
+  Start();
+  constexpr int kClients = 40;
+  std::vector<std::unique_ptr<Peer>> peers;
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < kClients; i++) {
+    peers.push_back(std::make_unique<Peer>(frontend_->port()));
+    clients.push_back(std::make_unique<TestClient>(static_cast<u128>(100 + i)));
+    Register(*peers.back(), *clients.back());
+  }
+  submitter_.Hold();
+  for (int i = 0; i < kClients; i++) {
+    peers[i]->Send(clients[i]->Request(kCreateAccounts, CreateAccountsBody(1 + i % 3)));
+  }
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (submitter_.held() < kClients && absl::Now() < deadline)
+    absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_EQ(submitter_.held(), kClients);
+  submitter_.Release();
+  for (int i = 0; i < kClients; i++) {
+    std::optional<std::vector<uint8_t>> reply = peers[i]->Receive();
+    ASSERT_TRUE(reply.has_value()) << "client " << i;
+    const auto header = HeaderAs<ReplyHeader>(ParseHeader(*reply));
+    ASSERT_EQ(header.frame.command, Command::kReply);
+    EXPECT_EQ(header.client, static_cast<u128>(100 + i));
+    auto batches = DecodeMultiBatch(std::span<const uint8_t>(*reply).subspan(kHeaderSize),
+                                    sizeof(CreateResult));
+    ASSERT_TRUE(batches.ok());
+    EXPECT_EQ((*batches)[0].size(), (1 + i % 3) * sizeof(CreateResult));
+  }
+  EXPECT_EQ(frontend_->stats().replies, uint64_t{2 * kClients});
 }
 
 TEST_F(NativeFrontendTest, CountsRequestsBatchesRepliesDuplicatesAndEvictionsByReason) {
@@ -341,8 +407,7 @@ TEST(NativeFrontendOptions, RejectsBadSettings) {
   EXPECT_FALSE(NativeFrontend::Start({.sessions_max = 0}, &submitter).ok());
   EXPECT_FALSE(NativeFrontend::Start({.host = "not an address"}, &submitter).ok());
   EXPECT_FALSE(NativeFrontend::Start({.connections_max = 0}, &submitter).ok());
-  EXPECT_FALSE(
-      NativeFrontend::Start({.request_timeout = absl::ZeroDuration()}, &submitter).ok());
+  EXPECT_FALSE(NativeFrontend::Start({.request_timeout = absl::ZeroDuration()}, &submitter).ok());
 }
 
 }  // namespace
