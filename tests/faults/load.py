@@ -76,6 +76,7 @@ class Caller(threading.Thread):
         except grpc.RpcError as error:
             self.counters.add("calls_answered")
             self.counters.add("calls_error_%s" % error.code().name)
+            self.count_churn(error)
             self.ledger.record_error(ids, error)
             self.maybe_retry(transfers, error)
             if error.code() == grpc.StatusCode.UNAVAILABLE:
@@ -86,6 +87,14 @@ class Caller(threading.Thread):
         if len(reply.results) != len(ids):
             self.violations.append("%d results for %d transfers" % (len(reply.results), len(ids)))
         self.ledger.record_results(ids, reply.results)
+
+    def count_churn(self, error):
+        """Counts ABORTED answers caused by tbproxy's own session churn: a session evicted before
+        the request executed (outcome not_applied). tbproxy sends such a message again on another
+        session, so these are only the ones whose attempts or deadline ran out: they stay rare."""
+        if (error.code() == grpc.StatusCode.ABORTED and outcome_of(error) == "not_applied"
+                and "session evicted" in (error.details() or "")):
+            self.counters.add("calls_error_ABORTED_churn")
 
     def maybe_retry(self, transfers, error):
         if outcome_of(error) != "not_applied" and self.random.random() < 0.5:
@@ -113,6 +122,7 @@ class Caller(threading.Thread):
                 if n not in answered:
                     self.counters.add("calls_answered")
                     self.counters.add("calls_error_%s" % error.code().name)
+                    self.count_churn(error)
                     self.ledger.record_error([t.id.lo | (t.id.hi << 64) for t in transfers], error)
         else:
             missing = set(batches) - set(answered)
@@ -127,6 +137,7 @@ class Caller(threading.Thread):
                 self.ledger.record_results(ids, response.create_transfers.results)
             else:
                 self.counters.add("calls_stream_error")
+                self.count_churn(StreamError(response.error))
                 self.ledger.record_error(ids, StreamError(response.error))
 
     def lookup(self, stub):
@@ -156,6 +167,9 @@ class StreamError:
             if code.value[0] == self.status.code:
                 return code
         return grpc.StatusCode.UNKNOWN
+
+    def details(self):
+        return self.status.message
 
     def trailing_metadata(self):
         words = {1: "not_applied", 2: "unknown"}  # Outcome enum of tbproxy.v1.
