@@ -112,7 +112,7 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
     uint32_t failures = 0;       // Sessions lost in a row without committing anything.
     u128 previous_client = 0;    // The client id this slot held last (0: none).
     uint64_t registered_tick = 0;  // When `session` registered (0: not yet).
-      // Stuck-session detection (CheckStuckSessions): `session`'s reply_count() at the last tick,
+    // Stuck-session detection (CheckStuckSessions): `session`'s reply_count() at the last tick,
     // and the first tick at which another session got a reply while `session` waited (0: none).
     uint64_t reply_count_seen = 0;
     uint64_t busy_tick = 0;  // The first tick that saw its current request in flight (0: idle).
@@ -280,8 +280,8 @@ void PoolCore::OnSessionEvicted(PooledSession* session, EvictionReason reason) {
 
 std::optional<PooledMessage> PoolCore::TakeMessage(uint32_t batch_size_limit) {
   // A resubmitted message goes first: it was taken from the source before anything there.
-  const absl::Time now = absl::Now();
   while (!resubmissions_.empty()) {
+    const absl::Time now = absl::Now();
     Resubmission next = std::move(resubmissions_.front());
     resubmissions_.pop_front();
     // Sessions of one cluster share its batch_size_limit; a smaller one means the cluster was
