@@ -89,12 +89,12 @@ class Caller(threading.Thread):
         self.ledger.record_results(ids, reply.results)
 
     def count_churn(self, error):
-        """Counts ABORTED answers caused by tbproxy's own session churn: a session evicted before
-        the request executed (outcome not_applied). tbproxy sends such a message again on another
-        session, so these are only the ones whose attempts or deadline ran out: they stay rare."""
-        if (error.code() == grpc.StatusCode.ABORTED and outcome_of(error) == "not_applied"
-                and "session evicted" in (error.details() or "")):
-            self.counters.add("calls_error_ABORTED_churn")
+        """Counts ABORTED answers caused by tbproxy's session churn (a session evicted), by outcome:
+        calls_error_ABORTED_evicted_not_applied are evictions before the request executed, which
+        tbproxy sends again on another session, so only those whose attempts or deadline ran out
+        (they stay rare); _unknown ones were evicted after a resend and may have been applied."""
+        if error.code() == grpc.StatusCode.ABORTED and "session evicted" in (error.details() or ""):
+            self.counters.add("calls_error_ABORTED_evicted_%s" % (outcome_of(error) or "none"))
 
     def maybe_retry(self, transfers, error):
         if outcome_of(error) != "not_applied" and self.random.random() < 0.5:
