@@ -23,6 +23,12 @@ inline constexpr absl::Duration kKeepWarmIntervalMax = absl::Minutes(10);
 // cluster evicting sessions faster than the pool registers them, and a third says waiting longer
 // will not help, so the caller hears the error while its deadline still leaves time to act.
 inline constexpr uint32_t kMessageAttemptsMax = 3;
+// A session resends its request at most 2·rtt + 1 + 999 ticks apart (about 10 s at 10 ms ticks,
+// client_core/session.h). A request must go unanswered for more than two such gaps before its
+// session counts as stuck, so that a session merely waiting for its next resend (after a lost
+// reply, or an outage that just ended) is never retired: 2500 ticks, 25 s at 10 ms.
+inline constexpr uint64_t kSessionStuckTicksMin = 2500;
+inline constexpr absl::Duration kSessionStuckTimeoutMax = absl::Hours(1);
 
 static_assert(kMessageAttemptsMax >= 1);
 static_assert(kSessionBudgetMax >= 1 && kSessionBudgetMax < kClientsMaxDefault);

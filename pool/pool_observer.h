@@ -50,6 +50,10 @@ class PoolObserver {
   virtual void OnSessionEvicted(u128 client, EvictionReason reason) {}
   // A new session (new client id) was started to take the place of a lost one.
   virtual void OnSessionReplaced(u128 old_client, u128 new_client) {}
+  // A session's request had no reply for `silent_for` (>= session_stuck_timeout) while the
+  // cluster answered other sessions: the pool closed it (its callers hear outcome unknown) and
+  // starts a session with a new client id in its place (OnSessionReplaced follows).
+  virtual void OnSessionRetired(u128 client, absl::Duration silent_for) {}
   // A session learned a higher view (the cluster's primary may have changed). Each session
   // reports it: one view change of the cluster arrives once per session that sees it.
   virtual void OnViewChange(u128 client, uint32_t view) {}

@@ -111,6 +111,21 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
     uint64_t start_at_tick = 0;  // When `session` is null: tick at which a replacement starts.
     uint32_t failures = 0;       // Sessions lost in a row without committing anything.
     u128 previous_client = 0;    // The client id this slot held last (0: none).
+    uint64_t registered_tick = 0;  // When `session` registered (0: not yet).
+    // Stuck-session detection (CheckStuckSessions): `session`'s reply_count() at the last tick,
+    // and the first tick at which another session got a reply while `session` waited (0: none).
+    uint64_t reply_count_seen = 0;
+    uint64_t busy_tick = 0;  // The first tick that saw its current request in flight (0: idle).
+    uint64_t answered_elsewhere_tick = 0;
+    bool replied = false;  // Scratch of CheckStuckSessions: a reply since the last tick.
+  };
+
+  // A client id the pool gave up on without the cluster evicting it: it may still hold a slot in
+  // the cluster's session table, so it counts against session_budget until an eviction shows
+  // the table has turned over past it.
+  struct RetiredClient {
+    u128 client = 0;
+    uint64_t retired_tick = 0;
   };
 
   // A message that came back not applied because of session churn, waiting for another session.
@@ -124,6 +139,8 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
   void OnTick();
   void StartSession(Slot& slot);
   void HandleEviction(PooledSession* session, EvictionReason reason);
+  void CheckStuckSessions();
+  void RetireSession(Slot& slot);
   void CheckDrain();
   void FinishDrain();
   // How the pool stops, for the observer.
@@ -144,6 +161,9 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
   // Taken by idle sessions before the source, oldest first. At most one per slot: only a message
   // in flight comes back, and each session carries one (asserted in OnMessageFailed).
   std::deque<Resubmission> resubmissions_;
+  // At most session_budget - sessions (checked where one is added).
+  std::vector<RetiredClient> retired_;
+  uint64_t last_reply_tick_ = 0;  // The last tick at which any session got a reply.
   absl::AnyInvocable<void(uint32_t)> batch_size_limit_callback_;
 
   State state_ = State::kCreated;
@@ -171,7 +191,7 @@ void PoolCore::OnStart() {
 
 void PoolCore::StartSession(Slot& slot) {
   TB_ASSERT(slot.session == nullptr);
-  TB_ASSERT(LiveSessionCount() < options_.session_budget);
+  TB_ASSERT(LiveSessionCount() + retired_.size() < options_.session_budget);
   PooledSession::Config config{
       .session = {.cluster = options_.cluster},
       .transport = {.cluster = options_.cluster, .addresses = options_.replica_addresses},
@@ -190,6 +210,10 @@ void PoolCore::StartSession(Slot& slot) {
     return;
   }
   slot.session = std::move(*session);
+  slot.registered_tick = 0;
+  slot.reply_count_seen = 0;
+  slot.busy_tick = 0;
+  slot.answered_elsewhere_tick = 0;
   if (slot.previous_client != 0) {
     observer_->OnSessionReplaced(slot.previous_client, slot.session->client_id());
   }
@@ -216,6 +240,7 @@ void PoolCore::OnTick() {
     }
     if (state_ == State::kStopped) return;
   }
+  if (state_ == State::kRunning) CheckStuckSessions();
   if (state_ == State::kDraining) CheckDrain();
   if (state_ != State::kStopped) ScheduleTick();
 }
@@ -238,6 +263,9 @@ void PoolCore::OnWake() {
 }
 
 void PoolCore::OnSessionRegistered(PooledSession* session) {
+  for (Slot& slot : slots_) {
+    if (slot.session.get() == session) slot.registered_tick = tick_ + 1;  // Never 0.
+  }
   // Counts first, so an observer that sees the registration also sees ready().
   UpdateRegistered();
   observer_->OnSessionRegistered(session->client_id(), session->session_number(),
@@ -252,8 +280,8 @@ void PoolCore::OnSessionEvicted(PooledSession* session, EvictionReason reason) {
 
 std::optional<PooledMessage> PoolCore::TakeMessage(uint32_t batch_size_limit) {
   // A resubmitted message goes first: it was taken from the source before anything there.
-  const absl::Time now = absl::Now();
   while (!resubmissions_.empty()) {
+    const absl::Time now = absl::Now();
     Resubmission next = std::move(resubmissions_.front());
     resubmissions_.pop_front();
     // Sessions of one cluster share its batch_size_limit; a smaller one means the cluster was
@@ -318,6 +346,13 @@ void PoolCore::HandleEviction(PooledSession* session, EvictionReason reason) {
     Stop(StopKind::kFailed, status, absl::UnavailableError(status.message()));
     return;
   }
+  if (reason == EvictionReason::kNoSession && slot->registered_tick != 0) {
+    // The cluster evicts the least recently committed session first, and a retired client never
+    // commits again: those retired before this session registered were evicted before it.
+    std::erase_if(retired_, [registered = slot->registered_tick](const RetiredClient& retired) {
+      return retired.retired_tick < registered;
+    });
+  }
   if (slot->session->commit_count() > 0) slot->failures = 0;
   slot->failures = std::min<uint32_t>(slot->failures + 1, 32);
   slot->previous_client = slot->session->client_id();
@@ -327,6 +362,68 @@ void PoolCore::HandleEviction(PooledSession* session, EvictionReason reason) {
   // evicts every new session is not flooded with registrations.
   slot->start_at_tick =
       tick_ + DurationTicks(ReplacementBackoff(options_, slot->failures), options_.tick_interval);
+  UpdateRegistered();
+}
+
+// A session counts as stuck when its request has waited session_stuck_timeout since another
+// session first got a reply during that wait, and the cluster answered some session within the
+// last session_stuck_timeout. The first condition keeps a session whose request is merely slow
+// behind an outage (the cluster just came back and resends are backing off); the second keeps
+// every session when the whole cluster is silent.
+void PoolCore::CheckStuckSessions() {
+  const uint64_t stuck_ticks = DurationTicks(options_.session_stuck_timeout, options_.tick_interval);
+  uint32_t replied_count = 0;  // Sessions that got a reply since the last tick.
+  for (Slot& slot : slots_) {
+    slot.replied = false;
+    if (slot.session == nullptr) continue;
+    const uint64_t replies = slot.session->reply_count();
+    if (replies == slot.reply_count_seen) continue;
+    slot.replied = true;
+    slot.reply_count_seen = replies;
+    replied_count++;
+  }
+  if (replied_count > 0) last_reply_tick_ = tick_;
+  for (Slot& slot : slots_) {
+    if (slot.session == nullptr) continue;
+    if (!slot.session->busy() || slot.replied) {
+      // Idle, or its request was answered: any wait starts over.
+      slot.busy_tick = 0;
+      slot.answered_elsewhere_tick = 0;
+      if (!slot.session->busy()) continue;
+    }
+    if (slot.busy_tick == 0) {
+      // Its request started since the last tick: replies seen now may have come before it.
+      slot.busy_tick = tick_;
+      continue;
+    }
+    if (slot.answered_elsewhere_tick == 0) {
+      if (replied_count > 0) slot.answered_elsewhere_tick = tick_;
+      continue;
+    }
+    const bool cluster_answering = tick_ - last_reply_tick_ < stuck_ticks;
+    if (tick_ - slot.answered_elsewhere_tick >= stuck_ticks && cluster_answering) {
+      RetireSession(slot);
+      if (state_ != State::kRunning) return;
+    }
+  }
+}
+
+void PoolCore::RetireSession(Slot& slot) {
+  // Its client id may still hold a slot in the cluster's table, and every pool slot will hold
+  // one again: retire only while retired ids fit in session_budget - sessions. Otherwise the
+  // session keeps waiting, as it would without this check.
+  if (retired_.size() >= options_.session_budget - options_.sessions) return;
+  const u128 client = slot.session->client_id();
+  observer_->OnSessionRetired(
+      client, options_.tick_interval * static_cast<int64_t>(tick_ - slot.answered_elsewhere_tick));
+  retired_.push_back({.client = client, .retired_tick = tick_});
+  // The request may have been applied: Close() answers its callers with outcome unknown.
+  slot.session->Close(absl::UnavailableError(absl::StrCat(
+      "session retired: no reply for ", absl::FormatDuration(options_.session_stuck_timeout),
+      " while the cluster answered other sessions")));
+  slot.session.reset();
+  slot.previous_client = client;
+  slot.start_at_tick = tick_ + 1;
   UpdateRegistered();
 }
 

@@ -5,7 +5,11 @@
 // next message that fits its batch_size_limit, sends it, hands the reply to the message's
 // on_done, and asks again. Sessions the cluster evicts are replaced by sessions with new client
 // ids; idle sessions send a cheap committing request now and then so that other clients of the
-// cluster do not push them out of its 64-slot session table (§9.3).
+// cluster do not push them out of its 64-slot session table (§9.3). A message that comes back
+// not applied because its session was lost goes to the front of the line for another session
+// (at most kMessageAttemptsMax sessions, before its callers' deadline). A session left without
+// a reply for session_stuck_timeout while the cluster answers the others is retired: its
+// callers hear outcome unknown, and a session with a new client id takes its place.
 //
 //   auto pool = tb::pool::SessionPool::Create(io_context, options, &coalescer, &metrics);
 //   (*pool)->SetBatchSizeLimitCallback([&](uint32_t limit) { coalescer.SetLimit(limit); });

@@ -53,6 +53,9 @@ absl::Status ValidateSessionPoolOptions(const SessionPoolOptions& options) {
                                    absl::ZeroDuration(), absl::Minutes(1)));
   TB_RETURN_IF_ERROR(CheckDuration("replacement_backoff_max", options.replacement_backoff_max,
                                    options.replacement_backoff_min, absl::Minutes(10)));
+  TB_RETURN_IF_ERROR(CheckDuration("session_stuck_timeout", options.session_stuck_timeout,
+                                   options.tick_interval * static_cast<int64_t>(kSessionStuckTicksMin),
+                                   kSessionStuckTimeoutMax));
   return absl::OkStatus();
 }
 

@@ -36,6 +36,11 @@ struct SessionPoolOptions {
   // is never the least recently committed session the cluster evicts first (PROTOCOL.md §9.3).
   // Keep it well below the time other clients of the cluster need to register 64 sessions.
   absl::Duration keep_warm_interval = absl::Seconds(5);
+  // A session whose request has had no reply for this long while the cluster answered other
+  // sessions is retired: its callers hear outcome unknown, and a session with a new client id
+  // takes its place (within session_budget). A cluster answering no session is an outage, not a
+  // stuck session: then the pool keeps waiting. At least kSessionStuckTicksMin ticks.
+  absl::Duration session_stuck_timeout = absl::Seconds(30);
   // Delay before replacing a lost session: doubles from min to max while replacements keep failing.
   absl::Duration replacement_backoff_min = absl::Milliseconds(100);
   absl::Duration replacement_backoff_max = absl::Seconds(10);
@@ -43,7 +48,8 @@ struct SessionPoolOptions {
 
 // kInvalidArgument naming the field: no or too many replica addresses (> kReplicaCountMax), an
 // empty host or port 0, sessions == 0, sessions > session_budget, session_budget >= 64, a
-// duration out of range.
+// duration out of range (session_stuck_timeout: kSessionStuckTicksMin ticks to
+// kSessionStuckTimeoutMax).
 absl::Status ValidateSessionPoolOptions(const SessionPoolOptions& options);
 
 // The wait before starting a replacement for a session lost after `failures` sessions in a row

@@ -83,6 +83,20 @@ TEST(SessionPoolOptions, NamesDurationsOutOfRange) {
   ExpectInvalid(options, "replacement_backoff_max");
 }
 
+TEST(SessionPoolOptions, StuckTimeoutCoversSeveralResendsAndAtMostAnHour) {
+  SessionPoolOptions options = ValidOptions();
+  options.session_stuck_timeout = options.tick_interval * static_cast<int64_t>(kSessionStuckTicksMin);
+  EXPECT_TRUE(ValidateSessionPoolOptions(options).ok());
+  options.session_stuck_timeout -= absl::Nanoseconds(1);
+  ExpectInvalid(options, "session_stuck_timeout");
+  // The bound scales with the tick: shorter ticks resend sooner.
+  options.tick_interval = absl::Milliseconds(1);
+  options.session_stuck_timeout = absl::Milliseconds(2500);
+  EXPECT_TRUE(ValidateSessionPoolOptions(options).ok());
+  options.session_stuck_timeout = kSessionStuckTimeoutMax + absl::Seconds(1);
+  ExpectInvalid(options, "session_stuck_timeout");
+}
+
 TEST(ReplacementBackoff, DoublesFromMinAndStopsAtMax) {
   SessionPoolOptions options = ValidOptions();
   options.replacement_backoff_min = absl::Milliseconds(100);

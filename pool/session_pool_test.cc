@@ -15,6 +15,7 @@
 #include "pool/constants.h"
 #include "pool/testing/test_cluster.h"
 #include "pool/testing/recording.h"
+#include "pool/testing/relay.h"
 
 namespace tb::pool {
 namespace {
@@ -23,6 +24,7 @@ using ::testing::HasSubstr;
 using testing::IoThread;
 using testing::Record;
 using testing::RecordingObserver;
+using testing::Relay;
 using testing::TestCluster;
 using testing::TestClusterOptions;
 using testing::TestSource;
@@ -450,6 +452,97 @@ TEST_F(SessionPoolTest, LossyClusterStillAnswersEveryMessageWithoutErrors) {
   EXPECT_EQ(record_.duplicate_results, 0u);
   EXPECT_GT(record_.resends, 0u);
   EXPECT_TRUE(record_.evicted.empty());
+}
+
+// Quick ticks so that the smallest stuck timeout (kSessionStuckTicksMin ticks) is short.
+SessionPoolOptions StuckOptions(SessionPoolOptions options) {
+  options.tick_interval = absl::Milliseconds(1);
+  options.session_stuck_timeout = absl::Milliseconds(1) * static_cast<int64_t>(kSessionStuckTicksMin);
+  return options;
+}
+
+TEST_F(SessionPoolTest, SessionStuckWhileTheClusterAnswersOthersIsRetiredAndReplaced) {
+  TestCluster cluster({});
+  Relay relay(cluster.addresses()[0].port);
+  SessionPoolOptions options = StuckOptions(Options(cluster, 2));
+  options.session_budget = 3;  // Room for the retired client id, which may still hold a slot.
+  options.replica_addresses = {{"127.0.0.1", relay.port()}};
+  SessionPool* pool = StartPool(options);
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
+  std::vector<u128> first_clients;
+  {
+    auto lock = record_.Lock();
+    first_clients = record_.registered;
+  }
+  // One replica: one connection per session. Nothing comes back on the first any more.
+  ASSERT_EQ(relay.connection_count(), 2u);
+  ASSERT_TRUE(relay.Silence(0));
+  // Both sessions take a message; the other session keeps answering the ones after it.
+  source_.Push(0, kLookupAccounts, LookupBody(1));
+  source_.Push(1, kLookupAccounts, LookupBody(2));
+  pool->Wake();
+  uint32_t number = 2;
+  while (true) {
+    {
+      auto lock = record_.Lock();
+      if (!record_.retired.empty()) break;
+    }
+    ASSERT_LT(number, 100'000u) << "the stuck session was not retired";
+    ASSERT_TRUE(SendAndWait(pool, number, 1)) << "message " << number;
+    number++;
+  }
+  // A new session, with a new client id, takes the retired one's place.
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 3; }));
+  ASSERT_TRUE(SendAndWait(pool, number, 20));
+  auto lock = record_.Lock();
+  ASSERT_EQ(record_.retired.size(), 1u);
+  const u128 retired = record_.retired[0];
+  EXPECT_NE(std::find(first_clients.begin(), first_clients.end(), retired), first_clients.end());
+  ASSERT_EQ(record_.replaced.size(), 1u);
+  EXPECT_EQ(record_.replaced[0].first, retired);
+  EXPECT_EQ(std::find(first_clients.begin(), first_clients.end(), record_.replaced[0].second),
+            first_clients.end());
+  // Exactly one message failed: the stuck one, which the cluster may have applied.
+  uint32_t failed = 0;
+  for (const auto& [n, result] : record_.results) {
+    if (result.ok()) continue;
+    failed++;
+    EXPECT_LE(n, 1u);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable) << result.status();
+    EXPECT_THAT(std::string(result.status().message()), HasSubstr("session retired"));
+    EXPECT_EQ(GetOutcome(result.status()), Outcome::kUnknown);
+  }
+  EXPECT_EQ(failed, 1u);
+  EXPECT_EQ(record_.duplicate_results, 0u);
+  EXPECT_TRUE(record_.evicted.empty());
+  EXPECT_EQ(pool->registered_session_count(), 2u);
+}
+
+TEST_F(SessionPoolTest, SilentClusterIsAnOutageNotAStuckSession) {
+  TestCluster cluster({});
+  SessionPoolOptions options = StuckOptions(Options(cluster, 2));
+  options.session_budget = 4;
+  SessionPool* pool = StartPool(options);
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
+  cluster.server().Pause();
+  source_.Push(0, kLookupAccounts, LookupBody(1));
+  source_.Push(1, kLookupAccounts, LookupBody(2));
+  pool->Wake();
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.in_flight == 2; }));
+  // Longer than a stuck timeout of silence; resends wake the wait as time passes.
+  const absl::Time until = absl::Now() + options.session_stuck_timeout * 1.5;
+  ASSERT_TRUE(record_.WaitUntil([until](Record&) { return absl::Now() >= until; }));
+  {
+    auto lock = record_.Lock();
+    EXPECT_TRUE(record_.retired.empty());
+    EXPECT_TRUE(record_.results.empty());
+  }
+  cluster.server().Resume();
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == 2; }));
+  auto lock = record_.Lock();
+  for (const auto& [n, result] : record_.results) EXPECT_TRUE(result.ok()) << n;
+  EXPECT_TRUE(record_.retired.empty());
+  EXPECT_TRUE(record_.replaced.empty());
 }
 
 TEST_F(SessionPoolTest, DrainBeforeStartCompletesAndFailsEveryQueuedMessage) {

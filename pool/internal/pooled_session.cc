@@ -163,6 +163,7 @@ void PooledSession::Close(absl::Status reason) {
 }
 
 void PooledSession::OnRegistered(uint64_t session, uint32_t batch_size_limit) {
+  registered_once_ = true;
   last_commit_tick_ = ticks_;
   owner_->OnSessionRegistered(this);
 }

@@ -103,6 +103,11 @@ class PooledSession final : public SessionObserver {
   bool message_in_flight() const { return message_.has_value(); }
   // Requests (messages and keep-warms) this session got a reply for.
   uint64_t commit_count() const { return commit_count_; }
+  // Replies this session got: its register reply and every commit. Grows while the cluster
+  // answers it; the pool compares sessions' counts to tell a stuck session from an outage.
+  uint64_t reply_count() const { return commit_count_ + (registered_once_ ? 1 : 0); }
+  // A request (message, keep-warm or the register) waits for its reply.
+  bool busy() const { return session_->busy(); }
 
   // SessionObserver.
   void OnRegistered(uint64_t session, uint32_t batch_size_limit) override;
@@ -132,6 +137,7 @@ class PooledSession final : public SessionObserver {
   uint64_t ticks_ = 0;
   uint64_t last_commit_tick_ = 0;
   uint64_t commit_count_ = 0;
+  bool registered_once_ = false;
 };
 
 }  // namespace tb::pool::internal

@@ -68,6 +68,7 @@ struct Record {
   std::vector<u128> registered;
   std::vector<std::pair<u128, EvictionReason>> evicted;
   std::vector<std::pair<u128, u128>> replaced;
+  std::vector<u128> retired;
   std::map<u128, uint32_t> keep_warm;
   std::vector<uint32_t> views;
   uint32_t round_trips = 0;
@@ -142,6 +143,10 @@ class RecordingObserver final : public PoolObserver {
   void OnSessionReplaced(u128 old_client, u128 new_client) override {
     auto lock = record_->Lock();
     record_->replaced.emplace_back(old_client, new_client);
+  }
+  void OnSessionRetired(u128 client, absl::Duration) override {
+    auto lock = record_->Lock();
+    record_->retired.push_back(client);
   }
   void OnViewChange(u128, uint32_t view) override {
     auto lock = record_->Lock();

@@ -87,6 +87,11 @@ TB_SETTING_FLAG(session_budget,
                                   "included (sessions..",
                                   tb::proxy::kSessionsMaxCeiling, ")."),
                      &Config::session_budget));
+TB_SETTING_FLAG(session_stuck_timeout,
+                Help("Retire and replace a session whose request is unanswered this long while "
+                     "the cluster answers other sessions (its callers hear outcome unknown; "
+                     "25s..1h).",
+                     &Config::session_stuck_timeout));
 TB_SETTING_FLAG(queued_events_max,
                 Help("Events waiting for a session, at most.", &Config::queued_events_max));
 TB_SETTING_FLAG(queued_bytes_max,
@@ -217,6 +222,7 @@ const std::vector<Setting>& Settings() {
       TB_SETTING("cluster-id", cluster_id),
       TB_SETTING("sessions", sessions),
       TB_SETTING("session-budget", session_budget),
+      TB_SETTING("session-stuck-timeout", session_stuck_timeout),
       TB_SETTING("queued-events-max", queued_events_max),
       TB_SETTING("queued-bytes-max", queued_bytes_max),
       TB_SETTING("callers-max", callers_max),
@@ -292,6 +298,11 @@ absl::Status ValidateConfig(const Config& config) {
   TB_RETURN_IF_ERROR(CheckRange("sessions", config.sessions, 1, kSessionsMaxCeiling));
   TB_RETURN_IF_ERROR(
       CheckRange("session-budget", config.session_budget, config.sessions, kSessionsMaxCeiling));
+  // The pool's floor: kSessionStuckTicksMin (2500) ticks of 10 ms, over two resend gaps.
+  if (config.session_stuck_timeout < absl::Seconds(25) ||
+      config.session_stuck_timeout > absl::Hours(1)) {
+    return SettingError("session-stuck-timeout", "must be 25s..1h");
+  }
   TB_RETURN_IF_ERROR(
       CheckRange("queued-events-max", config.queued_events_max, 1, kQueuedEventsMaxCeiling));
   TB_RETURN_IF_ERROR(

@@ -42,6 +42,9 @@ struct Config {
   u128 cluster_id = 0;
   uint32_t sessions = 4;
   uint32_t session_budget = 8;  // Cluster session slots tbproxy may hold, replacements included.
+  // A session whose request is unanswered this long while the cluster answers other sessions is
+  // retired and replaced (pool/session_pool_options.h).
+  absl::Duration session_stuck_timeout = absl::Seconds(30);
 
   // Coalescer bounds.
   uint64_t queued_events_max = 1'000'000;

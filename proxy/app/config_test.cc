@@ -39,6 +39,7 @@ TEST(Config, DefaultsAreValid) {
   EXPECT_EQ(config->sessions, 4u);
   EXPECT_EQ(config->drain_timeout, absl::Seconds(15));
   EXPECT_EQ(config->busy_poll, absl::ZeroDuration());
+  EXPECT_EQ(config->session_stuck_timeout, absl::Seconds(30));
 }
 
 TEST(Config, ParsesEveryKindOfValue) {
@@ -48,6 +49,7 @@ TEST(Config, ParsesEveryKindOfValue) {
       {"cluster-id", "0x10"},
       {"sessions", "6"},
       {"session-budget", "12"},
+      {"session-stuck-timeout", "45s"},
       {"keepalive-time", "90s"},
       {"drain-timeout", "2m"},
       {"busy-poll", "50us"},
@@ -70,6 +72,7 @@ TEST(Config, ParsesEveryKindOfValue) {
   EXPECT_EQ(config->cluster_id, 16u);
   EXPECT_EQ(config->sessions, 6u);
   EXPECT_EQ(config->session_budget, 12u);
+  EXPECT_EQ(config->session_stuck_timeout, absl::Seconds(45));
   EXPECT_EQ(config->keepalive_time, absl::Seconds(90));
   EXPECT_EQ(config->drain_timeout, absl::Minutes(2));
   EXPECT_EQ(config->busy_poll, absl::Microseconds(50));
@@ -88,6 +91,8 @@ TEST(Config, ErrorsNameTheBadSetting) {
       {{"sessions", "many"}},
       {{"sessions", "8"}, {"session-budget", "7"}},
       {{"session-budget", "64"}},
+      {{"session-stuck-timeout", "20s"}},
+      {{"session-stuck-timeout", "2h"}},
       {{"cluster-id", "340282366920938463463374607431768211456"}},
       {{"cluster-id", "0xg"}},
       {{"cluster-addresses", "127.0.0.1:0"}},
@@ -162,7 +167,7 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
 
 TEST(Config, EverySettingHasAName) {
   EXPECT_THAT(ConfigSettingNames(), ::testing::Contains("cluster-addresses"));
-  EXPECT_EQ(ConfigSettingNames().size(), 25u);
+  EXPECT_EQ(ConfigSettingNames().size(), 26u);
 }
 
 }  // namespace

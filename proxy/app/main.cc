@@ -172,7 +172,8 @@ absl::StatusOr<std::unique_ptr<pool::SessionPool>> CreatePool(
                                 {.cluster = config.cluster_id,
                                  .replica_addresses = replicas,
                                  .sessions = config.sessions,
-                                 .session_budget = config.session_budget},
+                                 .session_budget = config.session_budget,
+                                 .session_stuck_timeout = config.session_stuck_timeout},
                                 &core.coalescer, &core.pool_observer);
   if (!pool.ok()) return pool.status();
   core.metrics.SetSessionBudget(config.session_budget);

@@ -237,6 +237,13 @@ void Metrics::RegisterReasonSeries() {
     const auto reason = static_cast<pool::ResubmissionReason>(index);
     resubmissions_[index] = &resubmissions.Add({{"reason", pool::ResubmissionReasonName(reason)}});
   }
+  // A label from the start, so other reasons for giving up a session can join the same series.
+  sessions_retired_stuck_ =
+      &prometheus::BuildCounter()
+           .Name("tbproxy_pool_sessions_retired_total")
+           .Help("Sessions the pool gave up on and replaced without an eviction, by reason.")
+           .Register(registry)
+           .Add({{"reason", "stuck"}});
 }
 
 void Metrics::RegisterScalarSeries(const MetricsOptions& options) {
@@ -442,6 +449,8 @@ void Metrics::RecordEviction(uint8_t reason) {
 void Metrics::RecordSessionReplaced() { sessions_replaced_->Increment(); }
 
 void Metrics::RecordResend() { resends_->Increment(); }
+
+void Metrics::RecordSessionRetired() { sessions_retired_stuck_->Increment(); }
 
 void Metrics::RecordResubmission(pool::ResubmissionReason reason) {
   const auto index = static_cast<size_t>(reason);

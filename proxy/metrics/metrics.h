@@ -106,6 +106,9 @@ class Metrics {
   // A message came back not applied because its session was lost and was sent again on another
   // session (tbproxy_pool_resubmissions_total).
   void RecordResubmission(pool::ResubmissionReason reason);
+  // A session stuck without a reply while the cluster answered others was retired
+  // (tbproxy_pool_sessions_retired_total{reason="stuck"}).
+  void RecordSessionRetired();
   void RecordViewChange(uint32_t view);
   void RecordKeepWarm();
   void RecordPoolFailed();
@@ -142,6 +145,7 @@ class Metrics {
   prometheus::Counter* sessions_replaced_ = nullptr;
   prometheus::Counter* resends_ = nullptr;
   std::array<prometheus::Counter*, pool::kResubmissionReasonCount> resubmissions_{};
+  prometheus::Counter* sessions_retired_stuck_ = nullptr;
   prometheus::Counter* view_changes_ = nullptr;
   prometheus::Gauge* view_ = nullptr;
   prometheus::Counter* keep_warm_ = nullptr;

@@ -106,6 +106,15 @@ void PoolMetricsObserver::OnSessionReplaced(u128 old_client, u128 new_client) {
       {{"old_client", ClientField(old_client)}, {"new_client", ClientField(new_client)}});
 }
 
+void PoolMetricsObserver::OnSessionRetired(u128 client, absl::Duration silent_for) {
+  Forget(client);
+  metrics_.RecordSessionRetired();
+  Log(LogLevel::kWarning, "session_retired",
+      {{"client", ClientField(client)},
+       {"reason", "stuck"},
+       {"silent_for", absl::FormatDuration(silent_for)}});
+}
+
 void PoolMetricsObserver::OnViewChange(u128 client, uint32_t view) {
   metrics_.RecordViewChange(view);
   Log(LogLevel::kInfo, "view_change",

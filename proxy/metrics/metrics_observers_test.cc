@@ -282,6 +282,18 @@ TEST_F(PoolMetricsObserverTest, CountsResubmissionsByReason) {
                                    "attempts=2"));
 }
 
+TEST_F(PoolMetricsObserverTest, CountsAndLogsRetiredStuckSessions) {
+  observer_.OnSessionRegistered(0xAB, 1, 4096);
+  observer_.OnSessionRegistered(0xCD, 1, 4096);
+  observer_.OnSessionRetired(0xAB, absl::Seconds(30));
+  const std::string text = metrics_.Exposition();
+  EXPECT_TRUE(SamplesAre(text, {{R"(tbproxy_pool_sessions_retired_total{reason="stuck"})", 1},
+                                {"tbproxy_sessions_registered", 1}}));
+  ASSERT_EQ(lines_.size(), 3u);
+  EXPECT_THAT(lines_[2], HasSubstr("level=warning event=session_retired client="));
+  EXPECT_THAT(lines_[2], HasSubstr(" reason=stuck silent_for=30s"));
+}
+
 TEST_F(PoolMetricsObserverTest, LogsSessionEventsAsStructuredLines) {
   observer_.OnSessionRegistered(0xAB, 7, 4096);
   observer_.OnSessionEvicted(0xAB, EvictionReason::kSessionTooLow);

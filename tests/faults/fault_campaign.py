@@ -133,6 +133,11 @@ def ledger_epoch(args, seed, pb, rpc, figures):
         violations += audit(stub, pb, ledger, figures, CALL_TIMEOUT)
         # tbproxy's side of "every call answered": nothing left in flight once callers are done.
         metrics = harness.scrape(harness.metrics_port(injector.proxy))
+        # Messages tbproxy sent again after session churn, rather than answering ABORTED (the
+        # last tbproxy process's count: a restarted one starts from zero).
+        figures["pool_resubmissions"] = figures.get("pool_resubmissions", 0) + sum(
+            value for name, value in metrics.items()
+            if name.startswith("tbproxy_pool_resubmissions_total"))
         if metrics.get("tbproxy_grpc_calls_in_flight") != 0:
             violations.append("tbproxy_grpc_calls_in_flight is %s after the load"
                               % metrics.get("tbproxy_grpc_calls_in_flight"))

@@ -105,6 +105,7 @@ class Caller(threading.Thread):
             self.counters.add("calls_error_%s" % error.code().name)
             self.counters.answer(error.code().name, outcome_of(error),
                                  "unary: %s" % error.details())
+            self.count_churn(error)
             self.ledger.record_error(ids, error)
             self.maybe_retry(transfers, error)
             if error.code() == grpc.StatusCode.UNAVAILABLE:
@@ -115,6 +116,14 @@ class Caller(threading.Thread):
         if len(reply.results) != len(ids):
             self.violations.append("%d results for %d transfers" % (len(reply.results), len(ids)))
         self.ledger.record_results(ids, reply.results)
+
+    def count_churn(self, error):
+        """Counts ABORTED answers caused by tbproxy's session churn (a session evicted), by outcome:
+        calls_error_ABORTED_evicted_not_applied are evictions before the request executed, which
+        tbproxy sends again on another session, so only those whose attempts or deadline ran out
+        (they stay rare); _unknown ones were evicted after a resend and may have been applied."""
+        if error.code() == grpc.StatusCode.ABORTED and "session evicted" in (error.details() or ""):
+            self.counters.add("calls_error_ABORTED_evicted_%s" % (outcome_of(error) or "none"))
 
     def maybe_retry(self, transfers, error):
         if outcome_of(error) != "not_applied" and self.random.random() < 0.5:
@@ -144,6 +153,7 @@ class Caller(threading.Thread):
                     self.counters.add("calls_error_%s" % error.code().name)
                     self.counters.answer(error.code().name, outcome_of(error),
                                          "stream status: %s" % error.details())
+                    self.count_churn(error)
                     self.ledger.record_error([t.id.lo | (t.id.hi << 64) for t in transfers], error)
         else:
             missing = set(batches) - set(answered)
@@ -161,6 +171,7 @@ class Caller(threading.Thread):
                 error = StreamError(response.error)
                 self.counters.answer(error.code().name, outcome_of(error),
                                      "stream call: %s" % response.error.message)
+                self.count_churn(error)
                 self.ledger.record_error(ids, error)
 
     def lookup(self, stub):
@@ -192,6 +203,9 @@ class StreamError:
             if code.value[0] == self.status.code:
                 return code
         return grpc.StatusCode.UNKNOWN
+
+    def details(self):
+        return self.status.message
 
     def trailing_metadata(self):
         words = {1: "not_applied", 2: "unknown"}  # Outcome enum of tbproxy.v1.
