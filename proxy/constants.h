@@ -54,9 +54,11 @@ inline constexpr absl::Duration kPoolDrainMin = absl::Seconds(1);
 // gRPC's Shutdown runs once the pool has answered every call; it cancels what is still open
 // this long after (a stream whose client does not read its last responses), without our outcome.
 inline constexpr absl::Duration kDrainFinishMargin = absl::Seconds(3);
-// After the pool drained, new gRPC calls are held this long before gRPC's Shutdown, so that
-// callers waiting for them are not sending calls that gRPC would cancel (proxy/grpc/grpc_drain.h)...
-inline constexpr absl::Duration kDrainSettle = absl::Milliseconds(100);
+// After the pool drained, new gRPC calls are held until none has arrived for kDrainQuiet (at most
+// kDrainSettleMax) before gRPC's Shutdown, so that callers waiting for them are not sending
+// calls that gRPC would cancel (proxy/grpc/grpc_drain.h)...
+inline constexpr absl::Duration kDrainQuiet = absl::Milliseconds(200);
+inline constexpr absl::Duration kDrainSettleMax = absl::Seconds(1);
 // ... and are refused this long after Shutdown began: its GOAWAY has reached the clients, so
 // their next calls go to a new connection instead of into gRPC's cancellation.
 inline constexpr absl::Duration kDrainGoawayWait = absl::Milliseconds(100);
@@ -66,6 +68,8 @@ static_assert(kGrpcMessageSizeMaxCeiling >= kMessageSizeMax, "a maximal request 
 static_assert(kNativeConnectionsMaxDefault <= kNativeConnectionsMaxCeiling);
 static_assert(kNativeWriteQueueBytesMaxFloor <= kNativeWriteQueueBytesMaxDefault);
 static_assert(kNativeWriteQueueBytesMaxDefault <= kNativeWriteQueueBytesMaxCeiling);
-static_assert(kDrainFinishMargin > kPoolDrainMin, "calls are finished by the pool first");
+static_assert(kDrainQuiet <= kDrainSettleMax);
+static_assert(kDrainGoawayWait < kDrainFinishMargin,
+              "held calls are answered before gRPC's Shutdown deadline cancels them");
 
 }  // namespace tb::proxy

@@ -263,14 +263,26 @@ void AnnounceListening(const Config& config, const std::vector<ReplicaAddress>& 
   std::fflush(stdout);
 }
 
+// Returns once no new gRPC call has arrived for kDrainQuiet, or after kDrainSettleMax.
+void AwaitQuiet(const GrpcDrain& drain) {
+  const absl::Time give_up = absl::Now() + kDrainSettleMax;
+  uint64_t seen = drain.arrivals();
+  while (true) {
+    absl::SleepFor(std::min(kDrainQuiet, std::max(give_up - absl::Now(), absl::ZeroDuration())));
+    const uint64_t now = drain.arrivals();
+    if (now == seen || absl::Now() >= give_up) return;
+    seen = now;
+  }
+}
+
 // The end of the gRPC server, once every call tbproxy accepted is answered: new calls are held
-// while callers settle, Shutdown sends the GOAWAY (and blocks until its calls are finished, so
+// until callers settle, Shutdown sends the GOAWAY (and blocks until its calls are finished, so
 // it runs on a thread of its own), and the held calls are refused once the GOAWAY is out. gRPC
 // cancels, without any metadata, calls that reach it after Shutdown began; callers that wait for
 // a held call send none (proxy/grpc/grpc_drain.h).
 void StopGrpc(GrpcServer& server, GrpcDrain& drain) {
   drain.Hold();
-  absl::SleepFor(kDrainSettle);
+  AwaitQuiet(drain);
   std::thread server_stop([&server] {
     NameThisThread("tb-grpc-stop");
     server.Shutdown(absl::Now() + kDrainFinishMargin);

@@ -15,6 +15,7 @@ void GrpcDrain::Refuse(std::function<void()> refuse) {
   {
     absl::MutexLock lock(&mutex_);
     TB_ASSERT(draining_);
+    arrivals_ += 1;
     if (holding_ && held_.size() < kHeldCallsMax) {
       held_.push_back(std::move(refuse));
       return;
@@ -72,6 +73,11 @@ void GrpcDrain::ReleaseHeld() {
 size_t GrpcDrain::held() const {
   absl::MutexLock lock(&mutex_);
   return held_.size();
+}
+
+uint64_t GrpcDrain::arrivals() const {
+  absl::MutexLock lock(&mutex_);
+  return arrivals_;
 }
 
 }  // namespace tb::proxy

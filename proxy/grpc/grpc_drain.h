@@ -8,7 +8,7 @@
 //                  finish, once their calls are answered, UNAVAILABLE (not_applied).
 //   ... the coalescer and the pool answer every call already submitted ...
 //   Hold()         new calls are held unanswered, so that callers waiting for them send nothing
-//                  more; after a short settle time, Shutdown sends the GOAWAY.
+//                  more; once no call has arrived for a moment, Shutdown sends the GOAWAY.
 //   ReleaseHeld()  after the GOAWAY had time to arrive: held calls are refused as in Begin().
 //
 //   GrpcDrain drain;  // Owned by GrpcService; handlers call Refuse, streams Register.
@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <vector>
 
@@ -65,6 +66,8 @@ class GrpcDrain {
   // and refused by the closed coalescer (also UNAVAILABLE, not_applied).
   bool draining() const { return draining_flag_.load(std::memory_order_acquire); }
   size_t held() const ABSL_LOCKS_EXCLUDED(mutex_);
+  // Calls refused or held so far: the drain waits for it to stop growing before Shutdown.
+  uint64_t arrivals() const ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
   std::atomic<bool> draining_flag_{false};  // draining_, readable without the lock.
@@ -73,6 +76,7 @@ class GrpcDrain {
   bool holding_ ABSL_GUARDED_BY(mutex_) = false;
   absl::flat_hash_set<Stream*> streams_ ABSL_GUARDED_BY(mutex_);
   std::vector<std::function<void()>> held_ ABSL_GUARDED_BY(mutex_);
+  uint64_t arrivals_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace tb::proxy

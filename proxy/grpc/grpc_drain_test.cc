@@ -110,6 +110,7 @@ TEST(GrpcDrain, HeldCallsAreAnsweredAtRelease) {
   // After the release, calls are refused at once again.
   grpc::ClientContext later;
   ExpectDrainingRefusal(Lookup(*stub, &later), later);
+  EXPECT_EQ(drain.arrivals(), 2u);  // The drain waits for this count to stop growing.
 }
 
 }  // namespace

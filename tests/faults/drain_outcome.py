@@ -153,9 +153,12 @@ def main():
         threads = [threading.Thread(target=unary), threading.Thread(target=stream),
                    threading.Thread(target=idle_stream)]
         callers = [threading.Thread(target=caller) for _ in range(CALLERS)]
-        for thread in threads + callers:
+        for thread in threads[:2]:
             thread.start()
-        time.sleep(1)  # Both calls are now waiting on the frozen cluster.
+        time.sleep(1)  # Both calls are now sent, waiting on the frozen cluster...
+        for thread in threads[2:] + callers:
+            thread.start()  # ... and these queue behind them.
+        time.sleep(0.5)
         code = proxy.stop(signal.SIGTERM)
         time.sleep(0.5)  # Callers meet the stopped server too (refused connections).
         stop_callers.set()
