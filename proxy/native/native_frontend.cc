@@ -8,8 +8,8 @@
 #include <cstddef>
 #include <thread>
 #include <utility>
-#include <vector>
 #include <variant>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
