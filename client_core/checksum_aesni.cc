@@ -113,9 +113,15 @@ u128 ChecksumFinishAesNi(uint8_t* state, const uint8_t* tail, size_t tail_size,
   return checksum;
 }
 
+// A checksum's key and nonce are zero, so its state after initialization is always the same:
+// computed once instead of ten updates per checksum (as many as a 320-byte input costs).
+const State& ZeroKeyState() {
+  static const State state = Initialize(_mm_setzero_si128(), _mm_setzero_si128());
+  return state;
+}
+
 u128 ChecksumAesNi(const uint8_t* data, size_t size) {
-  const __m128i zero = _mm_setzero_si128();
-  State state = Initialize(zero, zero);
+  State state = ZeroKeyState();
   Absorb(state, data, size);
   const __m128i tag = Finish(state, size, 0);
   u128 checksum;

@@ -22,6 +22,11 @@ absl::StatusOr<Header> CheckFrame(std::span<const uint8_t> header_bytes, u128 cl
   if (resealed.frame.checksum != header.frame.checksum) {
     return absl::DataLossError("header checksum mismatch");
   }
+  if (absl::Status fields = CheckFrameFields(header, cluster); !fields.ok()) return fields;
+  return header;
+}
+
+absl::Status CheckFrameFields(const Header& header, u128 cluster) {
   if (header.frame.size < kHeaderSize || header.frame.size > kMessageSizeMax) {
     return absl::InvalidArgumentError(
         absl::StrCat("size ", header.frame.size, " outside 256..1048576"));
@@ -34,7 +39,7 @@ absl::StatusOr<Header> CheckFrame(std::span<const uint8_t> header_bytes, u128 cl
   if (command == 0 || command > kCommandMax) {
     return absl::InvalidArgumentError(absl::StrCat("unknown command ", command));
   }
-  return header;
+  return absl::OkStatus();
 }
 
 MessageFramer::MessageFramer(u128 cluster, size_t initial_capacity)

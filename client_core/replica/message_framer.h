@@ -37,6 +37,9 @@ namespace tb::replica {
 // non-zero epoch, protocol, padding or reserved byte only makes the message dropped (§3.2,
 // §9.1 step 0), with the connection kept, as on a real replica.
 absl::StatusOr<Header> CheckFrame(std::span<const uint8_t> header_bytes, u128 cluster);
+// CheckFrame's rules but the header checksum: for a header already checked once (a message the
+// framer delivered), so that the checksum is not computed twice.
+absl::Status CheckFrameFields(const Header& header, u128 cluster);
 
 class MessageFramer {
  public:

@@ -135,6 +135,22 @@ void ReplicaProtocol::AddSend(Decision& decision, std::optional<ConnectionId> co
 
 Decision ReplicaProtocol::OnMessage(ConnectionId connection, std::span<const uint8_t> message,
                                     uint64_t now_ns) {
+  absl::StatusOr<Header> decoded = CheckFrame(message, options_.cluster);
+  return OnDecoded(connection, message, decoded.ok() ? *decoded : Header{}, decoded.status(),
+                   now_ns);
+}
+
+Decision ReplicaProtocol::OnFramedMessage(ConnectionId connection,
+                                          std::span<const uint8_t> message, uint64_t now_ns) {
+  TB_ASSERT(message.size() >= kHeaderSize, "a framed message holds a whole header");
+  Header header;
+  std::memcpy(&header, message.data(), kHeaderSize);
+  return OnDecoded(connection, message, header, CheckFrameFields(header, options_.cluster),
+                   now_ns);
+}
+
+Decision ReplicaProtocol::OnDecoded(ConnectionId connection, std::span<const uint8_t> message,
+                                    const Header& header, absl::Status frame, uint64_t now_ns) {
   Decision close;
   close.verdict = Verdict::kClose;
   close.closes.push_back(connection);
@@ -143,13 +159,11 @@ Decision ReplicaProtocol::OnMessage(ConnectionId connection, std::span<const uin
     return close;
   }
   // Frame rules (§2.1): any failure closes the connection without a message.
-  absl::StatusOr<Header> decoded = CheckFrame(message, options_.cluster);
-  absl::Status frame = decoded.status();
-  if (frame.ok() && decoded->frame.size != message.size()) {
-    frame = absl::InvalidArgumentError(absl::StrCat("size ", decoded->frame.size, " but ",
-                                                    message.size(), " bytes framed"));
+  if (frame.ok() && header.frame.size != message.size()) {
+    frame = absl::InvalidArgumentError(
+        absl::StrCat("size ", header.frame.size, " but ", message.size(), " bytes framed"));
   }
-  if (frame.ok()) frame = ValidateBody(*decoded, message.subspan(kHeaderSize));
+  if (frame.ok()) frame = ValidateBody(header, message.subspan(kHeaderSize));
   if (!frame.ok()) {
     connections_.Close(connection);
     close.note = std::string(frame.message());
@@ -157,8 +171,7 @@ Decision ReplicaProtocol::OnMessage(ConnectionId connection, std::span<const uin
   }
   // The remaining frame fields (epoch, protocol, paddings, reserved bytes): invalid headers are
   // dropped with the connection kept (§3.2, §9.1 step 0).
-  if (!FrameFieldsAreZero(decoded->frame)) return Dropped("non-zero reserved frame field");
-  const Header& header = *decoded;
+  if (!FrameFieldsAreZero(header.frame)) return Dropped("non-zero reserved frame field");
   const Arrival arrival{.connection = connection, .replica = connections_.ReplicaOf(connection)};
   switch (header.frame.command) {
     case Command::kPingClient:

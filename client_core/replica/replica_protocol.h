@@ -110,6 +110,11 @@ class ReplicaProtocol {
   // verified here again (checksums, frame rules, cluster), so any bytes are safe to pass.
   // `now_ns` is the wall clock in ns since the UNIX epoch (it seeds timestamps, §9.4).
   Decision OnMessage(ConnectionId connection, std::span<const uint8_t> message, uint64_t now_ns);
+  // OnMessage() for a message that already passed CheckFrame with this cluster (as
+  // ReplicaConnection delivers them): the header checksum is not computed again; every other
+  // check, the body checksum included, is made as in OnMessage().
+  Decision OnFramedMessage(ConnectionId connection, std::span<const uint8_t> message,
+                           uint64_t now_ns);
 
   // Views only grow; the primary is view % replica_count. Raising the view makes duplicates be
   // re-sent with the new view, and pongs and evictions report it.
@@ -128,6 +133,9 @@ class ReplicaProtocol {
 
  private:
   struct Arrival;
+  // OnMessage() once the header was decoded and its frame rules checked (`frame`).
+  Decision OnDecoded(ConnectionId connection, std::span<const uint8_t> message,
+                     const Header& header, absl::Status frame, uint64_t now_ns);
   Decision OnPing(const Arrival& arrival, const Header& header);
   Decision OnRequest(const Arrival& arrival, const Header& header, std::span<const uint8_t> body,
                      uint64_t now_ns);

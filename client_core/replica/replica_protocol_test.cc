@@ -606,6 +606,33 @@ TEST_F(ReplicaProtocolTest, FrameErrorsCloseTheConnection) {
   EXPECT_EQ(protocol_->sessions().size(), 0u);
 }
 
+// A framed message skips only the header checksum: the body checksum, the size and the
+// cluster are still checked, and a valid one is answered exactly as by OnMessage().
+TEST_F(ReplicaProtocolTest, FramedMessagesAreJudgedAsOnMessageButTheHeaderChecksum) {
+  TestClient client(7);
+  const ConnectionId connection = Open();
+  const std::vector<uint8_t> request = client.Register();
+  const Decision framed = protocol_->OnFramedMessage(connection, request, kNow);
+  ASSERT_EQ(framed.verdict, Verdict::kReply) << framed.note;
+  // The duplicate through OnMessage gets the identical stored reply.
+  const Decision again = Deliver(connection, request);
+  ASSERT_EQ(again.verdict, Verdict::kDuplicate) << again.note;
+  EXPECT_EQ(*again.sends.at(0).message, *framed.sends.at(0).message);
+
+  TestClient other(8);
+  std::vector<uint8_t> bad_body = other.Register();
+  bad_body[300] ^= 1;
+  std::vector<uint8_t> truncated = other.Register();
+  truncated.resize(400);
+  TestClient other_cluster(9, kReleaseServer, /*cluster=*/5);
+  for (const auto& message : {bad_body, truncated, other_cluster.Register()}) {
+    const ConnectionId fresh = Open();
+    const Decision decision = protocol_->OnFramedMessage(fresh, message, kNow);
+    EXPECT_EQ(decision.verdict, Verdict::kClose) << decision.note;
+    EXPECT_TRUE(decision.sends.empty());
+  }
+}
+
 TEST_F(ReplicaProtocolTest, NonZeroReservedFrameFieldsAreDroppedWithTheConnectionKept) {
   const ConnectionId connection = Open();
   TestClient client(7);

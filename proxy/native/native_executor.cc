@@ -147,6 +147,11 @@ ExecuteResult NativeExecutor::ResultOf(const OperationInfo& info, uint64_t times
   result.timestamp =
       timestamp != 0 ? timestamp : static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   if (info.multi_batch) {
+    // One allocation for the whole body: the results and a trailer of at most
+    // 2 * batches + 2 bytes rounded up to a result.
+    size_t size = 2 * results.size() + 2 + info.result_size;
+    for (const auto& batch : results) size += batch.size();
+    result.body.reserve(size);
     MultiBatchEncoder encoder(info.result_size, &result.body);
     for (const auto& batch : results) encoder.AddBatch(batch);
     encoder.Finish();

@@ -8,8 +8,8 @@
 #include <cstddef>
 #include <thread>
 #include <utility>
-#include <vector>
 #include <variant>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -129,8 +129,9 @@ void NativeFrontend::Parts::OnMessage(ReplicaConnection& connection,
     drops++;  // No cluster session yet: the limit to announce is unknown. Clients retry.
     return;
   }
-  const Decision decision =
-      protocol.OnMessage(connection.id(), message, static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
+  // The connection checked the header (CheckFrame); the protocol need not checksum it again.
+  const Decision decision = protocol.OnFramedMessage(
+      connection.id(), message, static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())));
   Apply(decision);
 }
 
