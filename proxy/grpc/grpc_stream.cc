@@ -63,6 +63,10 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
   }
 
   void OnWriteDone(bool ok) override {
+    // Free the written response now, not when the next write replaces it: an idle stream would
+    // otherwise hold its last response (up to the message size limit) for as long as it is
+    // open. writing_ is still set, so no Pump touches writing_response_ meanwhile.
+    writing_response_.Clear();
     {
       absl::MutexLock lock(&mutex_);
       TB_ASSERT(writing_);
