@@ -224,8 +224,8 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
   v1::StreamRequest* request_ = nullptr;
   v1::StreamResponse writing_response_;  // Source of the one outstanding write.
   // Responses waiting for that write. A list, not a std::deque: an empty deque still holds a
-  // 512-byte block and its map, which an idle stream (S6) does not need; the list holds one
-  // node per waiting response (at most calls_max) and nothing when it is empty.
+  // block of ten responses and its map (545 bytes), which an idle stream (S6) does not need; the
+  // list holds one node per waiting response (at most calls_max) and nothing when it is empty.
   std::list<v1::StreamResponse> write_queue_ ABSL_GUARDED_BY(mutex_);
   uint32_t outstanding_ ABSL_GUARDED_BY(mutex_) = 0;  // Calls read and not yet written.
   bool reading_ ABSL_GUARDED_BY(mutex_) = false;  // A read is outstanding or being dispatched.
