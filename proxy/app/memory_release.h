@@ -15,8 +15,8 @@
 namespace tb::proxy {
 
 // Often enough that RSS follows a burst within seconds, rarely enough that pages freed and
-// reused under load are seldom returned and faulted in again (each release costs a few
-// page faults per page the program then reuses).
+// reused under load are seldom returned in between (a page returned and then reused costs a
+// page fault).
 inline constexpr absl::Duration kMemoryReleaseInterval = absl::Seconds(10);
 
 // Returns tcmalloc's free pages to the kernel; does nothing when tcmalloc is not linked
