@@ -43,6 +43,7 @@
 #include "proxy/app/config.h"
 #include "proxy/app/embedded_cluster.h"
 #include "proxy/app/io_loop.h"
+#include "proxy/app/memory_release.h"
 #include "proxy/coalescer/coalescer.h"
 #include "proxy/constants.h"
 #include "proxy/grpc/grpc_auth.h"
@@ -364,6 +365,7 @@ int RunProxy(const Config& config, const std::vector<ReplicaAddress>& replicas,
   }
   (*pool)->Start();
   PoolThread pool_thread(pool_io, core.coalescer, config.busy_poll);
+  MemoryReleaser memory_releaser(kMemoryReleaseInterval);
   const int exit_code = Serve(config, replicas, tokens, core, **pool, stop_signals);
   pool_thread.Join();
   // Every Submit callback has run (the pool drained and its thread ended).

@@ -6,7 +6,7 @@
 // released, because gRPC may run reactions inline and OnDone deletes the reactor.
 #include "proxy/grpc/grpc_stream.h"
 
-#include <deque>
+#include <list>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -86,6 +86,10 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
   }
 
   void OnWriteDone(bool ok) override {
+    // Free the written response now, not when the next write replaces it: an idle stream would
+    // otherwise hold its last response (up to the message size limit) for as long as it is
+    // open. writing_ is still set, so no Pump touches writing_response_ meanwhile.
+    writing_response_.Clear();
     {
       absl::MutexLock lock(&mutex_);
       TB_ASSERT(writing_);
@@ -278,7 +282,10 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
   google::protobuf::Arena read_arena_;
   v1::StreamRequest* request_ = nullptr;
   v1::StreamResponse writing_response_;  // Source of the one outstanding write.
-  std::deque<v1::StreamResponse> write_queue_ ABSL_GUARDED_BY(mutex_);
+  // Responses waiting for that write. A list, not a std::deque: an empty deque still holds a
+  // block of ten responses and its map (545 bytes), which an idle stream (S6) does not need; the
+  // list holds one node per waiting response (at most calls_max) and nothing when it is empty.
+  std::list<v1::StreamResponse> write_queue_ ABSL_GUARDED_BY(mutex_);
   uint32_t outstanding_ ABSL_GUARDED_BY(mutex_) = 0;  // Calls read and not yet written.
   bool reading_ ABSL_GUARDED_BY(mutex_) = false;  // A read is outstanding or being dispatched.
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;
