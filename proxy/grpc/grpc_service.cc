@@ -153,33 +153,15 @@ grpc::ServerUnaryReactor* GrpcService::HandleUnary(grpc::CallbackServerContext* 
                                                    const Request& request, Response* response) {
   auto* call = new UnaryCall(context);
   std::shared_ptr<UnaryCallState> state = call->state();
-  absl::StatusOr<Permission> permission =
-      internal::Authenticate(options_.authenticator, *context);
-  absl::Status allowed = permission.ok()
-                             ? internal::CheckPermission(*permission, internal::Creates(request))
-                             : permission.status();
-  if (!allowed.ok()) {
-    state->Complete([&] { return allowed; });
-    return call;
-  }
-  absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(request);
+  absl::StatusOr<internal::UnarySubmit> submit =
+      internal::PrepareUnary(options_.authenticator, *context, request);
   if (!submit.ok()) {
     state->Complete([&] { return submit.status(); });
     return call;
   }
-  absl::StatusOr<uint64_t> ordering_key = internal::UnaryOrderingKey(*context);
-  if (!ordering_key.ok()) {
-    state->Complete([&] { return ordering_key.status(); });
-    return call;
-  }
-  const SubmitOptions submit_options{.deadline = internal::CallDeadline(*context),
-                                     .ordering_key = *ordering_key};
-  submitter_.Submit(*std::move(submit), submit_options,
+  submitter_.Submit(std::move(submit->request), submit->options,
                     [state, response](absl::StatusOr<SubmitResult> result) {
-                      state->Complete([&]() -> absl::Status {
-                        if (!result.ok()) return result.status();
-                        return FromSubmitResult(*result, response);
-                      });
+                      state->Complete([&] { return internal::UnaryOutcome(result, response); });
                     });
   return call;
 }
