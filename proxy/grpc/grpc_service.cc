@@ -10,9 +10,9 @@
 #include "client_core/assert.h"
 #include "proxy/grpc/grpc_convert.h"
 #include "proxy/grpc/grpc_status.h"
-#include "proxy/grpc/grpc_stream.h"
 #include "proxy/grpc/internal/arena_message_allocator.h"
 #include "proxy/grpc/internal/grpc_call.h"
+#include "proxy/grpc/internal/open_stream.h"
 
 namespace tb::proxy {
 namespace v1 = ::tbproxy::v1;
@@ -226,42 +226,9 @@ grpc::ServerUnaryReactor* GrpcService::Raw(grpc::CallbackServerContext* context,
   return HandleUnary(context, *request, response);
 }
 
-namespace {
-
-// A stream refused before it starts (authentication).
-class RejectedStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
- public:
-  explicit RejectedStream(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
-};
-
-}  // namespace
-
 grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* GrpcService::Stream(
     grpc::CallbackServerContext* context) {
-  absl::StatusOr<Permission> permission =
-      internal::Authenticate(options_.authenticator, *context);
-  if (!permission.ok()) return new RejectedStream(ToGrpcStatus(permission.status(), context));
-  // Keys are global in the coalescer: the top bit marks the gRPC streams' share of the key
-  // space, so other front ends can number their own keys without meeting ours.
-  uint64_t ordering_key =
-      kStreamOrderingKeyTag | stream_ordering_key_next_.fetch_add(1, std::memory_order_relaxed);
-  const auto& metadata = context->client_metadata();
-  auto ordering = metadata.find(kOrderingMetadataKey);
-  if (ordering != metadata.end()) {
-    const absl::string_view value(ordering->second.data(), ordering->second.size());
-    if (value == "none") {
-      ordering_key = 0;
-    } else if (value != "stream") {
-      return new RejectedStream(ToGrpcStatus(
-          absl::InvalidArgumentError("tbproxy-ordering metadata must be \"stream\" or \"none\""),
-          context));
-    }
-  }
-  return NewStreamCall(submitter_, context,
-                       {.calls_max = options_.stream_calls_max,
-                        .ordering_key = ordering_key,
-                        .permission = *permission});
+  return internal::OpenStream(submitter_, options_, stream_ordering_key_next_, context);
 }
 
 }  // namespace tb::proxy
