@@ -45,6 +45,7 @@
 #include "proxy/coalescer/coalescer.h"
 #include "proxy/constants.h"
 #include "proxy/grpc/grpc_auth.h"
+#include "proxy/grpc/grpc_cq_service.h"
 #include "proxy/grpc/grpc_server.h"
 #include "proxy/grpc/grpc_service.h"
 #include "proxy/log/log.h"
@@ -290,10 +291,19 @@ void Drain(const Config& config, GrpcServer* server, Coalescer& coalescer,
 int Serve(const Config& config, const std::vector<ReplicaAddress>& replicas,
           const TokenAuthenticator* tokens, Core& core, pool::SessionPool& pool,
           const sigset_t& stop_signals) {
-  GrpcService service(core.grpc_submitter,
-                      {.stream_calls_max = config.stream_calls_max, .authenticator = tokens});
+  const GrpcServiceOptions service_options{.stream_calls_max = config.stream_calls_max,
+                                           .authenticator = tokens};
+  std::unique_ptr<grpc::Service> service;
+  GrpcCqService* cq_service = nullptr;  // The driver of its own queues, when chosen.
+  if (config.grpc_server_api == GrpcServerApi::kCompletionQueue) {
+    auto owned = std::make_unique<GrpcCqService>(core.grpc_submitter, service_options);
+    cq_service = owned.get();
+    service = std::move(owned);
+  } else {
+    service = std::make_unique<GrpcService>(core.grpc_submitter, service_options);
+  }
   absl::StatusOr<std::unique_ptr<GrpcServer>> server =
-      GrpcServer::Start(ServerOptionsFrom(config, pool), &service);
+      GrpcServer::Start(ServerOptionsFrom(config, pool), service.get(), cq_service);
   absl::StatusOr<std::unique_ptr<MetricsHttpServer>> metrics_http =
       server.ok() ? StartMetricsHttp(config, core.metrics, pool) : server.status();
   int exit_code = 0;
