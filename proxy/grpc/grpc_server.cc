@@ -10,6 +10,7 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
+#include "proxy/grpc/grpc_cq_driver.h"
 
 namespace tb::proxy {
 namespace {
@@ -67,7 +68,8 @@ int Milliseconds(absl::Duration duration) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOptions& options,
-                                                              grpc::Service* service) {
+                                                              grpc::Service* service,
+                                                              CompletionQueueDriver* driver) {
   TB_ASSERT(service != nullptr);
   auto credentials = MakeCredentials(options.tls);
   if (!credentials.ok()) return credentials.status();
@@ -94,11 +96,14 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   // tbproxy serves no channelz service; its per-call counters only cost CPU on the call path.
   builder.AddChannelArgument(GRPC_ARG_ENABLE_CHANNELZ, 0);
+  if (driver != nullptr) driver->AddQueues(builder);
+  server->driver_ = driver;
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
         absl::StrCat("listen: cannot listen on ", options.listen_address));
   }
+  if (driver != nullptr) driver->Start();
   server->readiness_ = options.readiness;
   server->readiness_poll_interval_ = options.readiness_poll_interval;
   grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
@@ -136,6 +141,7 @@ void GrpcServer::Shutdown(absl::Time deadline) {
   StopServing();
   server_->Shutdown(absl::ToChronoTime(deadline));
   server_->Wait();
+  if (driver_ != nullptr) driver_->Stop();
 }
 
 GrpcServer::~GrpcServer() {

@@ -10,9 +10,9 @@
 #include "client_core/assert.h"
 #include "proxy/grpc/grpc_convert.h"
 #include "proxy/grpc/grpc_status.h"
-#include "proxy/grpc/grpc_stream.h"
 #include "proxy/grpc/internal/arena_message_allocator.h"
 #include "proxy/grpc/internal/grpc_call.h"
+#include "proxy/grpc/internal/open_stream.h"
 
 namespace tb::proxy {
 namespace v1 = ::tbproxy::v1;
@@ -157,33 +157,15 @@ grpc::ServerUnaryReactor* GrpcService::HandleUnary(grpc::CallbackServerContext* 
     drain_.Refuse([state] { state->Complete([] { return DrainingStatus(); }); });
     return call;
   }
-  absl::StatusOr<Permission> permission =
-      internal::Authenticate(options_.authenticator, *context);
-  absl::Status allowed = permission.ok()
-                             ? internal::CheckPermission(*permission, internal::Creates(request))
-                             : permission.status();
-  if (!allowed.ok()) {
-    state->Complete([&] { return allowed; });
-    return call;
-  }
-  absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(request);
+  absl::StatusOr<internal::UnarySubmit> submit =
+      internal::PrepareUnary(options_.authenticator, *context, request);
   if (!submit.ok()) {
     state->Complete([&] { return submit.status(); });
     return call;
   }
-  absl::StatusOr<uint64_t> ordering_key = internal::UnaryOrderingKey(*context);
-  if (!ordering_key.ok()) {
-    state->Complete([&] { return ordering_key.status(); });
-    return call;
-  }
-  const SubmitOptions submit_options{.deadline = internal::CallDeadline(*context),
-                                     .ordering_key = *ordering_key};
-  submitter_.Submit(*std::move(submit), submit_options,
+  submitter_.Submit(std::move(submit->request), submit->options,
                     [state, response](absl::StatusOr<SubmitResult> result) {
-                      state->Complete([&]() -> absl::Status {
-                        if (!result.ok()) return result.status();
-                        return FromSubmitResult(*result, response);
-                      });
+                      state->Complete([&] { return internal::UnaryOutcome(result, response); });
                     });
   return call;
 }
@@ -248,49 +230,9 @@ grpc::ServerUnaryReactor* GrpcService::Raw(grpc::CallbackServerContext* context,
   return HandleUnary(context, *request, response);
 }
 
-namespace {
-
-// A stream refused before it starts (authentication, or the drain: then it may finish later).
-class RejectedStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
- public:
-  RejectedStream() = default;
-  explicit RejectedStream(const grpc::Status& status) { Finish(status); }
-  void OnDone() override { delete this; }
-};
-
-}  // namespace
-
 grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* GrpcService::Stream(
     grpc::CallbackServerContext* context) {
-  if (drain_.draining()) {
-    auto* refused = new RejectedStream();
-    drain_.Refuse([refused, context] { refused->Finish(ToGrpcStatus(DrainingStatus(), context)); });
-    return refused;
-  }
-  absl::StatusOr<Permission> permission =
-      internal::Authenticate(options_.authenticator, *context);
-  if (!permission.ok()) return new RejectedStream(ToGrpcStatus(permission.status(), context));
-  // Keys are global in the coalescer: the top bit marks the gRPC streams' share of the key
-  // space, so other front ends can number their own keys without meeting ours.
-  uint64_t ordering_key =
-      kStreamOrderingKeyTag | stream_ordering_key_next_.fetch_add(1, std::memory_order_relaxed);
-  const auto& metadata = context->client_metadata();
-  auto ordering = metadata.find(kOrderingMetadataKey);
-  if (ordering != metadata.end()) {
-    const absl::string_view value(ordering->second.data(), ordering->second.size());
-    if (value == "none") {
-      ordering_key = 0;
-    } else if (value != "stream") {
-      return new RejectedStream(ToGrpcStatus(
-          absl::InvalidArgumentError("tbproxy-ordering metadata must be \"stream\" or \"none\""),
-          context));
-    }
-  }
-  return NewStreamCall(submitter_, context,
-                       {.calls_max = options_.stream_calls_max,
-                        .ordering_key = ordering_key,
-                        .permission = *permission,
-                        .drain = &drain_});
+  return internal::OpenStream(submitter_, options_, stream_ordering_key_next_, &drain_, context);
 }
 
 }  // namespace tb::proxy

@@ -397,6 +397,29 @@ TEST_F(GrpcServiceTest, CancelledCallFinishesAndTheLateAnswerIsDropped) {
   EXPECT_TRUE(stub_->LookupAccounts(&after, request, &response).ok());
 }
 
+TEST(GrpcServiceShutdown, ACallHeldAtShutdownEndsAndItsLateAnswerIsDropped) {
+  TestServer server;
+  server.submitter.set_hold(true);
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  v1::LookupAccountsRequest request;
+  SetU128(request.add_ids(), 0, 1);
+  v1::LookupAccountsResponse response;
+  absl::Notification done;
+  grpc::Status status;
+  stub->async()->LookupAccounts(&context, &request, &response, [&](grpc::Status s) {
+    status = s;
+    done.Notify();
+  });
+  server.submitter.WaitForPending(1);
+  // The deadline passes with the call still held: the server cancels it and returns.
+  server.server->Shutdown(absl::Now() + absl::Milliseconds(100));
+  done.WaitForNotification();
+  EXPECT_FALSE(status.ok());
+  // The submitter answers after the server is gone; the call must not be answered twice.
+  server.submitter.ReleaseOldest(ClusterLikeAnswer);
+}
+
 TEST(GrpcServiceHealth, ServingStatusFollowsReadiness) {
   for (bool ready : {false, true}) {
     GrpcServerOptions options = TestServer::DefaultServerOptions();

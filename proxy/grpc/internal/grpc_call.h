@@ -1,7 +1,9 @@
-// Helpers shared by the unary and streaming handlers of proxy/grpc/grpc_service.cc.
+// Helpers shared by the gRPC handlers: the unary and streaming handlers of
+// proxy/grpc/grpc_service.cc and the completion-queue handlers of proxy/grpc/grpc_cq_service.cc.
 #pragma once
 
 #include <optional>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -38,6 +40,38 @@ inline bool Creates(const ::tbproxy::v1::CreateAccountsRequest&) { return true; 
 inline bool Creates(const ::tbproxy::v1::CreateTransfersRequest&) { return true; }
 inline bool Creates(const ::tbproxy::v1::RawRequest& request) {
   return request.operation() <= 0xFF && IsCreateOperation(static_cast<uint8_t>(request.operation()));
+}
+
+// What a unary call hands the submitter.
+struct UnarySubmit {
+  SubmitRequest request;
+  SubmitOptions options;
+};
+
+// Everything a unary call checks before it is submitted, in this order: the token, its
+// permission for this request, the request itself, the ordering-key metadata. The first failure
+// is the call's answer; nothing was submitted.
+template <typename Request>
+absl::StatusOr<UnarySubmit> PrepareUnary(const TokenAuthenticator* authenticator,
+                                         const grpc::ServerContextBase& context,
+                                         const Request& request) {
+  absl::StatusOr<Permission> permission = Authenticate(authenticator, context);
+  if (!permission.ok()) return permission.status();
+  absl::Status allowed = CheckPermission(*permission, Creates(request));
+  if (!allowed.ok()) return allowed;
+  absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(request);
+  if (!submit.ok()) return submit.status();
+  absl::StatusOr<uint64_t> ordering_key = UnaryOrderingKey(context);
+  if (!ordering_key.ok()) return ordering_key.status();
+  return UnarySubmit{.request = *std::move(submit),
+                     .options = {.deadline = CallDeadline(context), .ordering_key = *ordering_key}};
+}
+
+// A unary call's answer from the submitter's result: fills `response` when the result is ok.
+template <typename Response>
+absl::Status UnaryOutcome(const absl::StatusOr<SubmitResult>& result, Response* response) {
+  if (!result.ok()) return result.status();
+  return FromSubmitResult(*result, response);
 }
 
 }  // namespace tb::proxy::internal

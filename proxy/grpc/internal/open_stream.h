@@ -1,0 +1,25 @@
+// The Stream RPC's handler, shared by the callback service (proxy/grpc/grpc_service.h) and the
+// completion-queue service (proxy/grpc/grpc_cq_service.h), whose streams both run on gRPC's
+// callback API.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "grpcpp/grpcpp.h"
+#include "proxy/grpc/grpc_service.h"
+#include "proxy/submitter.h"
+#include "tbproxy/v1/tbproxy.pb.h"
+
+namespace tb::proxy::internal {
+
+// Authenticates the stream and reads its "tbproxy-ordering" metadata, then returns its reactor,
+// or one that refuses it (UNAVAILABLE, not_applied, once `drain` has begun; null: no drain).
+// `ordering_key_next` numbers the service's streams; `submitter`, `options.authenticator` and
+// `drain` must outlive the stream. Runs on a gRPC thread.
+grpc::ServerBidiReactor<::tbproxy::v1::StreamRequest, ::tbproxy::v1::StreamResponse>* OpenStream(
+    Submitter& submitter, const GrpcServiceOptions& options,
+    std::atomic<uint64_t>& ordering_key_next, GrpcDrain* drain,
+    grpc::CallbackServerContext* context);
+
+}  // namespace tb::proxy::internal
