@@ -21,9 +21,6 @@ namespace {
 std::string DefaultText(const HostPort& address) { return HostPortToString(address); }
 std::string DefaultText(u128 value) { return U128ToDecimal(value); }
 std::string DefaultText(LogLevel level) { return std::string(LogLevelName(level)); }
-std::string DefaultText(GrpcServerApi api) {
-  return api == GrpcServerApi::kCompletionQueue ? "cq" : "callback";
-}
 std::string DefaultText(absl::Duration duration) {
   // "60s" rather than absl's "1m": the spelling the README and most users write.
   if (duration % absl::Seconds(1) == absl::ZeroDuration()) {
@@ -75,10 +72,6 @@ TB_SETTING_FLAG(keepalive_time,
                 Help("Ping an idle client connection after this long.", &Config::keepalive_time));
 TB_SETTING_FLAG(keepalive_timeout, Help("Close a connection whose ping is unanswered this long.",
                                         &Config::keepalive_timeout));
-TB_SETTING_FLAG(grpc_server_api,
-                Help("gRPC server API of the unary calls: callback or cq (completion queues, "
-                     "one polling thread per CPU).",
-                     &Config::grpc_server_api));
 TB_SETTING_FLAG(cluster_addresses,
                 "TigerBeetle replicas host:port,... in the cluster's order. "
                 "Empty: start an embedded in-memory dev cluster (NOT "
@@ -203,17 +196,6 @@ absl::Status ParseValue(absl::string_view name, absl::string_view text, LogLevel
   return SettingError(name, "must be debug, info, warning or error");
 }
 
-absl::Status ParseValue(absl::string_view name, absl::string_view text, GrpcServerApi* out) {
-  if (text == "callback") {
-    *out = GrpcServerApi::kCallback;
-  } else if (text == "cq") {
-    *out = GrpcServerApi::kCompletionQueue;
-  } else {
-    return SettingError(name, "must be callback or cq");
-  }
-  return absl::OkStatus();
-}
-
 struct Setting {
   const char* name;  // Dashed: "cluster-addresses".
   const StringFlag* flag;
@@ -236,7 +218,6 @@ const std::vector<Setting>& Settings() {
       TB_SETTING("stream-calls-max", stream_calls_max),
       TB_SETTING("keepalive-time", keepalive_time),
       TB_SETTING("keepalive-timeout", keepalive_timeout),
-      TB_SETTING("grpc-server-api", grpc_server_api),
       TB_SETTING("cluster-addresses", cluster_addresses),
       TB_SETTING("cluster-id", cluster_id),
       TB_SETTING("sessions", sessions),

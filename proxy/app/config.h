@@ -28,10 +28,6 @@
 
 namespace tb::proxy {
 
-// Which of gRPC's server APIs runs the unary calls: the callback API (GrpcService) or the
-// asynchronous completion-queue API (GrpcCqService). Streams use the callback API in both.
-enum class GrpcServerApi { kCallback, kCompletionQueue };
-
 struct Config {
   // gRPC front end.
   HostPort listen = {"127.0.0.1", 50051};  // Port 0 = any free port.
@@ -40,7 +36,6 @@ struct Config {
   uint32_t stream_calls_max = 64;  // Calls in flight on one Stream RPC before reading pauses.
   absl::Duration keepalive_time = absl::Seconds(60);
   absl::Duration keepalive_timeout = absl::Seconds(20);
-  GrpcServerApi grpc_server_api = GrpcServerApi::kCallback;
 
   // Cluster. No addresses: tbproxy starts an embedded, in-memory, NOT durable dev cluster.
   std::vector<ReplicaAddress> cluster_addresses;

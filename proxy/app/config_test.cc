@@ -54,7 +54,6 @@ TEST(Config, ParsesEveryKindOfValue) {
       {"drain-timeout", "2m"},
       {"busy-poll", "50us"},
       {"log-level", "warning"},
-      {"grpc-server-api", "cq"},
       {"queued-bytes-max", "1048576"},
       {"stream-calls-max", "8"},
       {"metrics-listen", "[::1]:9464"},
@@ -78,7 +77,6 @@ TEST(Config, ParsesEveryKindOfValue) {
   EXPECT_EQ(config->drain_timeout, absl::Minutes(2));
   EXPECT_EQ(config->busy_poll, absl::Microseconds(50));
   EXPECT_EQ(config->log_level, LogLevel::kWarning);
-  EXPECT_EQ(config->grpc_server_api, GrpcServerApi::kCompletionQueue);
   EXPECT_EQ(config->queued_bytes_max, 1048576u);
   EXPECT_EQ(config->stream_calls_max, 8u);
 
@@ -110,7 +108,6 @@ TEST(Config, ErrorsNameTheBadSetting) {
       {{"busy-poll", "2ms"}},
       {{"busy-poll", "-1us"}},
       {{"log-level", "loud"}},
-      {{"grpc-server-api", "async"}},
       {{"queued-events-max", "0"}},
       {{"cluster-addresses", "1,2,3,4,5,6,7"}},
       {{"listen", "::1:50051"}},
@@ -160,7 +157,6 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
       {"native_write_queue_bytes_max", "Default 67108864."},
       {"cluster_id", "Default 0."},
       {"log_level", "Default info."},
-      {"grpc_server_api", "Default callback."},
   };
   for (const auto& [flag, text] : expected) {
     const absl::CommandLineFlag* found = absl::FindCommandLineFlag(flag);
@@ -171,7 +167,7 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
 
 TEST(Config, EverySettingHasAName) {
   EXPECT_THAT(ConfigSettingNames(), ::testing::Contains("cluster-addresses"));
-  EXPECT_EQ(ConfigSettingNames().size(), 26u);
+  EXPECT_EQ(ConfigSettingNames().size(), 25u);
 }
 
 }  // namespace

@@ -10,7 +10,6 @@
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
-#include "proxy/grpc/grpc_cq_driver.h"
 
 namespace tb::proxy {
 namespace {
@@ -68,8 +67,7 @@ int Milliseconds(absl::Duration duration) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOptions& options,
-                                                              grpc::Service* service,
-                                                              CompletionQueueDriver* driver) {
+                                                              grpc::Service* service) {
   TB_ASSERT(service != nullptr);
   auto credentials = MakeCredentials(options.tls);
   if (!credentials.ok()) return credentials.status();
@@ -96,14 +94,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
   // tbproxy serves no channelz service; its per-call counters only cost CPU on the call path.
   builder.AddChannelArgument(GRPC_ARG_ENABLE_CHANNELZ, 0);
-  if (driver != nullptr) driver->AddQueues(builder);
-  server->driver_ = driver;
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->port_ == 0) {
     return absl::UnavailableError(
         absl::StrCat("listen: cannot listen on ", options.listen_address));
   }
-  if (driver != nullptr) driver->Start();
   server->readiness_ = options.readiness;
   server->readiness_poll_interval_ = options.readiness_poll_interval;
   grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
@@ -141,7 +136,6 @@ void GrpcServer::Shutdown(absl::Time deadline) {
   StopServing();
   server_->Shutdown(absl::ToChronoTime(deadline));
   server_->Wait();
-  if (driver_ != nullptr) driver_->Stop();
 }
 
 GrpcServer::~GrpcServer() {

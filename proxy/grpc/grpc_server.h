@@ -25,8 +25,6 @@ class Service;
 
 namespace tb::proxy {
 
-class CompletionQueueDriver;
-
 struct GrpcTlsOptions {
   std::string certificate_file;  // PEM chain. Empty: plaintext (then the other two are empty).
   std::string private_key_file;  // PEM.
@@ -49,12 +47,9 @@ struct GrpcServerOptions {
 class GrpcServer {
  public:
   // Registers `service` (which must outlive the server) and starts listening. Errors name the
-  // setting: an unreadable TLS file, an address that cannot be bound. A service on the
-  // completion-queue API passes its `driver` too (proxy/grpc/grpc_cq_driver.h); it must outlive
-  // the server as well.
-  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
-      const GrpcServerOptions& options, grpc::Service* service,
-      CompletionQueueDriver* driver = nullptr);
+  // setting: an unreadable TLS file, an address that cannot be bound.
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(const GrpcServerOptions& options,
+                                                           grpc::Service* service);
   ~GrpcServer();  // Shuts down at once if Shutdown was not called.
 
   int port() const { return port_; }
@@ -70,7 +65,6 @@ class GrpcServer {
   void PollReadiness();
 
   std::unique_ptr<grpc::Server> server_;
-  CompletionQueueDriver* driver_ = nullptr;
   int port_ = 0;
   std::function<bool()> readiness_;
   absl::Duration readiness_poll_interval_;

@@ -1,19 +1,12 @@
-// Test fixture pieces: a gRPC service over a FakeSubmitter, served on 127.0.0.1:0.
-//
-// The service is GrpcService (gRPC's callback API) unless the environment variable
-// TBPROXY_TEST_GRPC_SERVER_API is "cq": then it is GrpcCqService (the completion-queue API).
-// ctest runs each gRPC front-end test binary both ways (proxy/grpc/CMakeLists.txt).
+// Test fixture pieces: a GrpcService over a FakeSubmitter, served on 127.0.0.1:0.
 #pragma once
 
-#include <cstdlib>
 #include <memory>
 #include <string>
-#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "client_core/assert.h"
 #include "grpcpp/grpcpp.h"
-#include "proxy/grpc/grpc_cq_service.h"
 #include "proxy/grpc/grpc_server.h"
 #include "proxy/grpc/grpc_service.h"
 #include "proxy/testing/fake_submitter.h"
@@ -21,24 +14,12 @@
 
 namespace tb::proxy::testing {
 
-// Whether this test run serves the completion-queue service.
-inline bool TestServerUsesCompletionQueues() {
-  const char* api = std::getenv("TBPROXY_TEST_GRPC_SERVER_API");
-  return api != nullptr && std::string_view(api) == "cq";
-}
-
 struct TestServer {
   explicit TestServer(GrpcServiceOptions service_options = {},
-                      GrpcServerOptions server_options = DefaultServerOptions()) {
-    if (TestServerUsesCompletionQueues()) {
-      auto cq_service = std::make_unique<GrpcCqService>(submitter, service_options);
-      driver = cq_service.get();
-      service = std::move(cq_service);
-    } else {
-      service = std::make_unique<GrpcService>(submitter, service_options);
-    }
+                      GrpcServerOptions server_options = DefaultServerOptions())
+      : service(submitter, service_options) {
     absl::StatusOr<std::unique_ptr<GrpcServer>> started =
-        GrpcServer::Start(server_options, service.get(), driver);
+        GrpcServer::Start(server_options, &service);
     TB_ASSERT(started.ok(), "the test server must start");
     server = *std::move(started);
   }
@@ -61,8 +42,7 @@ struct TestServer {
   }
 
   FakeSubmitter submitter;
-  std::unique_ptr<grpc::Service> service;  // GrpcService or GrpcCqService.
-  CompletionQueueDriver* driver = nullptr;  // The GrpcCqService, when it is the service.
+  GrpcService service;
   std::unique_ptr<GrpcServer> server;
 };
 

@@ -1,5 +1,5 @@
-// Helpers shared by the gRPC handlers: the unary and streaming handlers of
-// proxy/grpc/grpc_service.cc and the completion-queue handlers of proxy/grpc/grpc_cq_service.cc.
+// Helpers shared by the gRPC handlers of proxy/grpc/grpc_service.cc: the checks before a unary
+// call is submitted, the answer built from its result, and what the Stream handler reads.
 #pragma once
 
 #include <optional>

@@ -1,6 +1,5 @@
-// The Stream RPC's handler, shared by the callback service (proxy/grpc/grpc_service.h) and the
-// completion-queue service (proxy/grpc/grpc_cq_service.h), whose streams both run on gRPC's
-// callback API.
+// The Stream RPC's handler (proxy/grpc/grpc_service.h): the checks a new stream passes before it
+// gets its reactor (proxy/grpc/grpc_stream.h).
 #pragma once
 
 #include <atomic>
