@@ -167,7 +167,7 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
 
 TEST(Config, EverySettingHasAName) {
   EXPECT_THAT(ConfigSettingNames(), ::testing::Contains("cluster-addresses"));
-  EXPECT_EQ(ConfigSettingNames().size(), 25u);
+  EXPECT_EQ(ConfigSettingNames().size(), 26u);
 }
 
 }  // namespace
