@@ -143,12 +143,23 @@ def grpc_health(port):
         return check(b"", timeout=5)
 
 
+# gRPC's health status follows the pool's readiness through a poller that runs once a second
+# (tb-grpc-ready), so it may still say NOT_SERVING just after /readyz said ready.
+GRPC_HEALTH_WAIT_SECONDS = 5
+
+
 def check_grpc_health_in_namespace(pid, port):
     code = (f"import sys; sys.path.insert(0, {str(pathlib.Path(__file__).parent)!r}); "
             f"import container_test; print(container_test.grpc_health({port}).hex())")
-    reply = run(["nsenter", f"--target={pid}", "--net", sys.executable, "-c", code]).strip()
-    if reply != "0801":
-        raise AssertionError(f"grpc.health.v1 Check answered {reply!r}, not SERVING (0801)")
+    deadline = time.monotonic() + GRPC_HEALTH_WAIT_SECONDS
+    while True:
+        reply = run(["nsenter", f"--target={pid}", "--net", sys.executable, "-c", code]).strip()
+        if reply == "0801":
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"grpc.health.v1 Check answered {reply!r}, not SERVING (0801), "
+                                 f"for {GRPC_HEALTH_WAIT_SECONDS} s")
+        time.sleep(0.2)
     log("grpc.health.v1.Health/Check: SERVING")
 
 
