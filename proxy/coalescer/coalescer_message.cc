@@ -94,14 +94,30 @@ Coalescer::MessagePlan Coalescer::PlanMessageLocked(const OperationInfo& info,
   return plan;
 }
 
-pool::OutgoingMessage Coalescer::CommitLocked(const MessagePlan& plan, uint32_t batch_size_limit,
+void Coalescer::DequeueLocked(const MessagePlan& plan) {
+  std::deque<uint64_t>& queue =
+      queues_[static_cast<uint8_t>(plan.info->operation) - kStateMachineOperationMin];
+  // Usually the plan is the queue's first calls (it follows queue order): pop them.
+  size_t prefix = 0;
+  while (prefix < plan.call_ids.size() && prefix < queue.size() &&
+         queue[prefix] == plan.call_ids[prefix]) {
+    prefix++;
+  }
+  if (prefix == plan.call_ids.size()) {
+    queue.erase(queue.begin(), queue.begin() + static_cast<ptrdiff_t>(prefix));
+    return;
+  }
+  const absl::flat_hash_set<uint64_t> taken(plan.call_ids.begin(), plan.call_ids.end());
+  std::erase_if(queue, [&taken](uint64_t id) { return taken.contains(id); });
+}
+
+pool::OutgoingMessage Coalescer::CommitLocked(MessagePlan plan, uint32_t batch_size_limit,
                                               absl::Time now) {
   const OperationInfo& info = *plan.info;
   TB_ASSERT(!plan.call_ids.empty());
   TB_ASSERT(info.multi_batch || plan.call_ids.size() == 1, "137 always travels alone");
   const uint64_t message_id = message_id_next_++;
   InFlightMessage record{.info = &info};
-  record.call_ids = plan.call_ids;
   record.batches.reserve(plan.call_ids.size());
   std::vector<uint8_t> body;
   body.reserve(plan.body_size);
@@ -131,9 +147,7 @@ pool::OutgoingMessage Coalescer::CommitLocked(const MessagePlan& plan, uint32_t 
   TB_ASSERT(body.size() == plan.body_size);
   TB_ASSERT(body.size() <= batch_size_limit);
 
-  const absl::flat_hash_set<uint64_t> taken(plan.call_ids.begin(), plan.call_ids.end());
-  std::erase_if(queues_[static_cast<uint8_t>(info.operation) - kStateMachineOperationMin],
-                [&taken](uint64_t id) { return taken.contains(id); });
+  DequeueLocked(plan);
 
   observer_->OnMessageBuilt(MessageStats{
       .operation = static_cast<uint8_t>(info.operation),
@@ -142,6 +156,7 @@ pool::OutgoingMessage Coalescer::CommitLocked(const MessagePlan& plan, uint32_t 
       .body_size = static_cast<uint32_t>(body.size()),
       .limit_fill = static_cast<double>(body.size()) / batch_size_limit,
       .queue_wait = now - plan.oldest_submitted_at});
+  record.call_ids = std::move(plan.call_ids);
   in_flight_.emplace(message_id, std::move(record));
   return pool::OutgoingMessage{
       .operation = static_cast<uint8_t>(info.operation),
@@ -175,7 +190,7 @@ std::optional<pool::OutgoingMessage> Coalescer::TakeMessage(uint32_t batch_size_
         TB_ASSERT(plan.failed_count > 0);
         continue;
       }
-      message = CommitLocked(plan, batch_size_limit, now);
+      message = CommitLocked(std::move(plan), batch_size_limit, now);
       break;
     }
   }
