@@ -24,6 +24,8 @@ std::optional<uint64_t> Coalescer::FirstSendableLocked(const std::deque<uint64_t
 }
 
 const OperationInfo* Coalescer::ChooseOperationLocked() const {
+  // Idle sessions ask often; with nothing queued there is no queue worth scanning.
+  if (!HasQueuedLocked()) return nullptr;
   // FIFO across operations: the operation whose oldest sendable call is oldest goes first, so a
   // busy operation cannot starve a quiet one.
   const OperationInfo* chosen = nullptr;
