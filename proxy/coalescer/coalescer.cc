@@ -202,6 +202,8 @@ void Coalescer::ExpireLocked(absl::Time now, Completions* completions) {
          static_cast<uint8_t>(call.info->operation), call.submitted_at});
     call.callback = nullptr;
   }
+  // The status is only built when needed: it allocates, and most sweeps expire nothing.
+  if (expired_queued.empty()) return;
   FailQueuedCallsLocked(expired_queued,
                         absl::DeadlineExceededError("deadline passed while queued"), completions);
 }

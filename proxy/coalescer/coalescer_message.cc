@@ -88,6 +88,7 @@ Coalescer::MessagePlan Coalescer::PlanMessageLocked(const OperationInfo& info,
   }
   plan.body_size = packer.body_size();
   plan.failed_count = static_cast<uint32_t>(too_large.size());
+  if (too_large.empty()) return plan;  // Spares building the status below.
   FailQueuedCallsLocked(
       too_large,
       absl::InvalidArgumentError(absl::StrCat(
