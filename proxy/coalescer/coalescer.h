@@ -24,6 +24,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -158,7 +159,8 @@ class Coalescer final : public Submitter, public pool::MessageSource {
   WakeCallback wake_ ABSL_GUARDED_BY(wake_mutex_);
 
   mutable absl::Mutex mutex_;
-  uint32_t batch_size_limit_ ABSL_GUARDED_BY(mutex_);
+  // Read on every Submit; atomic so that read takes no lock of its own.
+  std::atomic<uint32_t> batch_size_limit_;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
   uint64_t call_id_next_ ABSL_GUARDED_BY(mutex_) = 1;
   uint64_t message_id_next_ ABSL_GUARDED_BY(mutex_) = 1;
