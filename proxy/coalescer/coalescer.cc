@@ -68,14 +68,12 @@ bool Coalescer::SetBatchSizeLimit(uint32_t batch_size_limit) {
   if (batch_size_limit < kBatchSizeLimitMin || batch_size_limit > kBatchSizeLimitMax) {
     return false;
   }
-  absl::MutexLock lock(&mutex_);
-  batch_size_limit_ = batch_size_limit;
+  batch_size_limit_.store(batch_size_limit, std::memory_order_relaxed);
   return true;
 }
 
 uint32_t Coalescer::batch_size_limit() const {
-  absl::MutexLock lock(&mutex_);
-  return batch_size_limit_;
+  return batch_size_limit_.load(std::memory_order_relaxed);
 }
 
 void Coalescer::Refuse(uint8_t operation, RefusalReason reason, absl::Status status,
@@ -202,6 +200,8 @@ void Coalescer::ExpireLocked(absl::Time now, Completions* completions) {
          static_cast<uint8_t>(call.info->operation), call.submitted_at});
     call.callback = nullptr;
   }
+  // The status is only built when needed: it allocates, and most sweeps expire nothing.
+  if (expired_queued.empty()) return;
   FailQueuedCallsLocked(expired_queued,
                         absl::DeadlineExceededError("deadline passed while queued"), completions);
 }

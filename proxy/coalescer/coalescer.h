@@ -24,6 +24,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -33,7 +34,6 @@
 #include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/container/node_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -135,7 +135,7 @@ class Coalescer final : public Submitter, public pool::MessageSource {
   const OperationInfo* ChooseOperationLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   MessagePlan PlanMessageLocked(const OperationInfo& info, uint32_t batch_size_limit,
                                 Completions* completions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
-  pool::OutgoingMessage CommitLocked(const MessagePlan& plan, uint32_t batch_size_limit,
+  pool::OutgoingMessage CommitLocked(MessagePlan plan, uint32_t batch_size_limit,
                                      absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void OnMessageDone(uint64_t message_id, absl::StatusOr<pool::ClusterReply> reply);
   void ExpireLocked(absl::Time now, Completions* completions)
@@ -146,6 +146,8 @@ class Coalescer final : public Submitter, public pool::MessageSource {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Forgets a call entirely (queue bounds, caller bound, ordering key, deadline).
   internal::PendingCall ForgetLocked(uint64_t call_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // Removes the planned calls from their operation's queue.
+  void DequeueLocked(const MessagePlan& plan) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   bool HasQueuedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   bool DrainedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
 
@@ -157,13 +159,16 @@ class Coalescer final : public Submitter, public pool::MessageSource {
   WakeCallback wake_ ABSL_GUARDED_BY(wake_mutex_);
 
   mutable absl::Mutex mutex_;
-  uint32_t batch_size_limit_ ABSL_GUARDED_BY(mutex_);
+  // Read on every Submit; atomic so that read takes no lock of its own.
+  std::atomic<uint32_t> batch_size_limit_;
   bool closed_ ABSL_GUARDED_BY(mutex_) = false;
   uint64_t call_id_next_ ABSL_GUARDED_BY(mutex_) = 1;
   uint64_t message_id_next_ ABSL_GUARDED_BY(mutex_) = 1;
   Admission admission_ ABSL_GUARDED_BY(mutex_);
   OrderingKeys ordering_keys_ ABSL_GUARDED_BY(mutex_);
-  absl::node_hash_map<uint64_t, internal::PendingCall> calls_ ABSL_GUARDED_BY(mutex_);
+  // Stored in place (no node per call); references into it are only held while nothing is
+  // added.
+  absl::flat_hash_map<uint64_t, internal::PendingCall> calls_ ABSL_GUARDED_BY(mutex_);
   // Queued call ids per operation (index operation - 128), in submission order.
   std::array<std::deque<uint64_t>, kQueueCount> queues_ ABSL_GUARDED_BY(mutex_);
   uint32_t queued_call_count_ ABSL_GUARDED_BY(mutex_) = 0;

@@ -24,6 +24,8 @@ std::optional<uint64_t> Coalescer::FirstSendableLocked(const std::deque<uint64_t
 }
 
 const OperationInfo* Coalescer::ChooseOperationLocked() const {
+  // Idle sessions ask often; with nothing queued there is no queue worth scanning.
+  if (!HasQueuedLocked()) return nullptr;
   // FIFO across operations: the operation whose oldest sendable call is oldest goes first, so a
   // busy operation cannot starve a quiet one.
   const OperationInfo* chosen = nullptr;
@@ -86,6 +88,7 @@ Coalescer::MessagePlan Coalescer::PlanMessageLocked(const OperationInfo& info,
   }
   plan.body_size = packer.body_size();
   plan.failed_count = static_cast<uint32_t>(too_large.size());
+  if (too_large.empty()) return plan;  // Spares building the status below.
   FailQueuedCallsLocked(
       too_large,
       absl::InvalidArgumentError(absl::StrCat(
@@ -94,14 +97,30 @@ Coalescer::MessagePlan Coalescer::PlanMessageLocked(const OperationInfo& info,
   return plan;
 }
 
-pool::OutgoingMessage Coalescer::CommitLocked(const MessagePlan& plan, uint32_t batch_size_limit,
+void Coalescer::DequeueLocked(const MessagePlan& plan) {
+  std::deque<uint64_t>& queue =
+      queues_[static_cast<uint8_t>(plan.info->operation) - kStateMachineOperationMin];
+  // Usually the plan is the queue's first calls (it follows queue order): pop them.
+  size_t prefix = 0;
+  while (prefix < plan.call_ids.size() && prefix < queue.size() &&
+         queue[prefix] == plan.call_ids[prefix]) {
+    prefix++;
+  }
+  if (prefix == plan.call_ids.size()) {
+    queue.erase(queue.begin(), queue.begin() + static_cast<ptrdiff_t>(prefix));
+    return;
+  }
+  const absl::flat_hash_set<uint64_t> taken(plan.call_ids.begin(), plan.call_ids.end());
+  std::erase_if(queue, [&taken](uint64_t id) { return taken.contains(id); });
+}
+
+pool::OutgoingMessage Coalescer::CommitLocked(MessagePlan plan, uint32_t batch_size_limit,
                                               absl::Time now) {
   const OperationInfo& info = *plan.info;
   TB_ASSERT(!plan.call_ids.empty());
   TB_ASSERT(info.multi_batch || plan.call_ids.size() == 1, "137 always travels alone");
   const uint64_t message_id = message_id_next_++;
   InFlightMessage record{.info = &info};
-  record.call_ids = plan.call_ids;
   record.batches.reserve(plan.call_ids.size());
   std::vector<uint8_t> body;
   body.reserve(plan.body_size);
@@ -131,9 +150,7 @@ pool::OutgoingMessage Coalescer::CommitLocked(const MessagePlan& plan, uint32_t 
   TB_ASSERT(body.size() == plan.body_size);
   TB_ASSERT(body.size() <= batch_size_limit);
 
-  const absl::flat_hash_set<uint64_t> taken(plan.call_ids.begin(), plan.call_ids.end());
-  std::erase_if(queues_[static_cast<uint8_t>(info.operation) - kStateMachineOperationMin],
-                [&taken](uint64_t id) { return taken.contains(id); });
+  DequeueLocked(plan);
 
   observer_->OnMessageBuilt(MessageStats{
       .operation = static_cast<uint8_t>(info.operation),
@@ -142,6 +159,7 @@ pool::OutgoingMessage Coalescer::CommitLocked(const MessagePlan& plan, uint32_t 
       .body_size = static_cast<uint32_t>(body.size()),
       .limit_fill = static_cast<double>(body.size()) / batch_size_limit,
       .queue_wait = now - plan.oldest_submitted_at});
+  record.call_ids = std::move(plan.call_ids);
   in_flight_.emplace(message_id, std::move(record));
   return pool::OutgoingMessage{
       .operation = static_cast<uint8_t>(info.operation),
@@ -175,7 +193,7 @@ std::optional<pool::OutgoingMessage> Coalescer::TakeMessage(uint32_t batch_size_
         TB_ASSERT(plan.failed_count > 0);
         continue;
       }
-      message = CommitLocked(plan, batch_size_limit, now);
+      message = CommitLocked(std::move(plan), batch_size_limit, now);
       break;
     }
   }

@@ -9,9 +9,9 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 
 namespace tb::proxy {
 
@@ -29,7 +29,15 @@ class OrderingKeys {
   size_t key_count() const { return chains_.size(); }
 
  private:
-  absl::flat_hash_map<uint64_t, std::deque<uint64_t>> chains_;
+  // The unanswered calls of one key: ids[head..] in submission order. Answers mostly come in
+  // order, so removing the first call only advances `head`; a key usually has one or two calls
+  // at a time, which fit inline, so a key that comes and goes allocates nothing.
+  struct Chain {
+    absl::InlinedVector<uint64_t, 2> ids;
+    size_t head = 0;
+  };
+
+  absl::flat_hash_map<uint64_t, Chain> chains_;
 };
 
 }  // namespace tb::proxy

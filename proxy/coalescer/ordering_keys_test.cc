@@ -38,5 +38,25 @@ TEST(OrderingKeys, RemovingFromTheMiddleKeepsTheRestInOrder) {
   EXPECT_EQ(keys.key_count(), 0u);
 }
 
+TEST(OrderingKeys, LongChainsStayInOrderAsCallsComeAndGo) {
+  OrderingKeys keys;
+  uint64_t next_added = 1;
+  uint64_t next_removed = 1;
+  for (int round = 0; round < 50; round++) {
+    for (int i = 0; i < 3; i++) keys.Add(7, next_added++);
+    for (int i = 0; i < 2; i++) {
+      EXPECT_TRUE(keys.IsNext(7, next_removed, 0));
+      EXPECT_TRUE(keys.IsNext(7, next_removed + 1, 1));
+      keys.Remove(7, next_removed++);
+    }
+  }
+  keys.Remove(7, next_added - 1);  // The newest, from the middle of the order.
+  while (next_removed < next_added - 1) {
+    EXPECT_TRUE(keys.IsNext(7, next_removed, 0));
+    keys.Remove(7, next_removed++);
+  }
+  EXPECT_EQ(keys.key_count(), 0u);
+}
+
 }  // namespace
 }  // namespace tb::proxy

@@ -381,14 +381,33 @@ void Metrics::AddGrpcCallsInFlight(int64_t delta) {
   grpc_calls_in_flight_->Increment(static_cast<double>(delta));
 }
 
+prometheus::Counter& Metrics::ResultStatusSeries(Frontend frontend, uint8_t operation,
+                                                 uint32_t status) {
+  return families_->results.Add({{"frontend", FrontendName(frontend)},
+                                 {"operation", SeriesFor(operation).name},
+                                 {"status", StatusName(operation, status)}});
+}
+
 void Metrics::RecordResultStatus(Frontend frontend, uint8_t operation, uint32_t status,
                                  uint64_t count) {
   if (count == 0) return;
-  families_->results
-      .Add({{"frontend", FrontendName(frontend)},
-            {"operation", SeriesFor(operation).name},
-            {"status", StatusName(operation, status)}})
-      .Increment(static_cast<double>(count));
+  const auto increment = static_cast<double>(count);
+  const uint32_t slot = status + 1;  // Wraps "created" (0xFFFFFFFF) to slot 0.
+  const bool create_accounts = operation == static_cast<uint8_t>(Operation::kCreateAccounts);
+  if (slot >= kResultStatusSlots ||
+      (!create_accounts && operation != static_cast<uint8_t>(Operation::kCreateTransfers))) {
+    ResultStatusSeries(frontend, operation, status).Increment(increment);
+    return;
+  }
+  // Family::Add returns the existing series for equal labels, so a race only repeats a lookup.
+  std::atomic<Counter*>& cached =
+      result_statuses_[static_cast<size_t>(frontend)][create_accounts ? 0 : 1][slot];
+  Counter* counter = cached.load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    counter = &ResultStatusSeries(frontend, operation, status);
+    cached.store(counter, std::memory_order_release);
+  }
+  counter->Increment(increment);
 }
 
 void Metrics::SetNativeFrontendStats(const NativeFrontendStats& stats) {

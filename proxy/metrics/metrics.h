@@ -16,6 +16,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -125,6 +126,8 @@ class Metrics {
   // The series of `operation`, or of the "unknown" operation for anything not forwardable.
   OperationSeries& SeriesFor(uint8_t operation);
   std::unique_ptr<NativeSeries> RegisterNativeSeries();
+  // The tbproxy_results_total series of these labels (a registry lookup).
+  prometheus::Counter& ResultStatusSeries(Frontend frontend, uint8_t operation, uint32_t status);
 
   absl::Mutex scrape_mutex_;
   std::vector<absl::AnyInvocable<void(Metrics&)>> scrape_hooks_ ABSL_GUARDED_BY(scrape_mutex_);
@@ -132,6 +135,13 @@ class Metrics {
   std::unique_ptr<Families> families_;
   // Index 0..8: operations 137, 140..147; index 9: anything else ("unknown").
   std::array<std::unique_ptr<OperationSeries>, 10> operations_;
+  // tbproxy_results_total series of the dense creates (146, 147), created on first use so only
+  // statuses that happen are exposed. Index: front end, create operation, status + 1 (so
+  // "created", 0xFFFFFFFF, is slot 0); statuses past the table take the labelled lookup.
+  static constexpr size_t kResultStatusSlots = 128;
+  std::array<std::array<std::array<std::atomic<prometheus::Counter*>, kResultStatusSlots>, 2>,
+             kFrontendCount>
+      result_statuses_{};
   // By RefusalReason (coalescer_options.h), whose last value is kClosed.
   static constexpr size_t kRefusalReasonSlots = static_cast<size_t>(RefusalReason::kClosed) + 1;
   std::array<prometheus::Counter*, kRefusalReasonSlots> refusals_{};

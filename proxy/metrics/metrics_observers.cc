@@ -5,7 +5,6 @@
 #include <string>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "client_core/assert.h"
 #include "client_core/constants.h"
@@ -21,17 +20,23 @@ std::string ClientField(u128 client) { return U128ToHex(client); }
 
 // Counts the statuses in a dense create reply (146/147: one CreateResult per event) and records
 // them; anything that is not a whole number of results is left to the front end to reject.
+// Results mostly share one status, so runs of equal statuses are recorded without a table.
 void RecordCreateStatuses(Metrics& metrics, Frontend frontend, uint8_t operation,
                           const std::vector<uint8_t>& results) {
   if (results.size() % sizeof(CreateResult) != 0) return;
-  absl::flat_hash_map<uint32_t, uint64_t> counts;
+  uint32_t run_status = 0;
+  uint64_t run_count = 0;
   for (size_t offset = 0; offset < results.size(); offset += sizeof(CreateResult)) {
     CreateResult result;
     std::memcpy(&result, results.data() + offset, sizeof(result));
-    counts[result.status]++;
+    if (run_count > 0 && result.status != run_status) {
+      metrics.RecordResultStatus(frontend, operation, run_status, run_count);
+      run_count = 0;
+    }
+    run_status = result.status;
+    run_count++;
   }
-  for (const auto& [status, count] : counts)
-    metrics.RecordResultStatus(frontend, operation, status, count);
+  metrics.RecordResultStatus(frontend, operation, run_status, run_count);
 }
 
 bool IsDenseCreate(uint8_t operation) {

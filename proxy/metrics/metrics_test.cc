@@ -125,17 +125,23 @@ TEST_F(MetricsHttpTest, CountsResultStatusesByName) {
   metrics_.RecordResultStatus(Frontend::kGrpc, 147, 54, 3);  // exceeds_credits
   metrics_.RecordResultStatus(Frontend::kGrpc, 146, 21, 2);  // exists
   metrics_.RecordResultStatus(Frontend::kGrpc, 147, 999, 1);
+  // Again, now that the series exist; an unnamed status counts as "unknown" too.
+  metrics_.RecordResultStatus(Frontend::kGrpc, 147, 0xFFFFFFFF, 2);
+  metrics_.RecordResultStatus(Frontend::kGrpc, 147, 100, 1);
+  metrics_.RecordResultStatus(Frontend::kNative, 146, 21, 4);
   const std::string text = Scrape();
   EXPECT_TRUE(SamplesAre(
       text,
       {{R"(tbproxy_results_total{frontend="grpc",operation="create_transfers",status="created"})",
-        8},
+        10},
        {R"(tbproxy_results_total{frontend="grpc",operation="create_transfers",)"
         R"(status="exceeds_credits"})",
         3},
        {R"(tbproxy_results_total{frontend="grpc",operation="create_accounts",status="exists"})", 2},
+       {R"(tbproxy_results_total{frontend="native",operation="create_accounts",status="exists"})",
+        4},
        {R"(tbproxy_results_total{frontend="grpc",operation="create_transfers",status="unknown"})",
-        1}}));
+        2}}));
 }
 
 TEST_F(MetricsHttpTest, ObservesMessageShapeAndWait) {
