@@ -374,48 +374,45 @@ TEST_F(GrpcServiceTest, CallDeadlineReachesTheSubmitter) {
   EXPECT_EQ(calls[1].options.deadline, absl::InfiniteFuture());
 }
 
-TEST_F(GrpcServiceTest, CancelledCallFinishesAndTheLateAnswerIsDropped) {
-  server_.submitter.set_hold(true);
+// A one-id LookupAccounts started asynchronously and held by the submitter until released.
+struct HeldLookup {
+  HeldLookup(v1::TigerBeetle::Stub& stub, testing::FakeSubmitter& submitter) {
+    submitter.set_hold(true);
+    SetU128(request.add_ids(), 0, 1);
+    stub.async()->LookupAccounts(&context, &request, &response, [this](grpc::Status s) {
+      status = s;
+      done.Notify();
+    });
+    submitter.WaitForPending(1);
+  }
+
   grpc::ClientContext context;
   v1::LookupAccountsRequest request;
-  SetU128(request.add_ids(), 0, 1);
   v1::LookupAccountsResponse response;
   absl::Notification done;
   grpc::Status status;
-  stub_->async()->LookupAccounts(&context, &request, &response, [&](grpc::Status s) {
-    status = s;
-    done.Notify();
-  });
-  server_.submitter.WaitForPending(1);
-  context.TryCancel();
-  done.WaitForNotification();
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
+};
+
+TEST_F(GrpcServiceTest, CancelledCallFinishesAndTheLateAnswerIsDropped) {
+  HeldLookup call(*stub_, server_.submitter);
+  call.context.TryCancel();
+  call.done.WaitForNotification();
+  EXPECT_EQ(call.status.error_code(), grpc::StatusCode::CANCELLED);
   // The submitter answers later; the service must neither crash nor touch the finished call.
   server_.submitter.ReleaseOldest(ClusterLikeAnswer);
   grpc::ClientContext after;
   server_.submitter.set_hold(false);
-  EXPECT_TRUE(stub_->LookupAccounts(&after, request, &response).ok());
+  EXPECT_TRUE(stub_->LookupAccounts(&after, call.request, &call.response).ok());
 }
 
 TEST(GrpcServiceShutdown, ACallHeldAtShutdownEndsAndItsLateAnswerIsDropped) {
   TestServer server;
-  server.submitter.set_hold(true);
   auto stub = server.NewStub();
-  grpc::ClientContext context;
-  v1::LookupAccountsRequest request;
-  SetU128(request.add_ids(), 0, 1);
-  v1::LookupAccountsResponse response;
-  absl::Notification done;
-  grpc::Status status;
-  stub->async()->LookupAccounts(&context, &request, &response, [&](grpc::Status s) {
-    status = s;
-    done.Notify();
-  });
-  server.submitter.WaitForPending(1);
+  HeldLookup call(*stub, server.submitter);
   // The deadline passes with the call still held: the server cancels it and returns.
   server.server->Shutdown(absl::Now() + absl::Milliseconds(100));
-  done.WaitForNotification();
-  EXPECT_FALSE(status.ok());
+  call.done.WaitForNotification();
+  EXPECT_FALSE(call.status.ok());
   // The submitter answers after the server is gone; the call must not be answered twice.
   server.submitter.ReleaseOldest(ClusterLikeAnswer);
 }
