@@ -150,7 +150,7 @@ void Session::Register() {
   ping_timeout_ticks_ = kPingIntervalTicks;
 }
 
-absl::Status Session::SendRequest(uint8_t operation, std::vector<uint8_t> body,
+absl::Status Session::SendRequest(uint8_t operation, std::span<const uint8_t> body,
                                   RequestCallback on_done) {
   AssertOwnerThread();
   TB_ASSERT(on_done != nullptr);

@@ -126,7 +126,10 @@ class Session final : public TransportReceiver {
   //     body larger than batch_size_limit(), or body failing ValidateRequestBody — a session
   //     never puts on the wire a message that could crash a replica or get itself evicted.
   // On OK the request is in flight and `on_done` will run exactly once.
-  absl::Status SendRequest(uint8_t operation, std::vector<uint8_t> body, RequestCallback on_done);
+  // `body` is read only during the call: it is framed straight into the wire message, which the
+  // session keeps for its own resends, so the caller may reuse or free it once this returns.
+  absl::Status SendRequest(uint8_t operation, std::span<const uint8_t> body,
+                           RequestCallback on_done);
 
   // Call every 10 ms (kTickMs): drives retries and the 30 s pings.
   void Tick();

@@ -156,7 +156,7 @@ class DirectDriver final : public Driver {
     std::vector<uint8_t> body = EncodeMultiBatch(info.event_size, batches);
     auto shared = std::make_shared<Waiting>(std::move(waiting));
     absl::Status sent = slots_[index].session->SendRequest(
-        static_cast<uint8_t>(call.operation), std::move(body),
+        static_cast<uint8_t>(call.operation), body,
         [this, index, shared](absl::StatusOr<SessionReply> reply) {
           absl::Status status = reply.status();
           if (status.ok()) status = CheckReply(*shared->call, *reply);

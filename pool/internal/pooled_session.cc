@@ -92,8 +92,8 @@ bool PooledSession::SendMessage(PooledMessage message) {
   const uint64_t sent_at_ns = config_.clock->NowNs();
   // The message waits in a member rather than inside the session's callback, so that a request
   // the session refuses (which drops its callback) or loses can go back to the owner whole. The
-  // session gets a copy of the body: it frames its own bytes, and the owner may need the body
-  // again for another session.
+  // session only reads the body while framing its wire message, so it gets a view, not a copy;
+  // message_ keeps the body until the callback runs, for the owner to send it again elsewhere.
   message_ = std::move(message);
   absl::Status status = session_->SendRequest(
       operation, message_->message.body,
