@@ -1,10 +1,12 @@
 #include "client_core/session.h"
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <fstream>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -418,7 +420,7 @@ TEST(Session, RefusesInvalidBodies) {
   h.Deliver(0, MakeReply(h.LastRequest(), RegisterResultBody(3840)));
   const size_t sent_before = h.transport.sent.size();
   auto refused = [&](uint8_t operation, std::vector<uint8_t> body) {
-    return h.session.SendRequest(operation, std::move(body),
+    return h.session.SendRequest(operation, body,
                                  [](auto) { ADD_FAILURE() << "must not be called"; });
   };
   // Not multi-batch encoded.
@@ -479,6 +481,45 @@ TEST(Session, ResendsIdenticalBytesWithGrowingBackoff) {
   EXPECT_FALSE(result.has_value());  // Never gives up on its own.
   h.Deliver(0, MakeReply(h.LastRequest(), CreateResultBody(1)));
   ASSERT_TRUE(result.has_value() && result->ok());
+}
+
+// The body is only borrowed for the call: the wire message built from a view into a larger buffer
+// is byte-identical to one built from an owned vector, and resends stay identical after the
+// caller's buffer is overwritten (the session keeps its wire message, not the caller's bytes).
+TEST(Session, SendsABorrowedBodyAsTheSameWireBytesAndResendsThemAfterItChanges) {
+  SessionHarness owned(1, /*seed=*/7);
+  owned.RegisterAndReply();
+  auto& owned_result = owned.NewResult();
+  owned.Send(&owned_result, /*id=*/3);
+  const std::vector<uint8_t> expected = *owned.LastRequest().bytes;
+
+  SessionHarness borrowed(1, /*seed=*/7);
+  borrowed.RegisterAndReply();
+  const std::vector<uint8_t> body = OneAccountBody(3);
+  std::vector<uint8_t> buffer(8, 0xAB);  // The body sits between unrelated bytes.
+  buffer.insert(buffer.end(), body.begin(), body.end());
+  buffer.insert(buffer.end(), 8, 0xCD);
+  const std::span<const uint8_t> view = std::span<const uint8_t>(buffer).subspan(8, body.size());
+  auto& borrowed_result = borrowed.NewResult();
+  ASSERT_TRUE(borrowed.session
+                  .SendRequest(kCreateAccounts, view,
+                               [&borrowed_result](absl::StatusOr<SessionReply> reply) {
+                                 borrowed_result.emplace(std::move(reply));
+                               })
+                  .ok());
+  EXPECT_EQ(*borrowed.LastRequest().bytes, expected);
+  ASSERT_EQ(expected.size(), kHeaderSize + body.size());
+  EXPECT_TRUE(std::equal(body.begin(), body.end(), expected.begin() + kHeaderSize));
+
+  std::fill(buffer.begin(), buffer.end(), 0);
+  buffer.clear();
+  buffer.shrink_to_fit();
+  const size_t requests_before = borrowed.transport.Sent(Command::kRequest).size();
+  borrowed.Ticks(kRequestTimeoutTicksInitial);
+  ASSERT_EQ(borrowed.transport.Sent(Command::kRequest).size(), requests_before + 1);
+  EXPECT_EQ(*borrowed.LastRequest().bytes, expected);
+  borrowed.Deliver(0, MakeReply(borrowed.LastRequest(), CreateResultBody(1)));
+  ASSERT_TRUE(borrowed_result.has_value() && borrowed_result->ok());
 }
 
 TEST(Session, RegisterIsRetriedUntilAnswered) {
