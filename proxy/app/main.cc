@@ -191,12 +191,17 @@ absl::StatusOr<std::unique_ptr<pool::SessionPool>> CreatePool(
 // The pool's thread, tb-pool: runs the sessions, the deadline sweep and every completion.
 class PoolThread {
  public:
-  PoolThread(asio::io_context& pool_io, Coalescer& coalescer, absl::Duration busy_poll)
+  PoolThread(asio::io_context& pool_io, Coalescer& coalescer, const pool::SessionPool& pool,
+             const Config& config)
       : pool_io_(pool_io), sweep_timer_(pool_io), work_(asio::make_work_guard(pool_io)) {
     ScheduleDeadlineSweep(sweep_timer_, coalescer);
-    thread_ = std::thread([this, busy_poll] {
+    IoLoopPolling polling{.busy_poll = config.busy_poll};
+    if (config.reply_spin > absl::ZeroDuration()) {
+      polling.poll_hint = [&pool, window = config.reply_spin] { return pool.FastReplyWait(window); };
+    }
+    thread_ = std::thread([this, polling = std::move(polling)]() mutable {
       NameThisThread("tb-pool");
-      RunIoContext(pool_io_, busy_poll);
+      RunIoContext(pool_io_, std::move(polling));
     });
   }
   ~PoolThread() { Join(); }
@@ -258,7 +263,8 @@ void AnnounceListening(const Config& config, const std::vector<ReplicaAddress>& 
        {"cluster", U128ToDecimal(config.cluster_id)},
        {"replicas", AddressList(replicas)},
        {"sessions", absl::StrCat(config.sessions)},
-       {"busy_poll", absl::FormatDuration(config.busy_poll)}});
+       {"busy_poll", absl::FormatDuration(config.busy_poll)},
+       {"reply_spin", absl::FormatDuration(config.reply_spin)}});
   // Tests and scripts read the port from this line (stdout, one line).
   std::printf("tbproxy listening on port %d\n", port);
   std::fflush(stdout);
@@ -364,7 +370,7 @@ int RunProxy(const Config& config, const std::vector<ReplicaAddress>& replicas,
     return 2;
   }
   (*pool)->Start();
-  PoolThread pool_thread(pool_io, core.coalescer, config.busy_poll);
+  PoolThread pool_thread(pool_io, core.coalescer, **pool, config);
   MemoryReleaser memory_releaser(kMemoryReleaseInterval);
   const int exit_code = Serve(config, replicas, tokens, core, **pool, stop_signals);
   pool_thread.Join();
