@@ -38,6 +38,15 @@ def series(runs, prefix, events):
 
 
 PATHS = ("typed", "raw", "stream", "native")
+# S4 runs: label, words for the headline, the goal for its p50 overhead over direct (µs) or None.
+S4_RUNS = (
+    ("s4_proxy_typed", "typed gRPC", 100),
+    ("s4_proxy_native", "native port", 30),
+    ("s4_proxy_typed_no_reply_spin", "typed gRPC, `--reply-spin=0s`", None),
+    ("s4_proxy_native_no_reply_spin", "native port, `--reply-spin=0s`", None),
+    ("s4_proxy_typed_busy_poll", "typed gRPC, `--busy-poll=100us`", None),
+    ("s4_proxy_native_busy_poll", "native port, `--busy-poll=100us`", None),
+)
 S5_GOAL = 1_000_000  # Events per tbproxy CPU-second (issue 8's goal for the raw path).
 # tbproxy CPU µs per one-event call on the echo cluster, per path (the front-end cost goals).
 S5_US_PER_CALL_GOAL = {"stream": 3.0, "native": 4.0, "raw": 7.0, "typed": 8.0}
@@ -307,18 +316,21 @@ def markdown(runs, images, command):
                                 ("stream", "native"), other_p99=True)
     headline += s2d_vs_s1d_lines(runs, machine)
     s4d = runs.get("s4_direct")
-    for label, words in (("s4_proxy_typed", "typed gRPC"),
-                         ("s4_proxy_native", "native port"),
-                         ("s4_proxy_typed_busy_poll", "typed gRPC, `--busy-poll=100us`"),
-                         ("s4_proxy_native_busy_poll", "native port, `--busy-poll=100us`")):
+    for label, words, goal_us in S4_RUNS:
         s4p = runs.get(label)
         if not (s4p and s4d and s4p.get("ok")):
             continue
+        overhead = s4p['latency_us']['p50'] - s4d['latency_us']['p50']
+        verdict = ""
+        if goal_us is not None:
+            verdict = (f" Goal p50 overhead ≤ {goal_us} µs by default: "
+                       f"{'met' if overhead <= goal_us else 'not met'}.")
         headline.append(
             f"- **S4 overhead** of one sequential caller through tbproxy ({words}): p50 "
-            f"{s4p['latency_us']['p50'] - s4d['latency_us']['p50']:+.0f} µs, p99 "
+            f"{overhead:+.0f} µs, p99 "
             f"{s4p['latency_us']['p99'] - s4d['latency_us']['p99']:+.0f} µs "
-            f"(tbproxy p50 {fmt(s4p['latency_us']['p50'])} µs, direct {fmt(s4d['latency_us']['p50'])} µs).")
+            f"(tbproxy p50 {fmt(s4p['latency_us']['p50'])} µs, direct {fmt(s4d['latency_us']['p50'])} µs)."
+            + verdict)
     for path, by_events in s5_runs(runs).items():
         measured = [(e, r) for e, r in by_events.items()
                     if r.get("ok") and r.get("events_per_proxy_cpu_second") is not None]
@@ -477,8 +489,7 @@ def markdown(runs, images, command):
           [n for n in ["s1d_direct_8189"] if n in runs] + by_callers("s2d_") + by_callers("s3d_"),
           delayed_note)
     table("S4: one sequential caller (latency)",
-          ["s4_proxy_typed", "s4_proxy_native", "s4_proxy_typed_busy_poll",
-           "s4_proxy_native_busy_poll", "s4_direct"])
+          [label for label, _, _ in S4_RUNS] + ["s4_direct"])
     table("S5: echo dev cluster (tbproxy's own cost)", by_callers("s5_"),
           "The echo cluster answers `created` without keeping state, so tbproxy and the load "
           "generator are the bottleneck; `tbproxy CPU s` is utime+stime of the tbproxy process "
