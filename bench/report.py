@@ -42,8 +42,6 @@ PATHS = ("typed", "raw", "stream", "native")
 S4_RUNS = (
     ("s4_proxy_typed", "typed gRPC", 100),
     ("s4_proxy_native", "native port", 30),
-    ("s4_proxy_typed_no_reply_spin", "typed gRPC, `--reply-spin=0s`", None),
-    ("s4_proxy_native_no_reply_spin", "native port, `--reply-spin=0s`", None),
     ("s4_proxy_typed_busy_poll", "typed gRPC, `--busy-poll=100us`", None),
     ("s4_proxy_native_busy_poll", "native port, `--busy-poll=100us`", None),
 )

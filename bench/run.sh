@@ -178,12 +178,6 @@ run s4_proxy_native --target="$proxy_native_target" --path=native --callers=1 --
   --duration="$latency_duration" --proxy-pid="$proxy_pid"
 run s4_direct --target=direct --cluster-addresses="$direct_address" --callers=1 --events=1 \
   --duration="$latency_duration"
-# The same without the reply spin (on by default), to show what it saves.
-fresh_proxy --reply-spin=0s
-run s4_proxy_typed_no_reply_spin --target="$proxy_target" --path=typed --callers=1 --events=1 \
-  --duration="$latency_duration" --proxy-pid="$proxy_pid"
-run s4_proxy_native_no_reply_spin --target="$proxy_native_target" --path=native --callers=1 \
-  --events=1 --duration="$latency_duration" --proxy-pid="$proxy_pid"
 # The same with --busy-poll: the pool thread polls instead of sleeping between a lone caller's
 # calls, which saves the wake-ups that dominate at one caller (bench/PROFILE.md).
 fresh_proxy --busy-poll=100us

@@ -83,7 +83,6 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
   void Shutdown(const absl::Status& reason);
 
   bool ready() const { return registered_count_.load() > 0 && !stopped_.load(); }
-  absl::Duration FastReplyWait(absl::Duration window) const;
   uint32_t registered_count() const { return registered_count_.load(); }
   absl::Status status() const {
     absl::MutexLock lock(&status_mutex_);
@@ -327,19 +326,6 @@ void PoolCore::ExpireResubmissions(absl::Time now) {
   }
 }
 
-absl::Duration PoolCore::FastReplyWait(absl::Duration window) const {
-  const PooledSession* waiting = nullptr;
-  for (const Slot& slot : slots_) {
-    if (slot.session == nullptr || !slot.session->message_in_flight()) continue;
-    // Several in flight: the pool is not lightly loaded, and replies keep its thread busy anyway.
-    if (waiting != nullptr) return absl::ZeroDuration();
-    waiting = slot.session.get();
-  }
-  if (waiting == nullptr) return absl::ZeroDuration();
-  return absl::Nanoseconds(waiting->FastReplyWaitNs(SystemClock()->NowNs(),
-                                                    absl::ToInt64Nanoseconds(window)));
-}
-
 uint32_t PoolCore::MessagesInFlightCount() const {
   return static_cast<uint32_t>(std::count_if(slots_.begin(), slots_.end(), [](const Slot& slot) {
     return slot.session != nullptr && slot.session->message_in_flight();
@@ -573,8 +559,5 @@ void SessionPool::Drain(absl::Duration timeout, absl::AnyInvocable<void()> on_dr
 bool SessionPool::ready() const { return core_->ready(); }
 uint32_t SessionPool::registered_session_count() const { return core_->registered_count(); }
 absl::Status SessionPool::status() const { return core_->status(); }
-absl::Duration SessionPool::FastReplyWait(absl::Duration window) const {
-  return core_->FastReplyWait(window);
-}
 
 }  // namespace tb::pool

@@ -17,7 +17,7 @@
 //
 // Threading: everything runs on the one thread that runs `io_context` (the pool's I/O thread).
 // Start(), Wake(), Drain(), ready(), registered_session_count() and status() may be called from
-// any thread (FastReplyWait() only on the I/O thread); they post to the I/O thread or read atomics. MessageSource, PoolObserver and every
+// any thread; they post to the I/O thread or read atomics. MessageSource, PoolObserver and every
 // callback are called on the I/O thread only.
 //
 // Lifetime: the io_context, the source and the observer must outlive the pool. Destroy the pool
@@ -82,12 +82,6 @@ class SessionPool {
   // OK, or why the pool stopped for good (e.g. kFailedPrecondition: the cluster refused the
   // client release). Any thread.
   absl::Status status() const;
-
-  // I/O thread only. When exactly one message is in flight, sent less than `window` ago on a
-  // session whose previous message was answered within `window`: how much of `window` is left,
-  // else zero. The I/O loop polls that long for the reply instead of sleeping through it, which
-  // saves a fast cluster's requests one wake-up each at light load (bench/PROFILE.md).
-  absl::Duration FastReplyWait(absl::Duration window) const;
 
  private:
   explicit SessionPool(std::shared_ptr<internal::PoolCore> core);

@@ -545,54 +545,6 @@ TEST_F(SessionPoolTest, SilentClusterIsAnOutageNotAStuckSession) {
   EXPECT_TRUE(record_.replaced.empty());
 }
 
-// FastReplyWait, asked on the I/O thread.
-absl::Duration FastReplyWaitOnIoThread(IoThread& io, SessionPool* pool, absl::Duration window) {
-  absl::Duration wait;
-  io.RunAndWait([&] { wait = pool->FastReplyWait(window); });
-  return wait;
-}
-
-TEST_F(SessionPoolTest, FastReplyWaitOnlyWhileOneMessageWaitsOnAClusterThatAnsweredFast) {
-  TestCluster cluster({});
-  SessionPool* pool = StartPool(Options(cluster, 2));
-  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
-  EXPECT_EQ(FastReplyWaitOnIoThread(io_, pool, absl::Seconds(10)), absl::ZeroDuration())
-      << "nothing in flight";
-
-  cluster.server().Pause();
-  source_.Push(0, kLookupAccounts, LookupBody(1));
-  pool->Wake();
-  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.in_flight == 1; }));
-  const absl::Duration wait = FastReplyWaitOnIoThread(io_, pool, absl::Seconds(10));
-  EXPECT_GT(wait, absl::ZeroDuration()) << "the session has no slow reply on record yet";
-  EXPECT_LE(wait, absl::Seconds(10));
-  EXPECT_EQ(FastReplyWaitOnIoThread(io_, pool, absl::Nanoseconds(1)), absl::ZeroDuration())
-      << "sent longer ago than the window";
-
-  source_.Push(1, kLookupAccounts, LookupBody(2));
-  pool->Wake();
-  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.in_flight == 2; }));
-  EXPECT_EQ(FastReplyWaitOnIoThread(io_, pool, absl::Seconds(10)), absl::ZeroDuration())
-      << "two in flight: not light load";
-  // Both replies take at least 50 ms.
-  absl::SleepFor(absl::Milliseconds(50));
-  cluster.server().Resume();
-  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == 2; }));
-
-  cluster.server().Pause();
-  source_.Push(2, kLookupAccounts, LookupBody(3));
-  pool->Wake();
-  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.in_flight == 1; }));
-  EXPECT_EQ(FastReplyWaitOnIoThread(io_, pool, absl::Milliseconds(20)), absl::ZeroDuration())
-      << "the session's previous reply took longer than the window";
-  EXPECT_GT(FastReplyWaitOnIoThread(io_, pool, absl::Seconds(10)), absl::ZeroDuration());
-  cluster.server().Resume();
-  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.results.size() == 3; }));
-  EXPECT_EQ(FastReplyWaitOnIoThread(io_, pool, absl::Seconds(10)), absl::ZeroDuration());
-  auto lock = record_.Lock();
-  for (const auto& [n, result] : record_.results) EXPECT_TRUE(result.ok()) << n;
-}
-
 TEST_F(SessionPoolTest, DrainBeforeStartCompletesAndFailsEveryQueuedMessage) {
   TestCluster cluster({});
   absl::StatusOr<std::unique_ptr<SessionPool>> created =

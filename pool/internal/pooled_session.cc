@@ -90,7 +90,6 @@ bool PooledSession::SendMessage(PooledMessage message) {
   TB_ASSERT(!message_.has_value());
   const uint8_t operation = message.message.operation;
   const uint64_t sent_at_ns = config_.clock->NowNs();
-  message_sent_at_ns_ = sent_at_ns;
   // The message waits in a member rather than inside the session's callback, so that a request
   // the session refuses (which drops its callback) or loses can go back to the owner whole. The
   // session only reads the body while framing its wire message, so it gets a view, not a copy;
@@ -129,17 +128,11 @@ void PooledSession::OnMessageDone(uint8_t operation, uint64_t sent_at_ns,
   last_commit_tick_ = ticks_;
   commit_count_++;
   const uint64_t now_ns = config_.clock->NowNs();
-  last_round_trip_ns_ = now_ns >= sent_at_ns ? now_ns - sent_at_ns : 0;
-  config_.observer->OnRoundTrip(operation, absl::Nanoseconds(last_round_trip_ns_));
+  config_.observer->OnRoundTrip(operation,
+                                absl::Nanoseconds(now_ns >= sent_at_ns ? now_ns - sent_at_ns : 0));
   std::move(on_done)(ClusterReply{
       .op = reply->op, .timestamp = reply->timestamp, .body = std::move(reply->body)});
   Pull();
-}
-
-uint64_t PooledSession::FastReplyWaitNs(uint64_t now_ns, uint64_t window_ns) const {
-  if (!message_.has_value() || last_round_trip_ns_ > window_ns) return 0;
-  const uint64_t waited_ns = now_ns >= message_sent_at_ns_ ? now_ns - message_sent_at_ns_ : 0;
-  return waited_ns < window_ns ? window_ns - waited_ns : 0;
 }
 
 void PooledSession::SendKeepWarm() {

@@ -108,10 +108,6 @@ class PooledSession final : public SessionObserver {
   uint64_t reply_count() const { return commit_count_ + (registered_once_ ? 1 : 0); }
   // A request (message, keep-warm or the register) waits for its reply.
   bool busy() const { return session_->busy(); }
-  // While a message is in flight, sent less than `window_ns` ago, and this session's previous
-  // message was answered within `window_ns` (or none was yet): how much of `window_ns` is left.
-  // Otherwise 0. The pool's thread polls that long for the reply of a fast cluster.
-  uint64_t FastReplyWaitNs(uint64_t now_ns, uint64_t window_ns) const;
 
   // SessionObserver.
   void OnRegistered(uint64_t session, uint32_t batch_size_limit) override;
@@ -142,8 +138,6 @@ class PooledSession final : public SessionObserver {
   uint64_t last_commit_tick_ = 0;
   uint64_t commit_count_ = 0;
   bool registered_once_ = false;
-  uint64_t message_sent_at_ns_ = 0;  // When message_ was first sent.
-  uint64_t last_round_trip_ns_ = 0;  // The previous message's, 0 before the first reply.
 };
 
 }  // namespace tb::pool::internal

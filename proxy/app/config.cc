@@ -130,12 +130,6 @@ TB_SETTING_FLAG(busy_poll,
                 "After its last event, the cluster-session thread polls this long "
                 "before sleeping: lower latency at light load for up to one CPU "
                 "(0s..1ms). Default 0s: off.");
-TB_SETTING_FLAG(reply_spin,
-                Help("While its one message in flight waits for a cluster that answered the "
-                     "previous one within this time, the cluster-session thread polls for the "
-                     "reply instead of sleeping: one wake-up less per request at light load, "
-                     "for at most this much CPU per request (0s..1ms; 0s: off).",
-                     &Config::reply_spin));
 TB_SETTING_FLAG(log_level, Help("debug, info, warning or error.", &Config::log_level));
 
 namespace tb::proxy {
@@ -243,7 +237,6 @@ const std::vector<Setting>& Settings() {
       TB_SETTING("native-write-queue-bytes-max", native_write_queue_bytes_max),
       TB_SETTING("drain-timeout", drain_timeout),
       TB_SETTING("busy-poll", busy_poll),
-      TB_SETTING("reply-spin", reply_spin),
       TB_SETTING("log-level", log_level),
   };
   return *settings;
@@ -337,9 +330,6 @@ absl::Status ValidateConfig(const Config& config) {
   }
   if (config.busy_poll < absl::ZeroDuration() || config.busy_poll > absl::Milliseconds(1)) {
     return SettingError("busy-poll", "must be 0s..1ms");
-  }
-  if (config.reply_spin < absl::ZeroDuration() || config.reply_spin > absl::Milliseconds(1)) {
-    return SettingError("reply-spin", "must be 0s..1ms");
   }
   return absl::OkStatus();
 }

@@ -68,9 +68,6 @@ struct Config {
   absl::Duration drain_timeout = absl::Seconds(15);  // SIGTERM: finish calls in flight.
   // The pool thread polls this long after its last event before sleeping (proxy/app/io_loop.h).
   absl::Duration busy_poll = absl::ZeroDuration();
-  // While the one message in flight was sent less than this long ago, and its session's previous
-  // reply came within it, the pool thread polls for the reply instead of sleeping (0s: off).
-  absl::Duration reply_spin = absl::Microseconds(50);
   LogLevel log_level = LogLevel::kInfo;
 
   bool embedded_cluster() const { return cluster_addresses.empty(); }

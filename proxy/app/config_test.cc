@@ -39,7 +39,6 @@ TEST(Config, DefaultsAreValid) {
   EXPECT_EQ(config->sessions, 4u);
   EXPECT_EQ(config->drain_timeout, absl::Seconds(15));
   EXPECT_EQ(config->busy_poll, absl::ZeroDuration());
-  EXPECT_EQ(config->reply_spin, absl::Microseconds(50));
   EXPECT_EQ(config->session_stuck_timeout, absl::Seconds(30));
 }
 
@@ -54,7 +53,6 @@ TEST(Config, ParsesEveryKindOfValue) {
       {"keepalive-time", "90s"},
       {"drain-timeout", "2m"},
       {"busy-poll", "50us"},
-      {"reply-spin", "0s"},
       {"log-level", "warning"},
       {"queued-bytes-max", "1048576"},
       {"stream-calls-max", "8"},
@@ -78,7 +76,6 @@ TEST(Config, ParsesEveryKindOfValue) {
   EXPECT_EQ(config->keepalive_time, absl::Seconds(90));
   EXPECT_EQ(config->drain_timeout, absl::Minutes(2));
   EXPECT_EQ(config->busy_poll, absl::Microseconds(50));
-  EXPECT_EQ(config->reply_spin, absl::ZeroDuration());
   EXPECT_EQ(config->log_level, LogLevel::kWarning);
   EXPECT_EQ(config->queued_bytes_max, 1048576u);
   EXPECT_EQ(config->stream_calls_max, 8u);
@@ -110,8 +107,6 @@ TEST(Config, ErrorsNameTheBadSetting) {
       {{"drain-timeout", "-1s"}},
       {{"busy-poll", "2ms"}},
       {{"busy-poll", "-1us"}},
-      {{"reply-spin", "2ms"}},
-      {{"reply-spin", "-1us"}},
       {{"log-level", "loud"}},
       {{"queued-events-max", "0"}},
       {{"cluster-addresses", "1,2,3,4,5,6,7"}},
@@ -158,7 +153,6 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
       {"sessions", absl::StrCat("Default ", defaults.sessions, ".")},
       {"keepalive_time", "Default 60s."},
       {"drain_timeout", "Default 15s."},
-      {"reply_spin", "Default 50us."},
       {"native_connections_max", absl::StrCat("Default ", kNativeConnectionsMaxDefault, ".")},
       {"native_write_queue_bytes_max", "Default 67108864."},
       {"cluster_id", "Default 0."},
@@ -173,7 +167,7 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
 
 TEST(Config, EverySettingHasAName) {
   EXPECT_THAT(ConfigSettingNames(), ::testing::Contains("cluster-addresses"));
-  EXPECT_EQ(ConfigSettingNames().size(), 27u);
+  EXPECT_EQ(ConfigSettingNames().size(), 26u);
 }
 
 }  // namespace

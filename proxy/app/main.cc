@@ -191,17 +191,12 @@ absl::StatusOr<std::unique_ptr<pool::SessionPool>> CreatePool(
 // The pool's thread, tb-pool: runs the sessions, the deadline sweep and every completion.
 class PoolThread {
  public:
-  PoolThread(asio::io_context& pool_io, Coalescer& coalescer, const pool::SessionPool& pool,
-             const Config& config)
+  PoolThread(asio::io_context& pool_io, Coalescer& coalescer, absl::Duration busy_poll)
       : pool_io_(pool_io), sweep_timer_(pool_io), work_(asio::make_work_guard(pool_io)) {
     ScheduleDeadlineSweep(sweep_timer_, coalescer);
-    IoLoopPolling polling{.busy_poll = config.busy_poll};
-    if (config.reply_spin > absl::ZeroDuration()) {
-      polling.poll_hint = [&pool, window = config.reply_spin] { return pool.FastReplyWait(window); };
-    }
-    thread_ = std::thread([this, polling = std::move(polling)]() mutable {
+    thread_ = std::thread([this, busy_poll] {
       NameThisThread("tb-pool");
-      RunIoContext(pool_io_, std::move(polling));
+      RunIoContext(pool_io_, busy_poll);
     });
   }
   ~PoolThread() { Join(); }
@@ -263,8 +258,7 @@ void AnnounceListening(const Config& config, const std::vector<ReplicaAddress>& 
        {"cluster", U128ToDecimal(config.cluster_id)},
        {"replicas", AddressList(replicas)},
        {"sessions", absl::StrCat(config.sessions)},
-       {"busy_poll", absl::FormatDuration(config.busy_poll)},
-       {"reply_spin", absl::FormatDuration(config.reply_spin)}});
+       {"busy_poll", absl::FormatDuration(config.busy_poll)}});
   // Tests and scripts read the port from this line (stdout, one line).
   std::printf("tbproxy listening on port %d\n", port);
   std::fflush(stdout);
@@ -370,7 +364,7 @@ int RunProxy(const Config& config, const std::vector<ReplicaAddress>& replicas,
     return 2;
   }
   (*pool)->Start();
-  PoolThread pool_thread(pool_io, core.coalescer, **pool, config);
+  PoolThread pool_thread(pool_io, core.coalescer, config.busy_poll);
   MemoryReleaser memory_releaser(kMemoryReleaseInterval);
   const int exit_code = Serve(config, replicas, tokens, core, **pool, stop_signals);
   pool_thread.Join();
