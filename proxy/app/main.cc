@@ -13,8 +13,8 @@
 //
 // Threads tbproxy starts itself (gRPC's and civetweb's pools are their libraries' own):
 //   main          parses config, waits for the stop signal, runs the drain.
-//   tb-pool       the session pool's io_context: sessions, deadline sweep, completions.
-//   tb-native     the native front end's io_context (only with --native-listen).
+//   tb-pool       the session pool's io_context: sessions, deadline sweep, completions, and the
+//                 native front end (--native-listen), so a native call crosses no thread.
 //   tb-grpc-stop  gRPC's Shutdown blocks until calls finish, which needs main to refuse held calls.
 //   tb-grpc-ready GrpcServer's poller: copies the pool's readiness into gRPC's health service.
 //   tb-devcluster the embedded dev cluster (only without --cluster-addresses).
@@ -130,8 +130,10 @@ struct Core {
 };
 
 // Null without --native-listen. Every message is dropped until the pool reports its limit.
+// It runs on the pool's io_context.
 absl::StatusOr<std::unique_ptr<NativeFrontend>> StartNativeFrontend(const Config& config,
-                                                                    Submitter* submitter) {
+                                                                    Submitter* submitter,
+                                                                    asio::io_context& pool_io) {
   if (!config.native_listen.has_value()) return nullptr;
   absl::StatusOr<std::unique_ptr<NativeFrontend>> native =
       NativeFrontend::Start({.host = config.native_listen->host,
@@ -139,7 +141,8 @@ absl::StatusOr<std::unique_ptr<NativeFrontend>> StartNativeFrontend(const Config
                              .cluster = config.cluster_id,
                              .sessions_max = config.native_sessions_max,
                              .connections_max = config.native_connections_max,
-                             .write_queue_bytes_max = config.native_write_queue_bytes_max},
+                             .write_queue_bytes_max = config.native_write_queue_bytes_max,
+                             .io = &pool_io},
                             submitter);
   if (!native.ok()) return native.status();
   Log(LogLevel::kInfo, "native_listening",
@@ -344,22 +347,24 @@ int Serve(const Config& config, const std::vector<ReplicaAddress>& replicas,
 }
 
 // The native front end is built before the pool whose limit it announces, and destroyed after
-// it: a call the pool fails while it is destroyed still reaches the native executor.
+// it: a call the pool fails while it is destroyed still reaches the native executor. Both run on
+// pool_io, which is stopped before either is destroyed.
 int RunProxy(const Config& config, const std::vector<ReplicaAddress>& replicas,
              const TokenAuthenticator* tokens, const sigset_t& stop_signals) {
   Core core(config);
+  asio::io_context pool_io(1);
   absl::StatusOr<std::unique_ptr<NativeFrontend>> native =
-      StartNativeFrontend(config, &core.native_submitter);
+      StartNativeFrontend(config, &core.native_submitter, pool_io);
   if (!native.ok()) {
     LogError("start_failed", native.status());
     return 1;
   }
   // /metrics is served (Serve) only while the native front end exists.
   if (*native != nullptr) SampleNativeFrontendOnScrape(core.metrics, **native);
-  asio::io_context pool_io(1);
   absl::StatusOr<std::unique_ptr<pool::SessionPool>> pool =
       CreatePool(pool_io, config, replicas, core, native->get());
   if (!pool.ok()) {
+    pool_io.stop();  // Never run; the native front end on it may now close.
     LogError("config_invalid", pool.status());
     return 2;
   }

@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <thread>
 #include <utility>
 #include <variant>
@@ -37,6 +38,8 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
                                      replica::ReplicaConnectionHandler {
   Parts(const NativeFrontendOptions& options_in, Submitter* submitter)
       : options(options_in),
+        own_io(options_in.io == nullptr ? std::make_unique<asio::io_context>() : nullptr),
+        io(options_in.io == nullptr ? *own_io : *options_in.io),
         executor(submitter,
                  [this](uint64_t token, NativeCompletion completion) {
                    Deliver(token, std::move(completion));
@@ -60,9 +63,11 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
   void Apply(const Decision& decision);
   void Count(const Decision& decision);
   void Close(ConnectionId id);
+  void CloseAll();  // On the I/O thread, or once nothing runs io.
 
   NativeFrontendOptions options;
-  asio::io_context io;
+  std::unique_ptr<asio::io_context> own_io;  // Null when running on the caller's io_context.
+  asio::io_context& io;
   using Completions = std::vector<std::pair<uint64_t, NativeCompletion>>;
   absl::Mutex completions_mutex;
   // At most one per pending request (ReplicaProtocol's sessions_max bound).
@@ -75,7 +80,7 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
   absl::flat_hash_map<ConnectionId, std::shared_ptr<ReplicaConnection>> connections;
   ConnectionId next_connection = 1;
   uint32_t batch_size_limit = 0;  // I/O thread; 0 until the pool reports one.
-  std::thread thread;
+  std::thread thread;  // tb-native; none on the caller's io_context.
   bool stopped = false;
 
   std::atomic<uint64_t> connections_open{0};
@@ -116,6 +121,14 @@ void NativeFrontend::Parts::OnClosed(ReplicaConnection& connection, CloseReason 
 void NativeFrontend::Parts::Close(ConnectionId id) {
   auto it = connections.find(id);
   if (it != connections.end()) it->second->Close();  // OnClosed forgets it.
+}
+
+void NativeFrontend::Parts::CloseAll() {
+  stopped = true;
+  listener->Close();
+  std::vector<ConnectionId> ids;
+  for (const auto& [id, connection] : connections) ids.push_back(id);
+  for (ConnectionId id : ids) Close(id);
 }
 
 void NativeFrontend::Parts::OnMessage(ReplicaConnection& connection,
@@ -230,9 +243,11 @@ absl::StatusOr<std::unique_ptr<NativeFrontend>> NativeFrontend::Start(
   }
   parts->listener = *std::move(listener);
   parts->listener->Start(parts.get());
-  Parts* raw = parts.get();
-  parts->thread = std::thread([raw] { raw->io.run(); });
-  pthread_setname_np(parts->thread.native_handle(), "tb-native");  // Named for top and gdb.
+  if (parts->own_io != nullptr) {
+    Parts* raw = parts.get();
+    parts->thread = std::thread([raw] { raw->io.run(); });
+    pthread_setname_np(parts->thread.native_handle(), "tb-native");  // Named for top and gdb.
+  }
   return std::unique_ptr<NativeFrontend>(new NativeFrontend(std::move(parts)));
 }
 
@@ -273,13 +288,15 @@ NativeFrontendStats NativeFrontend::stats() const {
 
 void NativeFrontend::Stop() {
   Parts* raw = parts_.get();
+  if (raw->own_io == nullptr) {
+    // Nothing else touches the connections once the caller's io_context is stopped.
+    TB_ASSERT(raw->io.stopped(), "stop the io_context before the native front end on it");
+    if (!raw->stopped) raw->CloseAll();
+    return;
+  }
   if (!raw->thread.joinable()) return;
   asio::post(raw->io, [raw] {
-    raw->stopped = true;
-    raw->listener->Close();
-    std::vector<ConnectionId> ids;
-    for (const auto& [id, connection] : raw->connections) ids.push_back(id);
-    for (ConnectionId id : ids) raw->Close(id);
+    raw->CloseAll();
     raw->io.stop();
   });
   raw->thread.join();

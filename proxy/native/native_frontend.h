@@ -9,7 +9,8 @@
 // `connections_max` connections (more are closed at accept), at most one maximal message
 // buffered per connection for reading and `write_queue_bytes_max` queued for writing (a client
 // that lets more pile up is closed as a slow reader). Connections are
-// client_core/replica/ReplicaConnection, on one I/O thread named "tb-native".
+// client_core/replica/ReplicaConnection, on one I/O thread: a thread of its own ("tb-native") or
+// the caller's io_context (tbproxy: the pool's).
 //
 // Until SetBatchSizeLimit() is called (the smallest limit among the pool's registered
 // sessions), every message is dropped: a register must never announce a limit the cluster
@@ -36,6 +37,10 @@
 #include "proxy/constants.h"
 #include "proxy/submitter.h"
 
+namespace asio {
+class io_context;
+}  // namespace asio
+
 namespace tb::proxy {
 
 struct NativeFrontendOptions {
@@ -49,6 +54,10 @@ struct NativeFrontendOptions {
   // How long a request's batches may wait for the Submitter before the virtual session is
   // evicted (NativeExecutor); positive.
   absl::Duration request_timeout = kNativeRequestTimeout;
+  // Null: the front end runs on a thread of its own, "tb-native". Otherwise it runs on this
+  // io_context, which the caller runs on one thread. tbproxy passes the pool's, so that a call
+  // crosses no thread between the client's socket and the cluster session (bench/PROFILE.md).
+  asio::io_context* io = nullptr;
 };
 
 // Counters only grow; connections_open and sessions are current values.
@@ -82,7 +91,9 @@ class NativeFrontend {
   void SetBatchSizeLimit(uint32_t batch_size_limit);
   // Any thread; a snapshot.
   NativeFrontendStats stats() const;
-  // Closes the listener and every connection and joins the I/O thread ("tb-native"). Idempotent.
+  // Closes the listener and every connection. With a thread of its own, joins it; on the
+  // caller's io_context, runs once that io_context is stopped (io_context::stop; nothing runs
+  // it any more). Idempotent.
   void Stop();
 
   struct Parts;

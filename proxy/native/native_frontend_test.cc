@@ -1,6 +1,8 @@
 // NativeFrontend over real loopback sockets with a Submitter that answers at once: requests,
 // the limit it announces, virtual session eviction, and hostile input (frame errors close the
-// connection, release and session errors evict, other clients are unaffected).
+// connection, release and session errors evict, other clients are unaffected). Every test runs
+// twice: with the front end on a thread of its own, and on an io_context the test runs, as
+// tbproxy runs it on the pool's.
 #include "proxy/native/native_frontend.h"
 
 #include <asio.hpp>
@@ -125,11 +127,17 @@ class Peer {
   asio::ip::tcp::socket socket_;
 };
 
-class NativeFrontendTest : public ::testing::Test {
+// The parameter: true runs the front end on the test's io_context (callers_io_).
+class NativeFrontendTest : public ::testing::TestWithParam<bool> {
  protected:
+  bool on_callers_io() const { return GetParam(); }
   void Start(NativeFrontendOptions options = {}) {
     options.host = "127.0.0.1";
     options.port = 0;
+    if (on_callers_io()) {
+      options.io = &callers_io_;
+      io_thread_ = std::thread([this] { callers_io_.run(); });
+    }
     auto started = NativeFrontend::Start(options, &submitter_);
     ASSERT_TRUE(started.ok()) << started.status();
     frontend_ = *std::move(started);
@@ -172,11 +180,23 @@ class NativeFrontendTest : public ::testing::Test {
     return eviction.reason;
   }
 
+  // The caller's io_context is stopped first: only then may a front end on it stop.
+  void TearDown() override {
+    callers_io_work_.reset();
+    callers_io_.stop();
+    if (io_thread_.joinable()) io_thread_.join();
+    if (frontend_ != nullptr) frontend_->Stop();
+  }
+
+  asio::io_context callers_io_{1};  // Declared before frontend_, which it outlives.
+  asio::executor_work_guard<asio::io_context::executor_type> callers_io_work_ =
+      asio::make_work_guard(callers_io_);
+  std::thread io_thread_;
   ImmediateSubmitter submitter_;
   std::unique_ptr<NativeFrontend> frontend_;
 };
 
-TEST_F(NativeFrontendTest, RegistersAnnouncesTheLimitAndAnswersRequestsThroughTheSubmitter) {
+TEST_P(NativeFrontendTest, RegistersAnnouncesTheLimitAndAnswersRequestsThroughTheSubmitter) {
   Start();
   Peer peer(frontend_->port());
   TestClient client(42);
@@ -187,7 +207,7 @@ TEST_F(NativeFrontendTest, RegistersAnnouncesTheLimitAndAnswersRequestsThroughTh
   EXPECT_EQ(frontend_->stats().sessions, 1u);
 }
 
-TEST_F(NativeFrontendTest, ABurstOfCompletionsAnswersEveryClient) {
+TEST_P(NativeFrontendTest, ABurstOfCompletionsAnswersEveryClient) {
   Start();
   constexpr int kClients = 40;
   std::vector<std::unique_ptr<Peer>> peers;
@@ -220,7 +240,7 @@ TEST_F(NativeFrontendTest, ABurstOfCompletionsAnswersEveryClient) {
   EXPECT_EQ(frontend_->stats().replies, uint64_t{2 * kClients});
 }
 
-TEST_F(NativeFrontendTest, CountsRequestsBatchesRepliesDuplicatesAndEvictionsByReason) {
+TEST_P(NativeFrontendTest, CountsRequestsBatchesRepliesDuplicatesAndEvictionsByReason) {
   Start();
   Peer peer(frontend_->port());
   TestClient client(42);
@@ -254,7 +274,7 @@ TEST_F(NativeFrontendTest, CountsRequestsBatchesRepliesDuplicatesAndEvictionsByR
   EXPECT_EQ(stats.sessions, 2u);  // An eviction message leaves the table as it was.
 }
 
-TEST_F(NativeFrontendTest, TooLargeForTheAnnouncedLimitIsEvictedAsInvalidBodySize) {
+TEST_P(NativeFrontendTest, TooLargeForTheAnnouncedLimitIsEvictedAsInvalidBodySize) {
   Start();
   Peer peer(frontend_->port());
   TestClient client(42);
@@ -264,7 +284,7 @@ TEST_F(NativeFrontendTest, TooLargeForTheAnnouncedLimitIsEvictedAsInvalidBodySiz
   EXPECT_EQ(submitter_.calls(), 0);
 }
 
-TEST_F(NativeFrontendTest, LeastRecentlyCommittedVirtualSessionIsEvictedWithNoSession) {
+TEST_P(NativeFrontendTest, LeastRecentlyCommittedVirtualSessionIsEvictedWithNoSession) {
   Start({.sessions_max = 2});
   Peer first_peer(frontend_->port());
   TestClient first(1);
@@ -282,7 +302,7 @@ TEST_F(NativeFrontendTest, LeastRecentlyCommittedVirtualSessionIsEvictedWithNoSe
   CreateAndCheck(third_peer, third, 1);
 }
 
-TEST_F(NativeFrontendTest, HostileInputClosesOrEvictsAndOthersAreUnaffected) {
+TEST_P(NativeFrontendTest, HostileInputClosesOrEvictsAndOthersAreUnaffected) {
   Start({.cluster = 9});
   Peer good_peer(frontend_->port());
   TestClient good(100, kReleaseServer, /*cluster=*/9);
@@ -332,7 +352,7 @@ TEST_F(NativeFrontendTest, HostileInputClosesOrEvictsAndOthersAreUnaffected) {
   EXPECT_GE(frontend_->stats().closes, 4u);
 }
 
-TEST_F(NativeFrontendTest, ConnectionsBeyondTheBoundAreClosed) {
+TEST_P(NativeFrontendTest, ConnectionsBeyondTheBoundAreClosed) {
   Start({.connections_max = 1});
   Peer first(frontend_->port());
   TestClient client(1);
@@ -344,7 +364,7 @@ TEST_F(NativeFrontendTest, ConnectionsBeyondTheBoundAreClosed) {
   CreateAndCheck(first, client, 1);
 }
 
-TEST_F(NativeFrontendTest, ClosesAClientThatDoesNotReadItsReplies) {
+TEST_P(NativeFrontendTest, ClosesAClientThatDoesNotReadItsReplies) {
   Start({.write_queue_bytes_max = 64 * 1024});
   Peer peer(frontend_->port());
   TestClient client(5);
@@ -368,7 +388,7 @@ TEST_F(NativeFrontendTest, ClosesAClientThatDoesNotReadItsReplies) {
   EXPECT_EQ(frontend_->stats().connections_open, 0u);
 }
 
-TEST_F(NativeFrontendTest, AcceptFailureBacksOffAndRetriesInsteadOfSpinning) {
+TEST_P(NativeFrontendTest, AcceptFailureBacksOffAndRetriesInsteadOfSpinning) {
   if (!replica::testing::kDescriptorExhaustionSupported) {
     GTEST_SKIP() << "a sanitizer's runtime needs descriptors of its own";
   }
@@ -394,7 +414,7 @@ TEST_F(NativeFrontendTest, AcceptFailureBacksOffAndRetriesInsteadOfSpinning) {
   EXPECT_EQ(frontend_->stats().connections_open, 1u);
 }
 
-TEST_F(NativeFrontendTest, NamesItsIoThread) {
+TEST_P(NativeFrontendTest, StartsANamedThreadOnlyWithoutTheCallersIoContext) {
   Start();
   bool found = false;
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
@@ -403,8 +423,22 @@ TEST_F(NativeFrontendTest, NamesItsIoThread) {
     std::getline(comm, name);
     found = found || name == "tb-native";
   }
-  EXPECT_TRUE(found);
+  EXPECT_EQ(found, !on_callers_io());
 }
+
+TEST_P(NativeFrontendTest, StopClosesEveryConnection) {
+  Start();
+  Peer peer(frontend_->port());
+  TestClient client(42);
+  Register(peer, client);
+  TearDown();  // Stops the caller's io_context first, as tbproxy stops the pool's.
+  EXPECT_FALSE(peer.Receive().has_value());  // The connection was closed, not left open.
+}
+
+INSTANTIATE_TEST_SUITE_P(Io, NativeFrontendTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "CallersIoContext" : "OwnThread";
+                         });
 
 TEST(NativeFrontendOptions, RejectsBadSettings) {
   ImmediateSubmitter submitter;
