@@ -136,13 +136,13 @@ absl::StatusOr<std::unique_ptr<NativeFrontend>> StartNativeFrontend(const Config
                                                                     asio::io_context& pool_io) {
   if (!config.native_listen.has_value()) return nullptr;
   absl::StatusOr<std::unique_ptr<NativeFrontend>> native =
-      NativeFrontend::Start({.host = config.native_listen->host,
+      NativeFrontend::Start(pool_io,
+                            {.host = config.native_listen->host,
                              .port = config.native_listen->port,
                              .cluster = config.cluster_id,
                              .sessions_max = config.native_sessions_max,
                              .connections_max = config.native_connections_max,
-                             .write_queue_bytes_max = config.native_write_queue_bytes_max,
-                             .io = &pool_io},
+                             .write_queue_bytes_max = config.native_write_queue_bytes_max},
                             submitter);
   if (!native.ok()) return native.status();
   Log(LogLevel::kInfo, "native_listening",

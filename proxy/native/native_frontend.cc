@@ -1,13 +1,10 @@
 #include "proxy/native/native_frontend.h"
 
-#include <pthread.h>
-
 #include <asio.hpp>
 #include <array>
 #include <atomic>
 #include <cstddef>
 #include <memory>
-#include <thread>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -36,10 +33,9 @@ using replica::Verdict;
 
 struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
                                      replica::ReplicaConnectionHandler {
-  Parts(const NativeFrontendOptions& options_in, Submitter* submitter)
+  Parts(asio::io_context& io_in, const NativeFrontendOptions& options_in, Submitter* submitter)
       : options(options_in),
-        own_io(options_in.io == nullptr ? std::make_unique<asio::io_context>() : nullptr),
-        io(options_in.io == nullptr ? *own_io : *options_in.io),
+        io(io_in),
         executor(submitter,
                  [this](uint64_t token, NativeCompletion completion) {
                    Deliver(token, std::move(completion));
@@ -63,11 +59,10 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
   void Apply(const Decision& decision);
   void Count(const Decision& decision);
   void Close(ConnectionId id);
-  void CloseAll();  // On the I/O thread, or once nothing runs io.
+  void CloseAll();  // Once nothing runs io.
 
   NativeFrontendOptions options;
-  std::unique_ptr<asio::io_context> own_io;  // Null when running on the caller's io_context.
-  asio::io_context& io;
+  asio::io_context& io;  // The caller's; one thread runs it (the I/O thread).
   using Completions = std::vector<std::pair<uint64_t, NativeCompletion>>;
   absl::Mutex completions_mutex;
   // At most one per pending request (ReplicaProtocol's sessions_max bound).
@@ -80,7 +75,6 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
   absl::flat_hash_map<ConnectionId, std::shared_ptr<ReplicaConnection>> connections;
   ConnectionId next_connection = 1;
   uint32_t batch_size_limit = 0;  // I/O thread; 0 until the pool reports one.
-  std::thread thread;  // tb-native; none on the caller's io_context.
   bool stopped = false;
 
   std::atomic<uint64_t> connections_open{0};
@@ -214,7 +208,7 @@ void NativeFrontend::Parts::Apply(const Decision& decision) {
 }
 
 absl::StatusOr<std::unique_ptr<NativeFrontend>> NativeFrontend::Start(
-    const NativeFrontendOptions& options, Submitter* submitter) {
+    asio::io_context& io, const NativeFrontendOptions& options, Submitter* submitter) {
   if (options.sessions_max < 1 || options.sessions_max > replica::kClientsMaxLimit) {
     return absl::InvalidArgumentError(absl::StrCat("native sessions max ", options.sessions_max,
                                                    " is outside 1..", replica::kClientsMaxLimit));
@@ -231,7 +225,7 @@ absl::StatusOr<std::unique_ptr<NativeFrontend>> NativeFrontend::Start(
     return absl::InvalidArgumentError(
         absl::StrCat("native listen host '", options.host, "' is not a numeric address"));
   }
-  auto parts = std::make_unique<Parts>(options, submitter);
+  auto parts = std::make_unique<Parts>(io, options, submitter);
   absl::StatusOr<std::shared_ptr<ReplicaListener>> listener = ReplicaListener::Listen(
       parts->io, {.host = options.host,
                   .port = options.port,
@@ -243,11 +237,6 @@ absl::StatusOr<std::unique_ptr<NativeFrontend>> NativeFrontend::Start(
   }
   parts->listener = *std::move(listener);
   parts->listener->Start(parts.get());
-  if (parts->own_io != nullptr) {
-    Parts* raw = parts.get();
-    parts->thread = std::thread([raw] { raw->io.run(); });
-    pthread_setname_np(parts->thread.native_handle(), "tb-native");  // Named for top and gdb.
-  }
   return std::unique_ptr<NativeFrontend>(new NativeFrontend(std::move(parts)));
 }
 
@@ -288,18 +277,9 @@ NativeFrontendStats NativeFrontend::stats() const {
 
 void NativeFrontend::Stop() {
   Parts* raw = parts_.get();
-  if (raw->own_io == nullptr) {
-    // Nothing else touches the connections once the caller's io_context is stopped.
-    TB_ASSERT(raw->io.stopped(), "stop the io_context before the native front end on it");
-    if (!raw->stopped) raw->CloseAll();
-    return;
-  }
-  if (!raw->thread.joinable()) return;
-  asio::post(raw->io, [raw] {
-    raw->CloseAll();
-    raw->io.stop();
-  });
-  raw->thread.join();
+  // Nothing else touches the connections once the io_context is stopped.
+  TB_ASSERT(raw->io.stopped(), "stop the io_context before the native front end on it");
+  if (!raw->stopped) raw->CloseAll();
 }
 
 }  // namespace tb::proxy

@@ -9,17 +9,19 @@
 // `connections_max` connections (more are closed at accept), at most one maximal message
 // buffered per connection for reading and `write_queue_bytes_max` queued for writing (a client
 // that lets more pile up is closed as a slow reader). Connections are
-// client_core/replica/ReplicaConnection, on one I/O thread: a thread of its own ("tb-native") or
-// the caller's io_context (tbproxy: the pool's).
+// client_core/replica/ReplicaConnection, on the caller's io_context, which one thread runs
+// (tbproxy: the pool's, so that a call crosses no thread between the client's socket and the
+// cluster session; bench/PROFILE.md).
 //
 // Until SetBatchSizeLimit() is called (the smallest limit among the pool's registered
 // sessions), every message is dropped: a register must never announce a limit the cluster
 // would refuse. Clients retry, so they simply wait.
 //
-// Lifetime: Stop() closes the listener and every connection. Destroy the object only after the
-// Submitter has run every callback of the calls it was given (main: after the pool drained).
+// Lifetime: Stop() closes the listener and every connection, once the io_context is stopped.
+// Destroy the object only after the Submitter has run every callback of the calls it was given
+// (main: after the pool drained), and before the io_context.
 //
-//   auto frontend = NativeFrontend::Start({.host = "127.0.0.1", .port = 3000}, &submitter);
+//   auto frontend = NativeFrontend::Start(io, {.host = "127.0.0.1", .port = 3000}, &submitter);
 //   (*frontend)->SetBatchSizeLimit(limit);
 //   ...
 //   (*frontend)->Stop();
@@ -54,10 +56,6 @@ struct NativeFrontendOptions {
   // How long a request's batches may wait for the Submitter before the virtual session is
   // evicted (NativeExecutor); positive.
   absl::Duration request_timeout = kNativeRequestTimeout;
-  // Null: the front end runs on a thread of its own, "tb-native". Otherwise it runs on this
-  // io_context, which the caller runs on one thread. tbproxy passes the pool's, so that a call
-  // crosses no thread between the client's socket and the cluster session (bench/PROFILE.md).
-  asio::io_context* io = nullptr;
 };
 
 // Counters only grow; connections_open and sessions are current values.
@@ -81,7 +79,7 @@ struct NativeFrontendStats {
 class NativeFrontend {
  public:
   static absl::StatusOr<std::unique_ptr<NativeFrontend>> Start(
-      const NativeFrontendOptions& options, Submitter* submitter);
+      asio::io_context& io, const NativeFrontendOptions& options, Submitter* submitter);
   ~NativeFrontend();  // Stops if Stop() was not called.
   NativeFrontend(const NativeFrontend&) = delete;
   NativeFrontend& operator=(const NativeFrontend&) = delete;
@@ -91,9 +89,8 @@ class NativeFrontend {
   void SetBatchSizeLimit(uint32_t batch_size_limit);
   // Any thread; a snapshot.
   NativeFrontendStats stats() const;
-  // Closes the listener and every connection. With a thread of its own, joins it; on the
-  // caller's io_context, runs once that io_context is stopped (io_context::stop; nothing runs
-  // it any more). Idempotent.
+  // Closes the listener and every connection. Call it once the io_context is stopped
+  // (io_context::stop; nothing runs it any more). Idempotent.
   void Stop();
 
   struct Parts;

@@ -1,15 +1,12 @@
 // NativeFrontend over real loopback sockets with a Submitter that answers at once: requests,
 // the limit it announces, virtual session eviction, and hostile input (frame errors close the
-// connection, release and session errors evict, other clients are unaffected). Every test runs
-// twice: with the front end on a thread of its own, and on an io_context the test runs, as
-// tbproxy runs it on the pool's.
+// connection, release and session errors evict, other clients are unaffected). The front end
+// runs on an io_context that a thread of the test runs, as tbproxy runs it on the pool's.
 #include "proxy/native/native_frontend.h"
 
 #include <asio.hpp>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -127,18 +124,13 @@ class Peer {
   asio::ip::tcp::socket socket_;
 };
 
-// The parameter: true runs the front end on the test's io_context (callers_io_).
-class NativeFrontendTest : public ::testing::TestWithParam<bool> {
+class NativeFrontendTest : public ::testing::Test {
  protected:
-  bool on_callers_io() const { return GetParam(); }
   void Start(NativeFrontendOptions options = {}) {
     options.host = "127.0.0.1";
     options.port = 0;
-    if (on_callers_io()) {
-      options.io = &callers_io_;
-      io_thread_ = std::thread([this] { callers_io_.run(); });
-    }
-    auto started = NativeFrontend::Start(options, &submitter_);
+    io_thread_ = std::thread([this] { callers_io_.run(); });
+    auto started = NativeFrontend::Start(callers_io_, options, &submitter_);
     ASSERT_TRUE(started.ok()) << started.status();
     frontend_ = *std::move(started);
     frontend_->SetBatchSizeLimit(kLimit);
@@ -180,7 +172,7 @@ class NativeFrontendTest : public ::testing::TestWithParam<bool> {
     return eviction.reason;
   }
 
-  // The caller's io_context is stopped first: only then may a front end on it stop.
+  // The io_context is stopped first: only then may the front end on it stop.
   void TearDown() override {
     callers_io_work_.reset();
     callers_io_.stop();
@@ -196,7 +188,7 @@ class NativeFrontendTest : public ::testing::TestWithParam<bool> {
   std::unique_ptr<NativeFrontend> frontend_;
 };
 
-TEST_P(NativeFrontendTest, RegistersAnnouncesTheLimitAndAnswersRequestsThroughTheSubmitter) {
+TEST_F(NativeFrontendTest, RegistersAnnouncesTheLimitAndAnswersRequestsThroughTheSubmitter) {
   Start();
   Peer peer(frontend_->port());
   TestClient client(42);
@@ -207,7 +199,7 @@ TEST_P(NativeFrontendTest, RegistersAnnouncesTheLimitAndAnswersRequestsThroughTh
   EXPECT_EQ(frontend_->stats().sessions, 1u);
 }
 
-TEST_P(NativeFrontendTest, ABurstOfCompletionsAnswersEveryClient) {
+TEST_F(NativeFrontendTest, ABurstOfCompletionsAnswersEveryClient) {
   Start();
   constexpr int kClients = 40;
   std::vector<std::unique_ptr<Peer>> peers;
@@ -240,7 +232,7 @@ TEST_P(NativeFrontendTest, ABurstOfCompletionsAnswersEveryClient) {
   EXPECT_EQ(frontend_->stats().replies, uint64_t{2 * kClients});
 }
 
-TEST_P(NativeFrontendTest, CountsRequestsBatchesRepliesDuplicatesAndEvictionsByReason) {
+TEST_F(NativeFrontendTest, CountsRequestsBatchesRepliesDuplicatesAndEvictionsByReason) {
   Start();
   Peer peer(frontend_->port());
   TestClient client(42);
@@ -274,7 +266,7 @@ TEST_P(NativeFrontendTest, CountsRequestsBatchesRepliesDuplicatesAndEvictionsByR
   EXPECT_EQ(stats.sessions, 2u);  // An eviction message leaves the table as it was.
 }
 
-TEST_P(NativeFrontendTest, TooLargeForTheAnnouncedLimitIsEvictedAsInvalidBodySize) {
+TEST_F(NativeFrontendTest, TooLargeForTheAnnouncedLimitIsEvictedAsInvalidBodySize) {
   Start();
   Peer peer(frontend_->port());
   TestClient client(42);
@@ -284,7 +276,7 @@ TEST_P(NativeFrontendTest, TooLargeForTheAnnouncedLimitIsEvictedAsInvalidBodySiz
   EXPECT_EQ(submitter_.calls(), 0);
 }
 
-TEST_P(NativeFrontendTest, LeastRecentlyCommittedVirtualSessionIsEvictedWithNoSession) {
+TEST_F(NativeFrontendTest, LeastRecentlyCommittedVirtualSessionIsEvictedWithNoSession) {
   Start({.sessions_max = 2});
   Peer first_peer(frontend_->port());
   TestClient first(1);
@@ -302,7 +294,7 @@ TEST_P(NativeFrontendTest, LeastRecentlyCommittedVirtualSessionIsEvictedWithNoSe
   CreateAndCheck(third_peer, third, 1);
 }
 
-TEST_P(NativeFrontendTest, HostileInputClosesOrEvictsAndOthersAreUnaffected) {
+TEST_F(NativeFrontendTest, HostileInputClosesOrEvictsAndOthersAreUnaffected) {
   Start({.cluster = 9});
   Peer good_peer(frontend_->port());
   TestClient good(100, kReleaseServer, /*cluster=*/9);
@@ -352,7 +344,7 @@ TEST_P(NativeFrontendTest, HostileInputClosesOrEvictsAndOthersAreUnaffected) {
   EXPECT_GE(frontend_->stats().closes, 4u);
 }
 
-TEST_P(NativeFrontendTest, ConnectionsBeyondTheBoundAreClosed) {
+TEST_F(NativeFrontendTest, ConnectionsBeyondTheBoundAreClosed) {
   Start({.connections_max = 1});
   Peer first(frontend_->port());
   TestClient client(1);
@@ -364,7 +356,7 @@ TEST_P(NativeFrontendTest, ConnectionsBeyondTheBoundAreClosed) {
   CreateAndCheck(first, client, 1);
 }
 
-TEST_P(NativeFrontendTest, ClosesAClientThatDoesNotReadItsReplies) {
+TEST_F(NativeFrontendTest, ClosesAClientThatDoesNotReadItsReplies) {
   Start({.write_queue_bytes_max = 64 * 1024});
   Peer peer(frontend_->port());
   TestClient client(5);
@@ -388,7 +380,7 @@ TEST_P(NativeFrontendTest, ClosesAClientThatDoesNotReadItsReplies) {
   EXPECT_EQ(frontend_->stats().connections_open, 0u);
 }
 
-TEST_P(NativeFrontendTest, AcceptFailureBacksOffAndRetriesInsteadOfSpinning) {
+TEST_F(NativeFrontendTest, AcceptFailureBacksOffAndRetriesInsteadOfSpinning) {
   if (!replica::testing::kDescriptorExhaustionSupported) {
     GTEST_SKIP() << "a sanitizer's runtime needs descriptors of its own";
   }
@@ -414,38 +406,23 @@ TEST_P(NativeFrontendTest, AcceptFailureBacksOffAndRetriesInsteadOfSpinning) {
   EXPECT_EQ(frontend_->stats().connections_open, 1u);
 }
 
-TEST_P(NativeFrontendTest, StartsANamedThreadOnlyWithoutTheCallersIoContext) {
-  Start();
-  bool found = false;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    found = found || name == "tb-native";
-  }
-  EXPECT_EQ(found, !on_callers_io());
-}
-
-TEST_P(NativeFrontendTest, StopClosesEveryConnection) {
+TEST_F(NativeFrontendTest, StopClosesEveryConnection) {
   Start();
   Peer peer(frontend_->port());
   TestClient client(42);
   Register(peer, client);
-  TearDown();  // Stops the caller's io_context first, as tbproxy stops the pool's.
+  TearDown();  // Stops the io_context first, as tbproxy stops the pool's.
   EXPECT_FALSE(peer.Receive().has_value());  // The connection was closed, not left open.
 }
 
-INSTANTIATE_TEST_SUITE_P(Io, NativeFrontendTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "CallersIoContext" : "OwnThread";
-                         });
-
 TEST(NativeFrontendOptions, RejectsBadSettings) {
   ImmediateSubmitter submitter;
-  EXPECT_FALSE(NativeFrontend::Start({.sessions_max = 0}, &submitter).ok());
-  EXPECT_FALSE(NativeFrontend::Start({.host = "not an address"}, &submitter).ok());
-  EXPECT_FALSE(NativeFrontend::Start({.connections_max = 0}, &submitter).ok());
-  EXPECT_FALSE(NativeFrontend::Start({.request_timeout = absl::ZeroDuration()}, &submitter).ok());
+  asio::io_context io;
+  EXPECT_FALSE(NativeFrontend::Start(io, {.sessions_max = 0}, &submitter).ok());
+  EXPECT_FALSE(NativeFrontend::Start(io, {.host = "not an address"}, &submitter).ok());
+  EXPECT_FALSE(NativeFrontend::Start(io, {.connections_max = 0}, &submitter).ok());
+  EXPECT_FALSE(
+      NativeFrontend::Start(io, {.request_timeout = absl::ZeroDuration()}, &submitter).ok());
 }
 
 }  // namespace
