@@ -1,0 +1,68 @@
+// The bound on Stream RPCs open at once, over all clients and connections (--stream-rpcs-max).
+// An open stream costs gRPC memory (about 17 KiB idle) and, while idle, holds nothing of the
+// coalescer's bounds, so without this bound idle streams could grow until memory runs out.
+//
+//   absl::StatusOr<StreamRpcSlot> slot = limit.TryAcquire();
+//   if (!slot.ok()) return Refuse(slot.status());  // kResourceExhausted, outcome not_applied
+//   ... the stream keeps *slot until it finishes; slot.Release() or its destruction frees it.
+//
+// Thread-safe: streams open and finish on any gRPC thread. The limit must outlive its slots.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+
+namespace tb::proxy {
+
+class StreamRpcLimit;
+
+// One open stream's place under the bound. Move-only; an empty (default-constructed,
+// moved-from or released) slot holds nothing.
+class StreamRpcSlot {
+ public:
+  StreamRpcSlot() = default;
+  StreamRpcSlot(StreamRpcSlot&& other) noexcept;
+  StreamRpcSlot& operator=(StreamRpcSlot&& other) noexcept;
+  StreamRpcSlot(const StreamRpcSlot&) = delete;
+  StreamRpcSlot& operator=(const StreamRpcSlot&) = delete;
+  ~StreamRpcSlot() { Release(); }
+
+  // Gives the place back. Does nothing on an empty slot.
+  void Release();
+  bool held() const { return limit_ != nullptr; }
+
+ private:
+  friend class StreamRpcLimit;
+  explicit StreamRpcSlot(StreamRpcLimit* limit) : limit_(limit) {}
+
+  StreamRpcLimit* limit_ = nullptr;
+};
+
+class StreamRpcLimit {
+ public:
+  // `max` >= 1.
+  explicit StreamRpcLimit(uint32_t max);
+  StreamRpcLimit(const StreamRpcLimit&) = delete;
+  StreamRpcLimit& operator=(const StreamRpcLimit&) = delete;
+
+  // A slot, or kResourceExhausted with outcome not_applied when `max` streams are open. Never
+  // lets more than `max` slots be held at once, whatever the threads do.
+  absl::StatusOr<StreamRpcSlot> TryAcquire();
+
+  uint32_t max() const { return max_; }
+  uint32_t open() const { return open_.load(std::memory_order_relaxed); }
+  // Refusals since construction (tbproxy_grpc_streams_refused_total).
+  uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
+
+ private:
+  friend class StreamRpcSlot;
+  void ReleaseOne();
+
+  const uint32_t max_;
+  std::atomic<uint32_t> open_{0};
+  std::atomic<uint64_t> refused_{0};
+};
+
+}  // namespace tb::proxy
