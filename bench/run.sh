@@ -155,7 +155,8 @@ cat >"$out/machine.json" <<JSON
 JSON
 
 # ---- S6 (idle first, on a fresh proxy) ---------------------------------------------------------
-fresh_proxy
+# Room for the idle streams above the default --stream-rpcs-max (10,000, exactly S6's count).
+fresh_proxy --stream-rpcs-max=$((idle_streams * 2))
 sleep 1
 echo "{\"label\": \"s6_rss_idle\", \"proxy_rss_kb\": $(rss_kb "$proxy_pid"), \"ok\": true}" \
   >"$out/s6_rss_idle.json"

@@ -25,6 +25,10 @@ inline constexpr uint32_t kGrpcStreamsMaxCeiling = 100'000;
 inline constexpr size_t kOrderingKeyNameBytesMax = 128;
 // Calls pipelined on one Stream RPC: each holds a reply slot until written in order.
 inline constexpr uint32_t kStreamCallsMaxCeiling = 4096;
+// Stream RPCs open at once over all clients: gRPC holds about 17 KiB for each idle one, so the
+// default costs about 170 MiB and the ceiling about 1.7 GiB.
+inline constexpr uint32_t kStreamRpcsMaxDefault = 10'000;
+inline constexpr uint32_t kStreamRpcsMaxCeiling = 100'000;
 
 // ---- Cluster sessions ----
 // Each registered session holds one of the budget's slots.
@@ -65,6 +69,7 @@ inline constexpr absl::Duration kDrainGoawayWait = absl::Milliseconds(100);
 
 static_assert(kGrpcMessageSizeMaxFloor <= kGrpcMessageSizeMaxCeiling);
 static_assert(kGrpcMessageSizeMaxCeiling >= kMessageSizeMax, "a maximal request fits");
+static_assert(kStreamRpcsMaxDefault <= kStreamRpcsMaxCeiling);
 static_assert(kNativeConnectionsMaxDefault <= kNativeConnectionsMaxCeiling);
 static_assert(kNativeWriteQueueBytesMaxFloor <= kNativeWriteQueueBytesMaxDefault);
 static_assert(kNativeWriteQueueBytesMaxDefault <= kNativeWriteQueueBytesMaxCeiling);

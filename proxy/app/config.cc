@@ -68,6 +68,11 @@ TB_SETTING_FLAG(stream_calls_max,
                                   "reading it (1..",
                                   tb::proxy::kStreamCallsMaxCeiling, ")."),
                      &Config::stream_calls_max));
+TB_SETTING_FLAG(stream_rpcs_max,
+                Help(absl::StrCat("Stream RPCs open at once over all clients (1..",
+                                  tb::proxy::kStreamRpcsMaxCeiling,
+                                  "); one more is refused RESOURCE_EXHAUSTED."),
+                     &Config::stream_rpcs_max));
 TB_SETTING_FLAG(keepalive_time,
                 Help("Ping an idle client connection after this long.", &Config::keepalive_time));
 TB_SETTING_FLAG(keepalive_timeout, Help("Close a connection whose ping is unanswered this long.",
@@ -216,6 +221,7 @@ const std::vector<Setting>& Settings() {
       TB_SETTING("grpc-message-size-max", grpc_message_size_max),
       TB_SETTING("grpc-streams-max", grpc_streams_max),
       TB_SETTING("stream-calls-max", stream_calls_max),
+      TB_SETTING("stream-rpcs-max", stream_rpcs_max),
       TB_SETTING("keepalive-time", keepalive_time),
       TB_SETTING("keepalive-timeout", keepalive_timeout),
       TB_SETTING("cluster-addresses", cluster_addresses),
@@ -287,6 +293,8 @@ absl::Status ValidateConfig(const Config& config) {
       CheckRange("grpc-streams-max", config.grpc_streams_max, 1, kGrpcStreamsMaxCeiling));
   TB_RETURN_IF_ERROR(
       CheckRange("stream-calls-max", config.stream_calls_max, 1, kStreamCallsMaxCeiling));
+  TB_RETURN_IF_ERROR(
+      CheckRange("stream-rpcs-max", config.stream_rpcs_max, 1, kStreamRpcsMaxCeiling));
   if (config.keepalive_time < absl::Seconds(1) || config.keepalive_time > absl::Hours(24)) {
     return SettingError("keepalive-time", "must be 1s..24h");
   }

@@ -34,6 +34,7 @@ TEST(Config, DefaultsAreValid) {
   EXPECT_FALSE(config->metrics_listen.has_value());
   EXPECT_FALSE(config->native_listen.has_value());
   EXPECT_EQ(config->native_connections_max, kNativeConnectionsMaxDefault);
+  EXPECT_EQ(config->stream_rpcs_max, kStreamRpcsMaxDefault);
   EXPECT_EQ(config->native_write_queue_bytes_max, kNativeWriteQueueBytesMaxDefault);
   EXPECT_TRUE(config->embedded_cluster());
   EXPECT_EQ(config->sessions, 4u);
@@ -56,6 +57,7 @@ TEST(Config, ParsesEveryKindOfValue) {
       {"log-level", "warning"},
       {"queued-bytes-max", "1048576"},
       {"stream-calls-max", "8"},
+      {"stream-rpcs-max", "20000"},
       {"metrics-listen", "[::1]:9464"},
       {"native-listen", "127.0.0.1:0"},
       {"native-connections-max", "10"},
@@ -79,6 +81,7 @@ TEST(Config, ParsesEveryKindOfValue) {
   EXPECT_EQ(config->log_level, LogLevel::kWarning);
   EXPECT_EQ(config->queued_bytes_max, 1048576u);
   EXPECT_EQ(config->stream_calls_max, 8u);
+  EXPECT_EQ(config->stream_rpcs_max, 20000u);
 
   absl::StatusOr<Config> decimal = ParseMap({{"cluster-id", "340282366920938463463374607431768211455"}});
   ASSERT_TRUE(decimal.ok()) << decimal.status();
@@ -99,6 +102,8 @@ TEST(Config, ErrorsNameTheBadSetting) {
       {{"listen", "nowhere"}},
       {{"grpc-message-size-max", "10"}},
       {{"stream-calls-max", "0"}},
+      {{"stream-rpcs-max", "0"}},
+      {{"stream-rpcs-max", "100001"}},
       {{"keepalive-time", "soon"}},
       {{"tls-key-file", "/etc/hostname"}},
       {{"tls-cert-file", "/nonexistent.pem"}, {"tls-key-file", "/nonexistent.key"}},
@@ -154,6 +159,7 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
       {"keepalive_time", "Default 60s."},
       {"drain_timeout", "Default 15s."},
       {"native_connections_max", absl::StrCat("Default ", kNativeConnectionsMaxDefault, ".")},
+      {"stream_rpcs_max", absl::StrCat("Default ", kStreamRpcsMaxDefault, ".")},
       {"native_write_queue_bytes_max", "Default 67108864."},
       {"cluster_id", "Default 0."},
       {"log_level", "Default info."},
@@ -167,7 +173,7 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
 
 TEST(Config, EverySettingHasAName) {
   EXPECT_THAT(ConfigSettingNames(), ::testing::Contains("cluster-addresses"));
-  EXPECT_EQ(ConfigSettingNames().size(), 26u);
+  EXPECT_EQ(ConfigSettingNames().size(), 27u);
 }
 
 }  // namespace

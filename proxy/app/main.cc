@@ -325,7 +325,13 @@ int Serve(const Config& config, const std::vector<ReplicaAddress>& replicas,
           const TokenAuthenticator* tokens, Core& core, pool::SessionPool& pool,
           const sigset_t& stop_signals) {
   GrpcService service(core.grpc_submitter,
-                      {.stream_calls_max = config.stream_calls_max, .authenticator = tokens});
+                      {.stream_calls_max = config.stream_calls_max,
+                       .stream_rpcs_max = config.stream_rpcs_max,
+                       .authenticator = tokens});
+  // /metrics is served only while `service` exists: metrics_http below is destroyed first.
+  core.metrics.AddScrapeHook([&service](Metrics& metrics) {
+    metrics.SetGrpcStreams(service.stream_rpcs().open(), service.stream_rpcs().refused());
+  });
   absl::StatusOr<std::unique_ptr<GrpcServer>> server =
       GrpcServer::Start(ServerOptionsFrom(config, pool), &service);
   absl::StatusOr<std::unique_ptr<MetricsHttpServer>> metrics_http =

@@ -123,9 +123,10 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 }  // namespace
 
 GrpcService::GrpcService(Submitter& submitter, GrpcServiceOptions options)
-    : submitter_(submitter), options_(options) {
+    : submitter_(submitter), options_(options), stream_rpcs_(options.stream_rpcs_max) {
   TB_ASSERT(options_.stream_calls_max > 0);
   TB_ASSERT(options_.stream_calls_max <= kStreamCallsMaxCeiling);
+  TB_ASSERT(options_.stream_rpcs_max <= kStreamRpcsMaxCeiling);
   using internal::SharedArenaAllocator;
   SetMessageAllocatorFor_CreateAccounts(
       SharedArenaAllocator<v1::CreateAccountsRequest, v1::CreateAccountsResponse>());
@@ -232,7 +233,8 @@ grpc::ServerUnaryReactor* GrpcService::Raw(grpc::CallbackServerContext* context,
 
 grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* GrpcService::Stream(
     grpc::CallbackServerContext* context) {
-  return internal::OpenStream(submitter_, options_, stream_ordering_key_next_, &drain_, context);
+  return internal::OpenStream(submitter_, options_, stream_ordering_key_next_, &drain_,
+                              stream_rpcs_, context);
 }
 
 }  // namespace tb::proxy

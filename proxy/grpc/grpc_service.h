@@ -9,7 +9,8 @@
 // Streams: each stream is one ordering key (its calls apply in the order they were read) unless
 // opened with metadata "tbproxy-ordering: none". A stream holds at most `stream_calls_max`
 // calls in flight or waiting to be written; beyond that the service stops reading the stream
-// until one completes (HTTP/2 flow control then pushes back on the client).
+// until one completes (HTTP/2 flow control then pushes back on the client). At most
+// `stream_rpcs_max` streams are open at once; one more is refused RESOURCE_EXHAUSTED.
 //
 // Drain: once drain().Begin() has run, every new call is refused UNAVAILABLE with outcome
 // not_applied and open streams finish (proxy/grpc/grpc_drain.h); main drives the drain.
@@ -29,6 +30,7 @@
 #include "proxy/constants.h"
 #include "proxy/grpc/grpc_auth.h"
 #include "proxy/grpc/grpc_drain.h"
+#include "proxy/grpc/stream_rpc_limit.h"
 #include "proxy/submitter.h"
 #include "tbproxy/v1/tbproxy.grpc.pb.h"
 
@@ -37,6 +39,9 @@ namespace tb::proxy {
 struct GrpcServiceOptions {
   // Per stream: calls in flight plus responses not yet written; 1..kStreamCallsMaxCeiling.
   uint32_t stream_calls_max = 64;
+  // Stream RPCs open at once over all clients; 1..kStreamRpcsMaxCeiling. One more is refused
+  // RESOURCE_EXHAUSTED with outcome not_applied.
+  uint32_t stream_rpcs_max = kStreamRpcsMaxDefault;
   // Null: no authentication. Otherwise every call needs a known bearer token, and creates need
   // a token with write permission. Must outlive the service.
   const TokenAuthenticator* authenticator = nullptr;
@@ -89,6 +94,8 @@ class GrpcService final : public ::tbproxy::v1::TigerBeetle::CallbackService {
 
   // The drain of this service's calls; any thread (see grpc_drain.h for the order).
   GrpcDrain& drain() { return drain_; }
+  // Open Stream RPCs and refusals, for metrics; any thread.
+  const StreamRpcLimit& stream_rpcs() const { return stream_rpcs_; }
 
  private:
   template <typename Request, typename Response>
@@ -99,6 +106,7 @@ class GrpcService final : public ::tbproxy::v1::TigerBeetle::CallbackService {
   const GrpcServiceOptions options_;
   std::atomic<uint64_t> stream_ordering_key_next_{1};
   GrpcDrain drain_;
+  StreamRpcLimit stream_rpcs_;
 };
 
 }  // namespace tb::proxy

@@ -30,11 +30,12 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
                          public GrpcDrain::Stream {
  public:
   StreamCall(Submitter& submitter, grpc::CallbackServerContext* context,
-             StreamCallOptions options)
+             StreamCallOptions options, StreamRpcSlot slot)
       : submitter_(submitter),
         options_(options),
         context_(context),
-        deadline_(CallDeadline(*context)) {
+        deadline_(CallDeadline(*context)),
+        slot_(std::move(slot)) {
     TB_ASSERT(options_.calls_max > 0);
     if (options_.drain != nullptr && !options_.drain->Register(this)) {
       absl::MutexLock lock(&mutex_);
@@ -51,7 +52,7 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
     return true;
   }
 
-  void FinishDraining() override { Finish(ToGrpcStatus(DrainingStatus(), context_)); }
+  void FinishDraining() override { FinishWith(ToGrpcStatus(DrainingStatus(), context_)); }
 
   void OnReadDone(bool ok) override {
     {
@@ -168,10 +169,7 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
     }
     // After Finish, OnDone may run at any moment and delete this: touch nothing afterwards.
     if (drained) return FinishDraining();
-    if (finish) {
-      Finish(cancelled ? grpc::Status::CANCELLED : grpc::Status::OK);
-      return;
-    }
+    if (finish) return FinishWith(cancelled ? grpc::Status::CANCELLED : grpc::Status::OK);
     if (start_write) {
       StartWrite(&writing_response_,
                  buffer_write ? grpc::WriteOptions().set_buffer_hint() : grpc::WriteOptions());
@@ -181,6 +179,14 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
       StartRead(request_);
       ReadStarted();
     }
+  }
+
+  // Called once (finished_ was set by the caller). The stream's place under --stream-rpcs-max is
+  // given back first, so a client that opens its next stream on seeing this one's status is not
+  // refused for the stream it just closed.
+  void FinishWith(const grpc::Status& status) {
+    slot_.Release();
+    Finish(status);
   }
 
   // Nothing finishes the stream while reads_starting_ > 0 (it is alive here); a finish that
@@ -273,6 +279,7 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
   const StreamCallOptions options_;
   grpc::CallbackServerContext* const context_;  // gRPC's; valid until OnDone.
   const absl::Time deadline_;
+  StreamRpcSlot slot_;  // Released by FinishWith, by the one thread that finishes the stream.
 
   absl::Mutex mutex_;
   // The one outstanding read lands in request_, on read_arena_ (a typed call's messages are then
@@ -301,8 +308,8 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
 
 grpc::ServerBidiReactor<::tbproxy::v1::StreamRequest, ::tbproxy::v1::StreamResponse>*
 NewStreamCall(Submitter& submitter, grpc::CallbackServerContext* context,
-              StreamCallOptions options) {
-  return new StreamCall(submitter, context, options);
+              StreamCallOptions options, StreamRpcSlot slot) {
+  return new StreamCall(submitter, context, options, std::move(slot));
 }
 
 }  // namespace tb::proxy

@@ -2,7 +2,7 @@
 // answered by correlation id, with at most `calls_max` calls outstanding (beyond that the
 // stream is not read, and HTTP/2 flow control pushes back on the client).
 //
-//   return NewStreamCall(submitter, context, {.calls_max = 64, .ordering_key = key});
+//   return NewStreamCall(submitter, context, {.calls_max = 64, .ordering_key = key}, *slot);
 #pragma once
 
 #include <cstdint>
@@ -10,6 +10,7 @@
 #include "grpcpp/grpcpp.h"
 #include "proxy/grpc/grpc_auth.h"
 #include "proxy/grpc/grpc_drain.h"
+#include "proxy/grpc/stream_rpc_limit.h"
 #include "proxy/submitter.h"
 #include "tbproxy/v1/tbproxy.pb.h"
 
@@ -26,9 +27,10 @@ struct StreamCallOptions {
 };
 
 // A reactor for one stream, owned by gRPC (it deletes itself when the stream is done).
-// `submitter` must outlive it. Called on a gRPC thread from the service's Stream handler.
+// `submitter` must outlive it. It holds `slot` (may be empty) until just before it finishes.
+// Called on a gRPC thread from the service's Stream handler.
 grpc::ServerBidiReactor<::tbproxy::v1::StreamRequest, ::tbproxy::v1::StreamResponse>*
 NewStreamCall(Submitter& submitter, grpc::CallbackServerContext* context,
-              StreamCallOptions options);
+              StreamCallOptions options, StreamRpcSlot slot);
 
 }  // namespace tb::proxy

@@ -1,12 +1,15 @@
 #include <cstring>
 #include <map>
+#include <string>
 #include <thread>
 
+#include "absl/time/clock.h"
 #include "client_core/outcome.h"
 #include "client_core/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/grpc/grpc_service.h"
+#include "proxy/grpc/grpc_status.h"
 #include "proxy/testing/grpc_message_util.h"
 #include "proxy/testing/grpc_test_server.h"
 
@@ -201,6 +204,105 @@ TEST(GrpcStream, AnswersQueuedTogetherAllReachAnOpenStream) {
   }
   ASSERT_TRUE(stream->WritesDone());
   EXPECT_TRUE(stream->Finish().ok());
+}
+
+std::string OutcomeOf(const grpc::ClientContext& context) {
+  const auto& trailing = context.GetServerTrailingMetadata();
+  auto it = trailing.find(kOutcomeMetadataKey);
+  if (it == trailing.end()) return "none";
+  return std::string(it->second.data(), it->second.size());
+}
+
+// Opens a stream and completes one call on it, so the server has certainly opened it.
+std::unique_ptr<ClientStream> OpenAnsweredStream(v1::TigerBeetle::Stub& stub,
+                                                 grpc::ClientContext* context) {
+  std::unique_ptr<ClientStream> stream = stub.Stream(context);
+  EXPECT_TRUE(stream->Write(RawLookupCall(1, 1)));
+  EXPECT_EQ(ReadResponses(stream.get(), 1).size(), 1u);
+  return stream;
+}
+
+// The service gives a stream's place back on its own thread after the client may have seen the
+// end (a cancel); waits for that rather than racing it.
+bool WaitForOpenStreams(const GrpcService& service, uint32_t open) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (service.stream_rpcs().open() != open) {
+    if (absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
+TEST(GrpcStream, StreamsPastTheBoundAreRefusedNotAppliedUntilOneCloses) {
+  TestServer server({.stream_rpcs_max = 2});
+  server.submitter.set_answer(EchoAnswer);
+  auto stub = server.NewStub();
+  grpc::ClientContext first_context;
+  grpc::ClientContext second_context;
+  auto first = OpenAnsweredStream(*stub, &first_context);
+  auto second = OpenAnsweredStream(*stub, &second_context);
+  EXPECT_EQ(server.service.stream_rpcs().open(), 2u);
+
+  grpc::ClientContext refused_context;
+  auto refused = stub->Stream(&refused_context);
+  refused->Write(RawLookupCall(7, 7));  // May fail: the stream may be finished already.
+  const grpc::Status status = refused->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr("--stream-rpcs-max"));
+  EXPECT_EQ(OutcomeOf(refused_context), "not_applied");
+  EXPECT_EQ(server.service.stream_rpcs().refused(), 1u);
+  EXPECT_EQ(server.submitter.calls().size(), 2u);  // The refused stream's call never went out.
+
+  // A stream that closed gave its place back before its client saw the status.
+  ASSERT_TRUE(first->WritesDone());
+  EXPECT_TRUE(first->Finish().ok());
+  EXPECT_EQ(server.service.stream_rpcs().open(), 1u);
+  grpc::ClientContext third_context;
+  auto third = OpenAnsweredStream(*stub, &third_context);
+  EXPECT_EQ(server.service.stream_rpcs().open(), 2u);
+  for (ClientStream* stream : {second.get(), third.get()}) {
+    ASSERT_TRUE(stream->WritesDone());
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+  EXPECT_EQ(server.service.stream_rpcs().open(), 0u);
+}
+
+TEST(GrpcStream, ACancelledStreamGivesItsPlaceBack) {
+  TestServer server({.stream_rpcs_max = 1});
+  server.submitter.set_answer(EchoAnswer);
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  auto stream = OpenAnsweredStream(*stub, &context);
+  context.TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  ASSERT_TRUE(WaitForOpenStreams(server.service, 0));
+  grpc::ClientContext next_context;
+  auto next = OpenAnsweredStream(*stub, &next_context);
+  ASSERT_TRUE(next->WritesDone());
+  EXPECT_TRUE(next->Finish().ok());
+  EXPECT_EQ(server.service.stream_rpcs().refused(), 0u);
+}
+
+TEST(GrpcStream, AStreamRefusedForItsMetadataTakesNoPlace) {
+  TestServer server({.stream_rpcs_max = 1});
+  auto stub = server.NewStub();
+  grpc::ClientContext bad_context;
+  bad_context.AddMetadata(kOrderingMetadataKey, "sometimes");
+  auto bad = stub->Stream(&bad_context);
+  EXPECT_EQ(bad->Finish().error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(server.service.stream_rpcs().open(), 0u);
+  EXPECT_EQ(server.service.stream_rpcs().refused(), 0u);
+}
+
+TEST(GrpcStream, ADrainedStreamGivesItsPlaceBack) {
+  TestServer server({.stream_rpcs_max = 1});
+  server.submitter.set_answer(EchoAnswer);
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  auto stream = OpenAnsweredStream(*stub, &context);
+  server.service.drain().Begin();
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(server.service.stream_rpcs().open(), 0u);
 }
 
 TEST(GrpcStream, CancelledStreamWaitsForItsCallsThenEnds) {

@@ -256,6 +256,10 @@ void Metrics::RegisterScalarSeries(const MetricsOptions& options) {
   };
   grpc_calls_in_flight_ =
       gauge("tbproxy_grpc_calls_in_flight", "gRPC calls accepted and not yet finished.");
+  grpc_streams_open_ = gauge("tbproxy_grpc_streams_open",
+                             "Stream RPCs open (at most --stream-rpcs-max).");
+  grpc_streams_refused_ = counter("tbproxy_grpc_streams_refused_total",
+                                  "Stream RPCs refused with --stream-rpcs-max open.");
   queued_events_ = gauge("tbproxy_queued_events", "Events waiting in the coalescer.");
   queued_bytes_ = gauge("tbproxy_queued_bytes", "Bytes of events waiting in the coalescer.");
   sessions_registered_ =
@@ -375,6 +379,12 @@ void Metrics::RecordRequest(Frontend frontend, uint8_t operation, absl::StatusCo
 void Metrics::RecordRequestDuration(Frontend frontend, uint8_t operation, absl::Duration duration) {
   SeriesFor(operation).request_duration[static_cast<size_t>(frontend)]->Observe(
       absl::ToDoubleSeconds(duration));
+}
+
+void Metrics::SetGrpcStreams(uint64_t open, uint64_t refused) {
+  absl::MutexLock lock(&grpc_streams_mutex_);
+  grpc_streams_open_->Set(static_cast<double>(open));
+  AdvanceTo(*grpc_streams_refused_, refused);
 }
 
 void Metrics::AddGrpcCallsInFlight(int64_t delta) {

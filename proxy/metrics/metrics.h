@@ -75,6 +75,10 @@ class Metrics {
   void RecordRequestDuration(Frontend frontend, uint8_t operation, absl::Duration duration);
   // gRPC calls accepted and not yet finished (tbproxy_grpc_calls_in_flight); delta is ±1.
   void AddGrpcCallsInFlight(int64_t delta);
+  // A snapshot of the gRPC service's Stream RPC bound (StreamRpcLimit): sets
+  // tbproxy_grpc_streams_open and advances tbproxy_grpc_streams_refused_total to `refused`
+  // (snapshots must all come from one service: a counter never goes back).
+  void SetGrpcStreams(uint64_t open, uint64_t refused);
   // `count` results of `operation` carried `status` (a CreateAccountStatus/CreateTransferStatus
   // value for 146/147; anything else is counted as "unknown").
   void RecordResultStatus(Frontend frontend, uint8_t operation, uint32_t status, uint64_t count);
@@ -147,6 +151,9 @@ class Metrics {
   std::array<prometheus::Counter*, kRefusalReasonSlots> refusals_{};
   prometheus::Counter* late_results_dropped_ = nullptr;
   prometheus::Gauge* grpc_calls_in_flight_ = nullptr;
+  prometheus::Gauge* grpc_streams_open_ = nullptr;
+  prometheus::Counter* grpc_streams_refused_ = nullptr;
+  absl::Mutex grpc_streams_mutex_;  // Serialises snapshots: each advances a counter by a difference.
   prometheus::Gauge* queued_events_ = nullptr;
   prometheus::Gauge* queued_bytes_ = nullptr;
   prometheus::Gauge* sessions_registered_ = nullptr;

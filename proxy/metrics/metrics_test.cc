@@ -295,6 +295,22 @@ TEST_F(MetricsHttpTest, NativeFrontEndSeriesAppearWithTheFirstSnapshotAndFollowI
                         {R"(tbproxy_native_session_evictions_total{reason="no_session"})", 10}}));
 }
 
+TEST_F(MetricsHttpTest, GrpcStreamSeriesFollowTheSnapshotsAndTheCounterNeverGoesBack) {
+  EXPECT_TRUE(SamplesAre(Scrape(), {{"tbproxy_grpc_streams_open", 0},
+                                    {"tbproxy_grpc_streams_refused_total", 0}}));
+  uint64_t open = 5;
+  uint64_t refused = 2;
+  metrics_.AddScrapeHook([&](Metrics& metrics) { metrics.SetGrpcStreams(open, refused); });
+  EXPECT_TRUE(SamplesAre(Scrape(), {{"tbproxy_grpc_streams_open", 5},
+                                    {"tbproxy_grpc_streams_refused_total", 2}}));
+  open = 1;
+  refused = 7;
+  EXPECT_TRUE(SamplesAre(Scrape(), {{"tbproxy_grpc_streams_open", 1},
+                                    {"tbproxy_grpc_streams_refused_total", 7}}));
+  refused = 3;  // A snapshot from elsewhere must not move a counter back.
+  EXPECT_TRUE(SamplesAre(Scrape(), {{"tbproxy_grpc_streams_refused_total", 7}}));
+}
+
 TEST_F(MetricsHttpTest, ExposesBuildInfoAndHelp) {
   metrics_.RecordRequest(Frontend::kGrpc, 146, absl::StatusCode::kOk, 1);
   const std::string text = Scrape();

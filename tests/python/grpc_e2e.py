@@ -5,8 +5,8 @@ Starts tbproxy (embedded dev cluster) on a free port, generates the Python stubs
 proto/tbproxy/v1/tbproxy.proto into a temporary directory, then runs several client processes
 at once. Each client uses every RPC: typed creates, lookups, filters, queries, change events,
 the Raw RPC with native bytes, and the Stream RPC with pipelined calls whose order must hold.
-Further tbproxy runs check bearer tokens with read-only permissions and TLS. Finally
-SIGTERM must drain and exit 0.
+Further tbproxy runs check bearer tokens with read-only permissions, TLS, and the bound on open
+Stream RPCs with its metrics. Finally SIGTERM must drain and exit 0.
 
 usage: grpc_e2e.py <tbproxy binary> <repository root>
 """
@@ -290,6 +290,75 @@ def check_tls(binary, directory):
         stop_proxy(process)
 
 
+def check_stream_bound(binary):
+    """--stream-rpcs-max: one stream past the bound is refused RESOURCE_EXHAUSTED, not applied,
+    and counted; a stream that ends gives its place back. /metrics shows both."""
+    import queue
+    import re
+    import time
+    import urllib.request
+    import grpc
+    from tbproxy.v1 import tbproxy_pb2 as pb
+    from tbproxy.v1 import tbproxy_pb2_grpc as rpc
+
+    process, port, log = start_proxy(binary, ["--stream-rpcs-max=2",
+                                              "--metrics-listen=127.0.0.1:0"])
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not re.search(r"event=metrics_listening port=(\d+)", "".join(log)):
+            assert time.monotonic() < deadline, "no metrics_listening line in tbproxy's log"
+            time.sleep(0.01)
+        metrics_port = int(re.search(r"event=metrics_listening port=(\d+)", "".join(log))[1])
+
+        def sample(name):
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port,
+                                        timeout=TIMEOUT) as reply:
+                text = reply.read().decode()
+            return float(re.search(r"^%s (\S+)$" % name, text, re.M)[1])
+
+        channel = grpc.insecure_channel("127.0.0.1:%d" % port)
+        stub = rpc.TigerBeetleStub(channel)
+
+        def open_stream():
+            """A stream with one answered lookup; returns (requests queue, responses, call)."""
+            requests = queue.Queue()
+            call = stub.Stream(iter(requests.get, None), timeout=TIMEOUT * 4)
+            requests.put(pb.StreamRequest(correlation_id=1, lookup_accounts=pb.LookupAccountsRequest(
+                ids=[u128(pb, 1)])))
+            try:
+                assert next(call).correlation_id == 1
+            except grpc.RpcError:
+                requests.put(None)  # Ends the request iterator's thread.
+                raise
+            return requests, call
+
+        def close_stream(stream):
+            requests, call = stream
+            requests.put(None)
+            assert list(call) == []
+            assert call.code() == grpc.StatusCode.OK, call.code()
+
+        first, second = open_stream(), open_stream()
+        try:
+            open_stream()
+            raise AssertionError("a third stream was opened with --stream-rpcs-max=2")
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+            assert "--stream-rpcs-max" in error.details(), error.details()
+            assert ("tbproxy-outcome", "not_applied") in error.trailing_metadata(), \
+                error.trailing_metadata()
+        assert sample("tbproxy_grpc_streams_open") == 2
+        assert sample("tbproxy_grpc_streams_refused_total") == 1
+        close_stream(first)
+        third = open_stream()
+        close_stream(second)
+        close_stream(third)
+        assert sample("tbproxy_grpc_streams_open") == 0
+        channel.close()
+    finally:
+        stop_proxy(process)
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--client":
         client(int(sys.argv[2]), int(sys.argv[3]))
@@ -313,7 +382,9 @@ def main():
         assert "NOT DURABLE" in "".join(log), "the embedded cluster must be announced loudly"
         check_tokens(binary, directory)
         check_tls(binary, directory)
-    print("grpc_e2e: %d concurrent clients, health, reflection, tokens, TLS and drain: ok"
+        check_stream_bound(binary)
+    print("grpc_e2e: %d concurrent clients, health, reflection, tokens, TLS, the stream bound "
+          "and drain: ok"
           % CLIENTS)
     return 0
 

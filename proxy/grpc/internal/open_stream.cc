@@ -1,5 +1,7 @@
 #include "proxy/grpc/internal/open_stream.h"
 
+#include <utility>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "proxy/grpc/grpc_status.h"
@@ -11,7 +13,8 @@ namespace v1 = ::tbproxy::v1;
 
 namespace {
 
-// A stream refused before it starts (authentication, or the drain: then it may finish later).
+// A stream refused before it starts (authentication, metadata, --stream-rpcs-max, or the drain:
+// then it may finish later).
 class RejectedStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse> {
  public:
   RejectedStream() = default;
@@ -23,7 +26,7 @@ class RejectedStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v
 
 grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* OpenStream(
     Submitter& submitter, const GrpcServiceOptions& options,
-    std::atomic<uint64_t>& ordering_key_next, GrpcDrain* drain,
+    std::atomic<uint64_t>& ordering_key_next, GrpcDrain* drain, StreamRpcLimit& limit,
     grpc::CallbackServerContext* context) {
   if (drain != nullptr && drain->draining()) {
     auto* refused = new RejectedStream();
@@ -48,12 +51,14 @@ grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* OpenStream(
           context));
     }
   }
+  absl::StatusOr<StreamRpcSlot> slot = limit.TryAcquire();
+  if (!slot.ok()) return new RejectedStream(ToGrpcStatus(slot.status(), context));
   return NewStreamCall(submitter, context,
                        {.calls_max = options.stream_calls_max,
                         .ordering_key = ordering_key,
                         .permission = *permission,
-                        .drain = drain});
+                        .drain = drain},
+                       *std::move(slot));
 }
-
 
 }  // namespace tb::proxy::internal
