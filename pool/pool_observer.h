@@ -54,6 +54,9 @@ class PoolObserver {
   // cluster answered other sessions: the pool closed it (its callers hear outcome unknown) and
   // starts a session with a new client id in its place (OnSessionReplaced follows).
   virtual void OnSessionRetired(u128 client, absl::Duration silent_for) {}
+  // The same, but session_budget - sessions retired client ids are already held, so the pool
+  // keeps the session and waits on (its callers' deadlines still apply). Once per stuck request.
+  virtual void OnSessionStuckKept(u128 client, absl::Duration silent_for) {}
   // A session learned a higher view (the cluster's primary may have changed). Each session
   // reports it: one view change of the cluster arrives once per session that sees it.
   virtual void OnViewChange(u128 client, uint32_t view) {}

@@ -118,6 +118,7 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
     uint64_t busy_tick = 0;  // The first tick that saw its current request in flight (0: idle).
     uint64_t answered_elsewhere_tick = 0;
     bool replied = false;  // Scratch of CheckStuckSessions: a reply since the last tick.
+    bool stuck_kept_reported = false;  // OnSessionStuckKept ran for the current request.
   };
 
   // A client id the pool gave up on without the cluster evicting it: it may still hold a slot in
@@ -214,6 +215,7 @@ void PoolCore::StartSession(Slot& slot) {
   slot.reply_count_seen = 0;
   slot.busy_tick = 0;
   slot.answered_elsewhere_tick = 0;
+  slot.stuck_kept_reported = false;
   if (slot.previous_client != 0) {
     observer_->OnSessionReplaced(slot.previous_client, slot.session->client_id());
   }
@@ -389,6 +391,7 @@ void PoolCore::CheckStuckSessions() {
       // Idle, or its request was answered: any wait starts over.
       slot.busy_tick = 0;
       slot.answered_elsewhere_tick = 0;
+      slot.stuck_kept_reported = false;
       if (!slot.session->busy()) continue;
     }
     if (slot.busy_tick == 0) {
@@ -411,11 +414,16 @@ void PoolCore::CheckStuckSessions() {
 void PoolCore::RetireSession(Slot& slot) {
   // Its client id may still hold a slot in the cluster's table, and every pool slot will hold
   // one again: retire only while retired ids fit in session_budget - sessions. Otherwise the
-  // session keeps waiting, as it would without this check.
-  if (retired_.size() >= options_.session_budget - options_.sessions) return;
+  // session keeps waiting, as it would without this check, and that is said once.
   const u128 client = slot.session->client_id();
-  observer_->OnSessionRetired(
-      client, options_.tick_interval * static_cast<int64_t>(tick_ - slot.answered_elsewhere_tick));
+  const absl::Duration silent_for =
+      options_.tick_interval * static_cast<int64_t>(tick_ - slot.answered_elsewhere_tick);
+  if (retired_.size() >= options_.session_budget - options_.sessions) {
+    if (!slot.stuck_kept_reported) observer_->OnSessionStuckKept(client, silent_for);
+    slot.stuck_kept_reported = true;
+    return;
+  }
+  observer_->OnSessionRetired(client, silent_for);
   retired_.push_back({.client = client, .retired_tick = tick_});
   // The request may have been applied: Close() answers its callers with outcome unknown.
   slot.session->Close(absl::UnavailableError(absl::StrCat(

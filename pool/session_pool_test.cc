@@ -518,6 +518,47 @@ TEST_F(SessionPoolTest, SessionStuckWhileTheClusterAnswersOthersIsRetiredAndRepl
   EXPECT_EQ(pool->registered_session_count(), 2u);
 }
 
+// With session_budget == sessions there is no room for a retired client id: the stuck session
+// is kept, and that is reported once, not on every tick.
+TEST_F(SessionPoolTest, StuckSessionWithNoRoomToRetireIsKeptAndReportedOnce) {
+  TestCluster cluster({});
+  Relay relay(cluster.addresses()[0].port);
+  SessionPoolOptions options = StuckOptions(Options(cluster, 2));
+  options.session_budget = 2;
+  options.replica_addresses = {{"127.0.0.1", relay.port()}};
+  SessionPool* pool = StartPool(options);
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
+  ASSERT_EQ(relay.connection_count(), 2u);
+  ASSERT_TRUE(relay.Silence(0));
+  source_.Push(0, kLookupAccounts, LookupBody(1));
+  source_.Push(1, kLookupAccounts, LookupBody(2));
+  pool->Wake();
+  uint32_t number = 2;
+  while (true) {
+    {
+      auto lock = record_.Lock();
+      if (!record_.stuck_kept.empty()) break;
+    }
+    ASSERT_LT(number, 100'000u) << "the stuck session was not reported";
+    ASSERT_TRUE(SendAndWait(pool, number, 1)) << "message " << number;
+    number++;
+  }
+  // Another stuck timeout's worth of ticks with the other session answering: still one report.
+  const absl::Time until = absl::Now() + options.session_stuck_timeout;
+  while (absl::Now() < until) {
+    ASSERT_TRUE(SendAndWait(pool, number, 1)) << "message " << number;
+    number++;
+  }
+  auto lock = record_.Lock();
+  EXPECT_EQ(record_.stuck_kept.size(), 1u);
+  EXPECT_TRUE(record_.retired.empty());
+  EXPECT_TRUE(record_.replaced.empty());
+  EXPECT_EQ(record_.registered.size(), 2u);
+  // The stuck session keeps its message; every other one was answered.
+  EXPECT_EQ(record_.results.size(), number - 1);
+  for (const auto& [n, result] : record_.results) EXPECT_TRUE(result.ok()) << n;
+}
+
 TEST_F(SessionPoolTest, SilentClusterIsAnOutageNotAStuckSession) {
   TestCluster cluster({});
   SessionPoolOptions options = StuckOptions(Options(cluster, 2));

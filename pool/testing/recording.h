@@ -69,6 +69,7 @@ struct Record {
   std::vector<std::pair<u128, EvictionReason>> evicted;
   std::vector<std::pair<u128, u128>> replaced;
   std::vector<u128> retired;
+  std::vector<u128> stuck_kept;  // OnSessionStuckKept, in order.
   std::map<u128, uint32_t> keep_warm;
   std::vector<uint32_t> views;
   uint32_t round_trips = 0;
@@ -147,6 +148,10 @@ class RecordingObserver final : public PoolObserver {
   void OnSessionRetired(u128 client, absl::Duration) override {
     auto lock = record_->Lock();
     record_->retired.push_back(client);
+  }
+  void OnSessionStuckKept(u128 client, absl::Duration) override {
+    auto lock = record_->Lock();
+    record_->stuck_kept.push_back(client);
   }
   void OnViewChange(u128, uint32_t view) override {
     auto lock = record_->Lock();

@@ -273,6 +273,9 @@ void Metrics::RegisterScalarSeries(const MetricsOptions& options) {
   resends_ = counter("tbproxy_request_resends_total",
                      "Requests that timed out and were re-sent with the same bytes.");
   view_changes_ = counter("tbproxy_view_changes_total", "Higher cluster views seen by a session.");
+  sessions_stuck_kept_ = counter(
+      "tbproxy_pool_sessions_stuck_kept_total",
+      "Stuck sessions kept waiting: no room to retire them (session-budget - sessions used up).");
   keep_warm_ = counter("tbproxy_keep_warm_requests_total",
                        "Requests sent by idle sessions to stay recently used.");
   late_results_dropped_ =
@@ -480,6 +483,8 @@ void Metrics::RecordSessionReplaced() { sessions_replaced_->Increment(); }
 void Metrics::RecordResend() { resends_->Increment(); }
 
 void Metrics::RecordSessionRetired() { sessions_retired_stuck_->Increment(); }
+
+void Metrics::RecordSessionStuckKept() { sessions_stuck_kept_->Increment(); }
 
 void Metrics::RecordResubmission(pool::ResubmissionReason reason) {
   const auto index = static_cast<size_t>(reason);

@@ -114,6 +114,9 @@ class Metrics {
   // A session stuck without a reply while the cluster answered others was retired
   // (tbproxy_pool_sessions_retired_total{reason="stuck"}).
   void RecordSessionRetired();
+  // A stuck session was kept, since session_budget - sessions retired client ids are held
+  // (tbproxy_pool_sessions_stuck_kept_total).
+  void RecordSessionStuckKept();
   void RecordViewChange(uint32_t view);
   void RecordKeepWarm();
   void RecordPoolFailed();
@@ -163,6 +166,7 @@ class Metrics {
   prometheus::Counter* resends_ = nullptr;
   std::array<prometheus::Counter*, pool::kResubmissionReasonCount> resubmissions_{};
   prometheus::Counter* sessions_retired_stuck_ = nullptr;
+  prometheus::Counter* sessions_stuck_kept_ = nullptr;
   prometheus::Counter* view_changes_ = nullptr;
   prometheus::Gauge* view_ = nullptr;
   prometheus::Counter* keep_warm_ = nullptr;

@@ -120,6 +120,16 @@ void PoolMetricsObserver::OnSessionRetired(u128 client, absl::Duration silent_fo
        {"silent_for", absl::FormatDuration(silent_for)}});
 }
 
+void PoolMetricsObserver::OnSessionStuckKept(u128 client, absl::Duration silent_for) {
+  metrics_.RecordSessionStuckKept();
+  Log(LogLevel::kWarning, "session_stuck_kept",
+      {{"client", ClientField(client)},
+       {"silent_for", absl::FormatDuration(silent_for)},
+       {"detail",
+        "no reply while the cluster answers other sessions, and no room to retire it: raise "
+        "--session-budget above --sessions"}});
+}
+
 void PoolMetricsObserver::OnViewChange(u128 client, uint32_t view) {
   metrics_.RecordViewChange(view);
   Log(LogLevel::kInfo, "view_change",

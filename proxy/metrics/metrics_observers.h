@@ -67,6 +67,7 @@ class PoolMetricsObserver final : public pool::PoolObserver {
   void OnSessionEvicted(u128 client, EvictionReason reason) override;
   void OnSessionReplaced(u128 old_client, u128 new_client) override;
   void OnSessionRetired(u128 client, absl::Duration silent_for) override;
+  void OnSessionStuckKept(u128 client, absl::Duration silent_for) override;
   void OnViewChange(u128 client, uint32_t view) override;
   void OnRequestResent(u128 client, uint32_t attempts) override;
   void OnMessageResubmitted(pool::ResubmissionReason reason, uint32_t attempts) override;

@@ -294,6 +294,20 @@ TEST_F(PoolMetricsObserverTest, CountsAndLogsRetiredStuckSessions) {
   EXPECT_THAT(lines_[2], HasSubstr(" reason=stuck silent_for=30s"));
 }
 
+TEST_F(PoolMetricsObserverTest, CountsAndLogsStuckSessionsKept) {
+  observer_.OnSessionRegistered(0xAB, 1, 4096);
+  observer_.OnSessionStuckKept(0xAB, absl::Seconds(31));
+  const std::string text = metrics_.Exposition();
+  // Kept: still registered, not counted as retired.
+  EXPECT_TRUE(SamplesAre(text, {{"tbproxy_pool_sessions_stuck_kept_total", 1},
+                                {R"(tbproxy_pool_sessions_retired_total{reason="stuck"})", 0},
+                                {"tbproxy_sessions_registered", 1}}));
+  ASSERT_EQ(lines_.size(), 2u);
+  EXPECT_THAT(lines_[1], HasSubstr("level=warning event=session_stuck_kept client="));
+  EXPECT_THAT(lines_[1], HasSubstr(" silent_for=31s"));
+  EXPECT_THAT(lines_[1], HasSubstr("--session-budget"));
+}
+
 TEST_F(PoolMetricsObserverTest, LogsSessionEventsAsStructuredLines) {
   observer_.OnSessionRegistered(0xAB, 7, 4096);
   observer_.OnSessionEvicted(0xAB, EvictionReason::kSessionTooLow);
