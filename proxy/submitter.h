@@ -52,6 +52,10 @@ class Submitter {
   // Thread-safe and never blocks. `callback` runs exactly once: inline when the request is
   // refused at once, otherwise later on an internal thread (it must not block either).
   virtual void Submit(SubmitRequest request, SubmitOptions options, SubmitCallback callback) = 0;
+  // A call the front end answered `code` before submitting it (a bad token, a request that does
+  // not convert, the drain), so that per-call metrics count every call a client made
+  // (MeteredSubmitter). `operation` as asked, 0 when unknown. Thread-safe. Default: nothing.
+  virtual void OnRefusedBeforeSubmit(uint8_t operation, absl::StatusCode code) {}
 };
 
 }  // namespace tb::proxy

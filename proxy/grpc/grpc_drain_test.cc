@@ -59,6 +59,11 @@ TEST(GrpcDrain, NewCallsAreRefusedNotApplied) {
   stream->Write(RawLookupCall(1, 1));  // May fail: the stream may be finished already.
   ExpectDrainingRefusal(stream->Finish(), streaming);
   EXPECT_TRUE(server.submitter.calls().empty());
+  // The unary call is counted as a call; a refused stream is not one.
+  const auto refusals = server.submitter.refusals();
+  ASSERT_EQ(refusals.size(), 1u);
+  EXPECT_EQ(refusals[0].operation, 140);
+  EXPECT_EQ(refusals[0].code, absl::StatusCode::kUnavailable);
 }
 
 TEST(GrpcDrain, OpenStreamGetsItsAnswersThenFinishesUnavailable) {

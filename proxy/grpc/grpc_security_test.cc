@@ -77,6 +77,12 @@ TEST_F(GrpcTokenTest, CallsNeedAKnownToken) {
   EXPECT_EQ(CreateAccounts("guess"), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(CreateAccounts("writer-token"), grpc::StatusCode::OK);
   EXPECT_EQ(server_.submitter.calls().size(), 1u);
+  const auto refusals = server_.submitter.refusals();
+  ASSERT_EQ(refusals.size(), 2u);
+  for (const auto& refusal : refusals) {
+    EXPECT_EQ(refusal.operation, 146);
+    EXPECT_EQ(refusal.code, absl::StatusCode::kUnauthenticated);
+  }
 }
 
 TEST_F(GrpcTokenTest, ReadOnlyTokensCannotCreate) {
@@ -118,6 +124,15 @@ TEST_F(GrpcTokenTest, StreamsNeedATokenAndReadOnlyStreamsCannotCreate) {
   ASSERT_EQ(responses.size(), 3u);
   EXPECT_EQ(responses[1].error().code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
   EXPECT_EQ(responses[2].error().code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
+  // The two refused calls of the stream reach the per-call metrics; the stream itself is not a
+  // call (nor is the unauthenticated stream above).
+  const auto refusals = server_.submitter.refusals();
+  ASSERT_EQ(refusals.size(), 2u);
+  EXPECT_EQ(refusals[0].operation, 146);
+  EXPECT_EQ(refusals[1].operation, 147);
+  for (const auto& refusal : refusals) {
+    EXPECT_EQ(refusal.code, absl::StatusCode::kPermissionDenied);
+  }
   EXPECT_TRUE(responses[3].has_lookup_accounts());
   EXPECT_EQ(server_.submitter.calls().size(), 1u);
 }

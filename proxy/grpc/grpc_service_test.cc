@@ -303,6 +303,14 @@ TEST_F(GrpcServiceTest, BadInputIsInvalidArgumentAndNeverSubmitted) {
     EXPECT_EQ(context.GetServerTrailingMetadata().count(kOutcomeMetadataKey), 0u);
   }
   EXPECT_TRUE(server_.submitter.calls().empty());
+  // Each still reaches the per-call metrics, under the operation it asked for.
+  const auto refusals = server_.submitter.refusals();
+  ASSERT_EQ(refusals.size(), 5u);
+  const uint8_t asked[] = {128, 146, 146, 140, 144};
+  for (size_t i = 0; i < refusals.size(); i++) {
+    EXPECT_EQ(refusals[i].operation, asked[i]) << i;
+    EXPECT_EQ(refusals[i].code, absl::StatusCode::kInvalidArgument) << i;
+  }
 }
 
 TEST(GrpcServiceLimits, OversizeMessageIsResourceExhausted) {

@@ -23,6 +23,7 @@ namespace {
 using internal::CallDeadline;
 using internal::CheckPermission;
 using internal::Creates;
+using internal::OperationOf;
 
 namespace v1 = ::tbproxy::v1;
 
@@ -218,13 +219,19 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
     Deliver(std::move(response));
   }
 
+  // A call answered before it was submitted: counted by the submitter's metrics like any call.
+  void RefuseCall(uint64_t correlation_id, uint8_t operation, const absl::Status& status) {
+    submitter_.OnRefusedBeforeSubmit(operation, status.code());
+    DeliverError(correlation_id, status);
+  }
+
   template <typename Request, typename Response>
   void SubmitCall(uint64_t correlation_id, absl::Time deadline, const Request& call,
                   Response* (v1::StreamResponse::*field)()) {
     absl::Status allowed = CheckPermission(options_.permission, Creates(call));
-    if (!allowed.ok()) return DeliverError(correlation_id, allowed);
+    if (!allowed.ok()) return RefuseCall(correlation_id, OperationOf(call), allowed);
     absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(call);
-    if (!submit.ok()) return DeliverError(correlation_id, submit.status());
+    if (!submit.ok()) return RefuseCall(correlation_id, OperationOf(call), submit.status());
     // The reactor outlives this callback: it finishes only when outstanding_ is back to 0.
     submitter_.Submit(*std::move(submit),
                       {.deadline = deadline, .ordering_key = options_.ordering_key},
@@ -272,7 +279,7 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
       case v1::StreamRequest::CALL_NOT_SET:
         break;
     }
-    DeliverError(id, absl::InvalidArgumentError("call: required (set one operation)"));
+    RefuseCall(id, /*operation=*/0, absl::InvalidArgumentError("call: required (set one operation)"));
   }
 
   Submitter& submitter_;

@@ -200,4 +200,9 @@ void MeteredSubmitter::Submit(SubmitRequest request, SubmitOptions options,
                 });
 }
 
+void MeteredSubmitter::OnRefusedBeforeSubmit(uint8_t operation, absl::StatusCode code) {
+  metrics_.RecordRequest(frontend_, operation, code, /*event_count=*/0);
+  inner_.OnRefusedBeforeSubmit(operation, code);
+}
+
 }  // namespace tb::proxy

@@ -94,6 +94,8 @@ class MeteredSubmitter final : public Submitter {
                    Clock* clock = SystemClock());
 
   void Submit(SubmitRequest request, SubmitOptions options, SubmitCallback callback) override;
+  // Counted in tbproxy_requests_total with no events; no duration (it never waited).
+  void OnRefusedBeforeSubmit(uint8_t operation, absl::StatusCode code) override;
 
  private:
   Submitter& inner_;

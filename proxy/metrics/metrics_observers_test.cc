@@ -177,6 +177,24 @@ TEST(MeteredSubmitter, IgnoresResultsThatAreNotWholeCreateResults) {
   EXPECT_THAT(text, ::testing::Not(HasSubstr("tbproxy_results_total{")));
 }
 
+TEST(MeteredSubmitter, CountsCallsRefusedBeforeSubmitWithNoEvents) {
+  Metrics metrics({});
+  FixedSubmitter inner;
+  MeteredSubmitter submitter(inner, metrics, Frontend::kGrpc);
+  submitter.OnRefusedBeforeSubmit(147, absl::StatusCode::kUnauthenticated);
+  submitter.OnRefusedBeforeSubmit(128, absl::StatusCode::kInvalidArgument);
+  const std::string text = metrics.Exposition();
+  EXPECT_TRUE(SamplesAre(
+      text,
+      {{R"(tbproxy_requests_total{frontend="grpc",operation="create_transfers",outcome="unauthenticated"})",
+        1},
+       {R"(tbproxy_events_total{frontend="grpc",operation="create_transfers",outcome="unauthenticated"})",
+        0},
+       {R"(tbproxy_requests_total{frontend="grpc",operation="unknown",outcome="invalid_argument"})",
+        1},
+       {"tbproxy_grpc_calls_in_flight", 0}}));
+}
+
 TEST(MeteredSubmitter, CountsResultStatusesOnlyForCreates) {
   Metrics metrics({});
   FixedSubmitter inner;

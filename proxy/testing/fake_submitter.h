@@ -43,6 +43,20 @@ class FakeSubmitter final : public Submitter {
     std::move(callback)(std::move(result));
   }
 
+  // Calls the front end answered itself, before Submit.
+  struct Refusal {
+    uint8_t operation = 0;
+    absl::StatusCode code = absl::StatusCode::kOk;
+  };
+  void OnRefusedBeforeSubmit(uint8_t operation, absl::StatusCode code) override {
+    absl::MutexLock lock(&mutex_);
+    refusals_.push_back({operation, code});
+  }
+  std::vector<Refusal> refusals() const {
+    absl::MutexLock lock(&mutex_);
+    return refusals_;
+  }
+
   void set_answer(Answer answer) {
     absl::MutexLock lock(&mutex_);
     answer_ = std::move(answer);
@@ -98,6 +112,7 @@ class FakeSubmitter final : public Submitter {
 
   mutable absl::Mutex mutex_;
   std::vector<Call> calls_ ABSL_GUARDED_BY(mutex_);
+  std::vector<Refusal> refusals_ ABSL_GUARDED_BY(mutex_);
   std::deque<Pending> pending_ ABSL_GUARDED_BY(mutex_);
   size_t pending_max_ ABSL_GUARDED_BY(mutex_) = 0;
   Answer answer_ ABSL_GUARDED_BY(mutex_);
