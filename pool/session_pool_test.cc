@@ -1,5 +1,6 @@
 #include "pool/session_pool.h"
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <thread>
@@ -94,6 +95,33 @@ class SessionPoolTest : public ::testing::Test {
       }
       return true;
     });
+  }
+
+  // With two sessions on `relay` (one connection each): silences the first connection, gives
+  // both sessions a message (numbers 0 and 1), so the first one's stays unanswered while the
+  // other session answers, then sends one message at a time (2, 3, ...) until `until` holds.
+  // Returns the next unused number; 0 (after reporting a failure) if `until` never held.
+  uint32_t StickOneSessionUntil(SessionPool* pool, Relay& relay,
+                                const std::function<bool(Record&)>& until) {
+    if (relay.connection_count() != 2 || !relay.Silence(0)) {
+      ADD_FAILURE() << "expected two relayed connections to silence one";
+      return 0;
+    }
+    source_.Push(0, kLookupAccounts, LookupBody(1));
+    source_.Push(1, kLookupAccounts, LookupBody(2));
+    pool->Wake();
+    for (uint32_t number = 2; number < 100'000; number++) {
+      {
+        auto lock = record_.Lock();
+        if (until(record_)) return number;
+      }
+      if (!SendAndWait(pool, number, 1)) {
+        ADD_FAILURE() << "message " << number << " was not answered";
+        return 0;
+      }
+    }
+    ADD_FAILURE() << "the stuck session was never noticed";
+    return 0;
   }
 
   // Registers one other client (a one-session pool on its own observer) and closes it, as an
@@ -475,22 +503,9 @@ TEST_F(SessionPoolTest, SessionStuckWhileTheClusterAnswersOthersIsRetiredAndRepl
     first_clients = record_.registered;
   }
   // One replica: one connection per session. Nothing comes back on the first any more.
-  ASSERT_EQ(relay.connection_count(), 2u);
-  ASSERT_TRUE(relay.Silence(0));
-  // Both sessions take a message; the other session keeps answering the ones after it.
-  source_.Push(0, kLookupAccounts, LookupBody(1));
-  source_.Push(1, kLookupAccounts, LookupBody(2));
-  pool->Wake();
-  uint32_t number = 2;
-  while (true) {
-    {
-      auto lock = record_.Lock();
-      if (!record_.retired.empty()) break;
-    }
-    ASSERT_LT(number, 100'000u) << "the stuck session was not retired";
-    ASSERT_TRUE(SendAndWait(pool, number, 1)) << "message " << number;
-    number++;
-  }
+  const uint32_t number =
+      StickOneSessionUntil(pool, relay, [](Record& r) { return !r.retired.empty(); });
+  ASSERT_NE(number, 0u);
   // A new session, with a new client id, takes the retired one's place.
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 3; }));
   ASSERT_TRUE(SendAndWait(pool, number, 20));
@@ -528,21 +543,9 @@ TEST_F(SessionPoolTest, StuckSessionWithNoRoomToRetireIsKeptAndReportedOnce) {
   options.replica_addresses = {{"127.0.0.1", relay.port()}};
   SessionPool* pool = StartPool(options);
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 2; }));
-  ASSERT_EQ(relay.connection_count(), 2u);
-  ASSERT_TRUE(relay.Silence(0));
-  source_.Push(0, kLookupAccounts, LookupBody(1));
-  source_.Push(1, kLookupAccounts, LookupBody(2));
-  pool->Wake();
-  uint32_t number = 2;
-  while (true) {
-    {
-      auto lock = record_.Lock();
-      if (!record_.stuck_kept.empty()) break;
-    }
-    ASSERT_LT(number, 100'000u) << "the stuck session was not reported";
-    ASSERT_TRUE(SendAndWait(pool, number, 1)) << "message " << number;
-    number++;
-  }
+  uint32_t number =
+      StickOneSessionUntil(pool, relay, [](Record& r) { return !r.stuck_kept.empty(); });
+  ASSERT_NE(number, 0u);
   // Another stuck timeout's worth of ticks with the other session answering: still one report.
   const absl::Time until = absl::Now() + options.session_stuck_timeout;
   while (absl::Now() < until) {
