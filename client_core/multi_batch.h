@@ -34,6 +34,10 @@ class MultiBatchEncoder {
   // batch (a body must hold at least one batch).
   void Finish();
 
+  // Room for `count` batches' counts, so that adding them allocates nothing (up to
+  // kInlineBatches need no room at all).
+  void ReserveBatches(size_t count) { counts_.reserve(count); }
+
   uint32_t batch_count() const { return static_cast<uint32_t>(counts_.size()); }
   // Body size if Finish() were called now with one more batch of `element_count` elements.
   uint64_t SizeWithBatch(uint32_t element_count) const;
@@ -43,7 +47,9 @@ class MultiBatchEncoder {
   std::vector<uint8_t>* out_;
   size_t start_;
   uint64_t payload_size_ = 0;
-  std::vector<uint16_t> counts_;
+  // Inline for the common small bodies (a native reply is one batch): no heap block for them.
+  static constexpr size_t kInlineBatches = 16;
+  absl::InlinedVector<uint16_t, kInlineBatches> counts_;
   bool finished_ = false;
 };
 

@@ -125,7 +125,10 @@ pool::OutgoingMessage Coalescer::CommitLocked(MessagePlan plan, uint32_t batch_s
   std::vector<uint8_t> body;
   body.reserve(plan.body_size);
   std::optional<MultiBatchEncoder> encoder;
-  if (info.multi_batch) encoder.emplace(info.event_size, &body);
+  if (info.multi_batch) {
+    encoder.emplace(info.event_size, &body);
+    encoder->ReserveBatches(plan.call_ids.size());
+  }
   // The pool sends a message again (after losing a session) only before its earliest caller's
   // deadline; expired calls were failed out of the queue before planning.
   absl::Time deadline = absl::InfiniteFuture();
