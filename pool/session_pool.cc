@@ -119,6 +119,13 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
     uint64_t answered_elsewhere_tick = 0;
     bool replied = false;  // Scratch of CheckStuckSessions: a reply since the last tick.
     bool stuck_kept_reported = false;  // OnSessionStuckKept ran for the current request.
+
+    // Idle, answered or new: any wait for a reply starts over.
+    void RestartStuckWait() {
+      busy_tick = 0;
+      answered_elsewhere_tick = 0;
+      stuck_kept_reported = false;
+    }
   };
 
   // A client id the pool gave up on without the cluster evicting it: it may still hold a slot in
@@ -213,9 +220,7 @@ void PoolCore::StartSession(Slot& slot) {
   slot.session = std::move(*session);
   slot.registered_tick = 0;
   slot.reply_count_seen = 0;
-  slot.busy_tick = 0;
-  slot.answered_elsewhere_tick = 0;
-  slot.stuck_kept_reported = false;
+  slot.RestartStuckWait();
   if (slot.previous_client != 0) {
     observer_->OnSessionReplaced(slot.previous_client, slot.session->client_id());
   }
@@ -388,10 +393,7 @@ void PoolCore::CheckStuckSessions() {
   for (Slot& slot : slots_) {
     if (slot.session == nullptr) continue;
     if (!slot.session->busy() || slot.replied) {
-      // Idle, or its request was answered: any wait starts over.
-      slot.busy_tick = 0;
-      slot.answered_elsewhere_tick = 0;
-      slot.stuck_kept_reported = false;
+      slot.RestartStuckWait();
       if (!slot.session->busy()) continue;
     }
     if (slot.busy_tick == 0) {

@@ -211,7 +211,7 @@ absl::Status TransferToNative(const v1::Transfer& transfer, int index, Transfer*
 
 absl::StatusOr<SubmitRequest> AccountFilterRequest(bool has_filter,
                                                    const v1::AccountFilter& filter,
-                                                   Operation operation) {
+                                                   uint8_t operation) {
   if (!has_filter) return absl::InvalidArgumentError("filter: required");
   AccountFilter native{};
   TB_RETURN_IF_ERROR((ReadFields<kAccountFilterU128Fields, kAccountFilterU16Fields>(
@@ -222,13 +222,13 @@ absl::StatusOr<SubmitRequest> AccountFilterRequest(bool has_filter,
   native.timestamp_max = filter.timestamp_max();
   native.limit = filter.limit();
   native.flags = filter.flags();
-  SubmitRequest request{.operation = static_cast<uint8_t>(operation)};
+  SubmitRequest request{.operation = operation};
   Append(native, &request.events);
   return request;
 }
 
 absl::StatusOr<SubmitRequest> QueryFilterRequest(bool has_filter, const v1::QueryFilter& filter,
-                                                 Operation operation) {
+                                                 uint8_t operation) {
   if (!has_filter) return absl::InvalidArgumentError("filter: required");
   QueryFilter native{};
   TB_RETURN_IF_ERROR(
@@ -240,14 +240,14 @@ absl::StatusOr<SubmitRequest> QueryFilterRequest(bool has_filter, const v1::Quer
   native.timestamp_max = filter.timestamp_max();
   native.limit = filter.limit();
   native.flags = filter.flags();
-  SubmitRequest request{.operation = static_cast<uint8_t>(operation)};
+  SubmitRequest request{.operation = operation};
   Append(native, &request.events);
   return request;
 }
 
 template <typename Ids>
-absl::StatusOr<SubmitRequest> LookupRequest(const Ids& ids, Operation operation) {
-  SubmitRequest request{.operation = static_cast<uint8_t>(operation)};
+absl::StatusOr<SubmitRequest> LookupRequest(const Ids& ids, uint8_t operation) {
+  SubmitRequest request{.operation = operation};
   TB_RETURN_IF_ERROR(CheckCount(ids.size(), request.operation, "ids"));
   request.events.reserve(ids.size() * sizeof(u128));
   for (int i = 0; i < ids.size(); ++i) {
@@ -277,7 +277,7 @@ bool IsCreateOperation(uint8_t operation) {
 }
 
 absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::CreateAccountsRequest& request) {
-  SubmitRequest out{.operation = static_cast<uint8_t>(Operation::kCreateAccounts)};
+  SubmitRequest out{.operation = OperationOf(request)};
   TB_RETURN_IF_ERROR(CheckCount(request.accounts_size(), out.operation, "accounts"));
   out.events.reserve(request.accounts_size() * sizeof(Account));
   for (int i = 0; i < request.accounts_size(); ++i) {
@@ -289,7 +289,7 @@ absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::CreateAccountsRequest& r
 }
 
 absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::CreateTransfersRequest& request) {
-  SubmitRequest out{.operation = static_cast<uint8_t>(Operation::kCreateTransfers)};
+  SubmitRequest out{.operation = OperationOf(request)};
   TB_RETURN_IF_ERROR(CheckCount(request.transfers_size(), out.operation, "transfers"));
   out.events.reserve(request.transfers_size() * sizeof(Transfer));
   for (int i = 0; i < request.transfers_size(); ++i) {
@@ -301,29 +301,29 @@ absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::CreateTransfersRequest& 
 }
 
 absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::LookupAccountsRequest& request) {
-  return LookupRequest(request.ids(), Operation::kLookupAccounts);
+  return LookupRequest(request.ids(), OperationOf(request));
 }
 
 absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::LookupTransfersRequest& request) {
-  return LookupRequest(request.ids(), Operation::kLookupTransfers);
+  return LookupRequest(request.ids(), OperationOf(request));
 }
 
 absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::GetAccountTransfersRequest& request) {
   return AccountFilterRequest(request.has_filter(), request.filter(),
-                              Operation::kGetAccountTransfers);
+                              OperationOf(request));
 }
 
 absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::GetAccountBalancesRequest& request) {
   return AccountFilterRequest(request.has_filter(), request.filter(),
-                              Operation::kGetAccountBalances);
+                              OperationOf(request));
 }
 
 absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::QueryAccountsRequest& request) {
-  return QueryFilterRequest(request.has_filter(), request.filter(), Operation::kQueryAccounts);
+  return QueryFilterRequest(request.has_filter(), request.filter(), OperationOf(request));
 }
 
 absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::QueryTransfersRequest& request) {
-  return QueryFilterRequest(request.has_filter(), request.filter(), Operation::kQueryTransfers);
+  return QueryFilterRequest(request.has_filter(), request.filter(), OperationOf(request));
 }
 
 absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::GetChangeEventsRequest& request) {
@@ -332,7 +332,7 @@ absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::GetChangeEventsRequest& 
   native.timestamp_min = request.filter().timestamp_min();
   native.timestamp_max = request.filter().timestamp_max();
   native.limit = request.filter().limit();
-  SubmitRequest out{.operation = static_cast<uint8_t>(Operation::kGetChangeEvents)};
+  SubmitRequest out{.operation = OperationOf(request)};
   Append(native, &out.events);
   return out;
 }

@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "client_core/operation.h"
 #include "client_core/u128.h"
 #include "proxy/submitter.h"
 #include "tbproxy/v1/tbproxy.pb.h"
@@ -33,6 +34,39 @@ inline u128 FromProto(const v1::Uint128& value) { return MakeU128(value.hi(), va
 inline void ToProto(u128 value, v1::Uint128* out) {
   out->set_lo(U128Low(value));
   out->set_hi(U128High(value));
+}
+
+// The wire operation each request converts to: ToSubmitRequest sets it, and a call refused
+// before it is converted is counted under it. A Raw request's own; 0 when it is not one byte.
+inline uint8_t OperationOf(const v1::CreateAccountsRequest&) {
+  return static_cast<uint8_t>(Operation::kCreateAccounts);
+}
+inline uint8_t OperationOf(const v1::CreateTransfersRequest&) {
+  return static_cast<uint8_t>(Operation::kCreateTransfers);
+}
+inline uint8_t OperationOf(const v1::LookupAccountsRequest&) {
+  return static_cast<uint8_t>(Operation::kLookupAccounts);
+}
+inline uint8_t OperationOf(const v1::LookupTransfersRequest&) {
+  return static_cast<uint8_t>(Operation::kLookupTransfers);
+}
+inline uint8_t OperationOf(const v1::GetAccountTransfersRequest&) {
+  return static_cast<uint8_t>(Operation::kGetAccountTransfers);
+}
+inline uint8_t OperationOf(const v1::GetAccountBalancesRequest&) {
+  return static_cast<uint8_t>(Operation::kGetAccountBalances);
+}
+inline uint8_t OperationOf(const v1::QueryAccountsRequest&) {
+  return static_cast<uint8_t>(Operation::kQueryAccounts);
+}
+inline uint8_t OperationOf(const v1::QueryTransfersRequest&) {
+  return static_cast<uint8_t>(Operation::kQueryTransfers);
+}
+inline uint8_t OperationOf(const v1::GetChangeEventsRequest&) {
+  return static_cast<uint8_t>(Operation::kGetChangeEvents);
+}
+inline uint8_t OperationOf(const v1::RawRequest& request) {
+  return request.operation() <= 0xFF ? static_cast<uint8_t>(request.operation()) : 0;
 }
 
 absl::StatusOr<SubmitRequest> ToSubmitRequest(const v1::CreateAccountsRequest& request);

@@ -16,6 +16,7 @@ namespace {
 
 namespace v1 = ::tbproxy::v1;
 using testing::ClientStream;
+using testing::OutcomeMetadata;
 using testing::RawLookupCall;
 using testing::ReadResponses;
 using testing::SetU128;
@@ -26,17 +27,10 @@ absl::StatusOr<SubmitResult> EchoAnswer(const SubmitRequest& request) {
   return SubmitResult{.timestamp = request.operation, .results = request.events};
 }
 
-std::string Outcome(const grpc::ClientContext& context) {
-  const auto& trailing = context.GetServerTrailingMetadata();
-  auto it = trailing.find(kOutcomeMetadataKey);
-  if (it == trailing.end()) return "none";
-  return std::string(it->second.data(), it->second.size());
-}
-
 void ExpectDrainingRefusal(const grpc::Status& status, const grpc::ClientContext& context) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("draining"));
-  EXPECT_EQ(Outcome(context), "not_applied");
+  EXPECT_EQ(OutcomeMetadata(context), "not_applied");
 }
 
 grpc::Status Lookup(v1::TigerBeetle::Stub& stub, grpc::ClientContext* context) {

@@ -155,14 +155,14 @@ grpc::ServerUnaryReactor* GrpcService::HandleUnary(grpc::CallbackServerContext* 
   auto* call = new UnaryCall(context);
   std::shared_ptr<UnaryCallState> state = call->state();
   if (drain_.draining()) {
-    submitter_.OnRefusedBeforeSubmit(internal::OperationOf(request), DrainingStatus().code());
+    submitter_.OnRefusedBeforeSubmit(OperationOf(request), DrainingStatus().code());
     drain_.Refuse([state] { state->Complete([] { return DrainingStatus(); }); });
     return call;
   }
   absl::StatusOr<internal::UnarySubmit> submit =
       internal::PrepareUnary(options_.authenticator, *context, request);
   if (!submit.ok()) {
-    submitter_.OnRefusedBeforeSubmit(internal::OperationOf(request), submit.status().code());
+    submitter_.OnRefusedBeforeSubmit(OperationOf(request), submit.status().code());
     state->Complete([&] { return submit.status(); });
     return call;
   }

@@ -23,7 +23,6 @@ namespace {
 using internal::CallDeadline;
 using internal::CheckPermission;
 using internal::Creates;
-using internal::OperationOf;
 
 namespace v1 = ::tbproxy::v1;
 

@@ -9,7 +9,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "proxy/grpc/grpc_service.h"
-#include "proxy/grpc/grpc_status.h"
 #include "proxy/testing/grpc_message_util.h"
 #include "proxy/testing/grpc_test_server.h"
 
@@ -26,6 +25,7 @@ absl::StatusOr<SubmitResult> EchoAnswer(const SubmitRequest& request) {
 }
 
 using testing::ClientStream;
+using testing::OutcomeMetadata;
 using testing::RawLookupCall;
 using testing::ReadResponses;
 
@@ -206,13 +206,6 @@ TEST(GrpcStream, AnswersQueuedTogetherAllReachAnOpenStream) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
-std::string OutcomeOf(const grpc::ClientContext& context) {
-  const auto& trailing = context.GetServerTrailingMetadata();
-  auto it = trailing.find(kOutcomeMetadataKey);
-  if (it == trailing.end()) return "none";
-  return std::string(it->second.data(), it->second.size());
-}
-
 // Opens a stream and completes one call on it, so the server has certainly opened it.
 std::unique_ptr<ClientStream> OpenAnsweredStream(v1::TigerBeetle::Stub& stub,
                                                  grpc::ClientContext* context) {
@@ -249,7 +242,7 @@ TEST(GrpcStream, StreamsPastTheBoundAreRefusedNotAppliedUntilOneCloses) {
   const grpc::Status status = refused->Finish();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
   EXPECT_THAT(status.error_message(), HasSubstr("--stream-rpcs-max"));
-  EXPECT_EQ(OutcomeOf(refused_context), "not_applied");
+  EXPECT_EQ(OutcomeMetadata(refused_context), "not_applied");
   EXPECT_EQ(server.service.stream_rpcs().refused(), 1u);
   EXPECT_EQ(server.submitter.calls().size(), 2u);  // The refused stream's call never went out.
 

@@ -3,6 +3,7 @@
 //   SetU128(request.add_accounts()->mutable_id(), /*hi=*/0, /*lo=*/1);
 //   stream->Write(RawLookupCall(/*correlation_id=*/7, /*id=*/42));
 //   std::map<uint64_t, v1::StreamResponse> responses = ReadResponses(stream.get(), 1);
+//   EXPECT_EQ(OutcomeMetadata(context), "not_applied");
 #pragma once
 
 #include <cstddef>
@@ -13,6 +14,7 @@
 #include <string>
 
 #include "proxy/grpc/grpc_convert.h"
+#include "proxy/grpc/grpc_status.h"
 #include "tbproxy/v1/tbproxy.grpc.pb.h"
 
 namespace tb::proxy::testing {
@@ -31,6 +33,14 @@ inline ::tbproxy::v1::StreamRequest RawLookupCall(uint64_t correlation_id, uint3
   std::memcpy(ids.data(), &id, sizeof(id));
   request.mutable_raw()->set_events(ids);
   return request;
+}
+
+// The call's trailing "tbproxy-outcome" metadata ("not_applied", "unknown"), or "none".
+inline std::string OutcomeMetadata(const grpc::ClientContext& context) {
+  const auto& trailing = context.GetServerTrailingMetadata();
+  auto it = trailing.find(kOutcomeMetadataKey);
+  if (it == trailing.end()) return "none";
+  return std::string(it->second.data(), it->second.size());
 }
 
 using ClientStream =

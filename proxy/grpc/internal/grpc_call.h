@@ -7,7 +7,6 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "client_core/operation.h"
 #include "grpcpp/server_context.h"
 #include "proxy/grpc/grpc_auth.h"
 #include "proxy/grpc/grpc_convert.h"
@@ -41,39 +40,6 @@ inline bool Creates(const ::tbproxy::v1::CreateAccountsRequest&) { return true; 
 inline bool Creates(const ::tbproxy::v1::CreateTransfersRequest&) { return true; }
 inline bool Creates(const ::tbproxy::v1::RawRequest& request) {
   return request.operation() <= 0xFF && IsCreateOperation(static_cast<uint8_t>(request.operation()));
-}
-
-// The operation a request asks for, as the submitter would get it (for calls refused before
-// they are submitted). A Raw request's own operation; 0 when it does not fit in a byte.
-inline uint8_t OperationOf(const ::tbproxy::v1::CreateAccountsRequest&) {
-  return static_cast<uint8_t>(Operation::kCreateAccounts);
-}
-inline uint8_t OperationOf(const ::tbproxy::v1::CreateTransfersRequest&) {
-  return static_cast<uint8_t>(Operation::kCreateTransfers);
-}
-inline uint8_t OperationOf(const ::tbproxy::v1::LookupAccountsRequest&) {
-  return static_cast<uint8_t>(Operation::kLookupAccounts);
-}
-inline uint8_t OperationOf(const ::tbproxy::v1::LookupTransfersRequest&) {
-  return static_cast<uint8_t>(Operation::kLookupTransfers);
-}
-inline uint8_t OperationOf(const ::tbproxy::v1::GetAccountTransfersRequest&) {
-  return static_cast<uint8_t>(Operation::kGetAccountTransfers);
-}
-inline uint8_t OperationOf(const ::tbproxy::v1::GetAccountBalancesRequest&) {
-  return static_cast<uint8_t>(Operation::kGetAccountBalances);
-}
-inline uint8_t OperationOf(const ::tbproxy::v1::QueryAccountsRequest&) {
-  return static_cast<uint8_t>(Operation::kQueryAccounts);
-}
-inline uint8_t OperationOf(const ::tbproxy::v1::QueryTransfersRequest&) {
-  return static_cast<uint8_t>(Operation::kQueryTransfers);
-}
-inline uint8_t OperationOf(const ::tbproxy::v1::GetChangeEventsRequest&) {
-  return static_cast<uint8_t>(Operation::kGetChangeEvents);
-}
-inline uint8_t OperationOf(const ::tbproxy::v1::RawRequest& request) {
-  return request.operation() <= 0xFF ? static_cast<uint8_t>(request.operation()) : 0;
 }
 
 // What a unary call hands the submitter.
