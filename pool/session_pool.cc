@@ -70,6 +70,13 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
     });
   }
 
+  // New work in the source. Skipped while every session is busy: each one pulls when its reply
+  // comes, so a wake would find no one to take the work (see wake_useful_).
+  void WakeForNewWork() {
+    if (!wake_useful_.load()) return;
+    Wake();
+  }
+
   void Wake() {
     if (wake_posted_.exchange(true)) return;
     Post([](PoolCore& core) {
@@ -143,6 +150,8 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
   };
 
   void OnWake();
+  // TakeMessage hands a message to an idle session: clears wake_useful_ if it was the last one.
+  void NoteSessionTakingWork();
   void ScheduleTick();
   void OnTick();
   void StartSession(Slot& slot);
@@ -181,6 +190,11 @@ class PoolCore final : public PooledSessionOwner, public std::enable_shared_from
   absl::AnyInvocable<void()> on_drained_;
 
   std::atomic<bool> wake_posted_{false};
+  // False only while, at the I/O thread's last look, every live session had a request in flight
+  // and the pool was running. It is set before each look at the source (TakeMessage), so a
+  // caller that queues work after a session found the source empty reads true and wakes it: the
+  // source's own lock orders the two.
+  std::atomic<bool> wake_useful_{true};
   std::atomic<uint32_t> registered_count_{0};
   std::atomic<bool> stopped_{false};
   mutable absl::Mutex status_mutex_;
@@ -286,6 +300,8 @@ void PoolCore::OnSessionEvicted(PooledSession* session, EvictionReason reason) {
 }
 
 std::optional<PooledMessage> PoolCore::TakeMessage(uint32_t batch_size_limit) {
+  // Before the source's lock, so that work queued after this look wakes the pool (wake_useful_).
+  wake_useful_.store(true);
   // A resubmitted message goes first: it was taken from the source before anything there.
   while (!resubmissions_.empty()) {
     const absl::Time now = absl::Now();
@@ -295,17 +311,30 @@ std::optional<PooledMessage> PoolCore::TakeMessage(uint32_t batch_size_limit) {
     // reconfigured, and the message would never fit again.
     const OutgoingMessage& outgoing = next.message.message;
     if (outgoing.body.size() <= batch_size_limit && now < outgoing.deadline) {
+      NoteSessionTakingWork();
       return std::move(next.message);
     }
     std::move(next.message.message.on_done)(std::move(next.failure));
   }
   std::optional<OutgoingMessage> message = source_->TakeMessage(batch_size_limit);
   if (!message.has_value()) return std::nullopt;
+  NoteSessionTakingWork();
   return PooledMessage{.message = std::move(*message)};
+}
+
+void PoolCore::NoteSessionTakingWork() {
+  // The caller is one idle session; if it is the only one, every session is about to be busy.
+  uint32_t idle = 0;
+  for (const Slot& slot : slots_) {
+    if (slot.session != nullptr && slot.session->registered() && !slot.session->busy()) idle++;
+  }
+  if (idle <= 1 && state_ == State::kRunning) wake_useful_.store(false);
 }
 
 void PoolCore::OnMessageFailed(PooledMessage message, absl::Status failure,
                                std::optional<ResubmissionReason> churn) {
+  // Its session may be idle now without pulling again: let new work wake the pool.
+  wake_useful_.store(true);
   // Only while running: a drain or a stop answers what it cannot carry.
   if (!churn.has_value() || state_ != State::kRunning || !MayResubmit(message, absl::Now())) {
     std::move(message.message.on_done)(std::move(failure));
@@ -445,6 +474,7 @@ void PoolCore::OnDrain(absl::Duration timeout, absl::AnyInvocable<void()> on_dra
     return;
   }
   state_ = State::kDraining;
+  wake_useful_.store(true);  // Work queued from now on must be failed by OnWake.
   for (Slot& slot : slots_) {
     if (slot.session != nullptr) slot.session->set_pulling(false);
   }
@@ -480,6 +510,7 @@ void PoolCore::Stop(StopKind kind, const absl::Status& status,
   TB_ASSERT(!status.ok());
   TB_ASSERT(state_ != State::kStopped);
   state_ = State::kStopped;
+  wake_useful_.store(true);  // Work queued from now on must be failed by OnWake.
   {
     absl::MutexLock lock(&status_mutex_);
     status_ = status;
@@ -558,7 +589,7 @@ void SessionPool::Start() {
   core_->Post([](internal::PoolCore& core) { core.OnStart(); });
 }
 
-void SessionPool::Wake() { core_->Wake(); }
+void SessionPool::Wake() { core_->WakeForNewWork(); }
 
 void SessionPool::Drain(absl::Duration timeout, absl::AnyInvocable<void()> on_drained) {
   core_->Post([timeout, on_drained = std::move(on_drained)](internal::PoolCore& core) mutable {

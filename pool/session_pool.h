@@ -65,8 +65,8 @@ class SessionPool {
   // registers. Call once. Any thread.
   void Start();
 
-  // New work is waiting in the source: every idle registered session pulls from it. Any thread;
-  // cheap when nothing is idle.
+  // New work is waiting in the source: every idle registered session pulls from it. Any thread.
+  // Does nothing while every session has a request in flight: each pulls when its reply comes.
   void Wake();
 
   // Stops pulling new messages (those still in the source, and any queued later, fail at once

@@ -240,6 +240,38 @@ TEST_F(SessionPoolTest, WakesFromManyThreadsLoseNoMessage) {
   EXPECT_LE(record_.in_flight_max, 4u);
 }
 
+// A Wake() while every session is busy does nothing (each session pulls when its reply comes);
+// work queued just as the one session finds the source empty must still wake it.
+TEST_F(SessionPoolTest, WakesWhileTheOnlySessionIsBusyOrJustIdleLoseNoMessage) {
+  TestCluster cluster({});
+  SessionPool* pool = StartPool(Options(cluster, 1));
+  ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 1; }));
+  constexpr uint32_t kThreads = 2;
+  constexpr uint32_t kPerThread = 1000;
+  std::vector<std::thread> producers;
+  for (uint32_t thread = 0; thread < kThreads; thread++) {
+    producers.emplace_back([this, pool, thread] {
+      for (uint32_t i = 0; i < kPerThread; i++) {
+        const uint32_t number = thread * kPerThread + i;
+        source_.Push(number, kLookupAccounts, LookupBody(number + 1));
+        pool->Wake();
+        // Now and then wait for the answer, so that the session also goes idle between messages.
+        if (i % 7 == 0) {
+          ASSERT_TRUE(record_.WaitUntil([number](Record& r) { return r.results.contains(number); }))
+              << "message " << number << " was never sent";
+        }
+      }
+    });
+  }
+  for (std::thread& producer : producers) producer.join();
+  ASSERT_TRUE(record_.WaitUntil(
+      [](Record& r) { return r.results.size() == kThreads * kPerThread; }));
+  auto lock = record_.Lock();
+  for (const auto& [number, result] : record_.results) EXPECT_TRUE(result.ok()) << number;
+  EXPECT_EQ(record_.duplicate_results, 0u);
+  EXPECT_EQ(record_.in_flight_max, 1u);
+}
+
 TEST_F(SessionPoolTest, MessagesQueuedBeforeRegistrationAreSentOnceASessionRegisters) {
   TestCluster cluster({});
   for (uint32_t number = 0; number < 5; number++) {
