@@ -2,22 +2,32 @@
 
 #include <arpa/inet.h>
 #include <civetweb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <string>
+#include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "client_core/assert.h"
 #include "client_core/parse.h"
 
 namespace tb::proxy {
 namespace {
 
-// civetweb's listening_ports text for `address` ("1.2.3.4:80", "[::1]:80"). civetweb binds only
-// numeric addresses and would otherwise log and fail obscurely.
-absl::StatusOr<std::string> ListeningPort(const std::string& address) {
+// How often the destructor connects to its own listener while civetweb stops (see there).
+constexpr absl::Duration kStopWakeInterval = absl::Milliseconds(10);
+
+// `address`, checked to be what civetweb can bind: it binds only numeric addresses and would
+// otherwise log and fail obscurely.
+absl::StatusOr<HostPort> ParseListenAddress(const std::string& address) {
   absl::StatusOr<HostPort> parsed = ParseHostPort(address, {.port_zero_allowed = true});
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("metrics ", parsed.status().message()));
@@ -33,7 +43,25 @@ absl::StatusOr<std::string> ListeningPort(const std::string& address) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics address \"", address, "\": this civetweb build has no IPv6"));
   }
-  return HostPortToString(*parsed);
+  return parsed;
+}
+
+// Where a connection reaches the listener bound to `host`:`port`: the host itself, or loopback
+// for a wildcard host.
+std::pair<sockaddr_storage, socklen_t> OwnListenerAddress(const std::string& host, uint16_t port) {
+  sockaddr_storage storage{};
+  sockaddr_in ipv4{.sin_family = AF_INET, .sin_port = htons(port)};
+  if (inet_pton(AF_INET, host.c_str(), &ipv4.sin_addr) == 1) {
+    if (ipv4.sin_addr.s_addr == htonl(INADDR_ANY)) ipv4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::memcpy(&storage, &ipv4, sizeof(ipv4));
+    return {storage, sizeof(ipv4)};
+  }
+  sockaddr_in6 ipv6{.sin6_family = AF_INET6, .sin6_port = htons(port)};
+  const int parsed = inet_pton(AF_INET6, host.c_str(), &ipv6.sin6_addr);
+  TB_ASSERT(parsed == 1, "the host was checked to be numeric");
+  if (IN6_IS_ADDR_UNSPECIFIED(&ipv6.sin6_addr)) ipv6.sin6_addr = in6addr_loopback;
+  std::memcpy(&storage, &ipv6, sizeof(ipv6));
+  return {storage, sizeof(ipv6)};
 }
 
 // Only GET and HEAD are served; anything else is answered 405 without reading a body.
@@ -75,8 +103,9 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const MetricsHttpOptions& options, Exposition exposition, Readiness readiness) {
   TB_ASSERT(exposition != nullptr);
   TB_ASSERT(readiness != nullptr);
-  absl::StatusOr<std::string> listening_port = ListeningPort(options.address);
-  if (!listening_port.ok()) return listening_port.status();
+  absl::StatusOr<HostPort> listen = ParseListenAddress(options.address);
+  if (!listen.ok()) return listen.status();
+  const std::string listening_port = HostPortToString(*listen);
   if (options.threads == 0 || options.threads > kMetricsHttpThreadsMax) {
     return absl::InvalidArgumentError(
         absl::StrCat("metrics threads must be 1..", kMetricsHttpThreadsMax));
@@ -85,7 +114,7 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
       new MetricsHttpServer(std::move(exposition), std::move(readiness)));
 
   const std::string threads = std::to_string(options.threads);
-  const char* civetweb_options[] = {"listening_ports", listening_port->c_str(),
+  const char* civetweb_options[] = {"listening_ports", listening_port.c_str(),
                                     "num_threads",     threads.c_str(),
                                     "request_timeout_ms", "10000",
                                     nullptr};
@@ -108,14 +137,34 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     return absl::UnavailableError("metrics listener has no port");
   }
   server->port_ = static_cast<uint16_t>(ports[0].port);
+  std::tie(server->own_address_, server->own_address_length_) =
+      OwnListenerAddress(listen->host, server->port_);
   return server;
 }
 
+// civetweb's listening thread looks at the stop flag only between polls of its socket, which
+// last up to 2 s (its SOCKET_TIMEOUT_QUANTUM), and mg_stop waits for it: every shutdown took up
+// to 2 s more. A connection to the listener ends the poll at once, so while mg_stop runs on
+// another thread, this one connects now and then until it returns.
 MetricsHttpServer::~MetricsHttpServer() {
-  if (context_ != nullptr) {
+  if (context_ == nullptr) return;
+  absl::Notification stopped;
+  std::thread stopper([this, &stopped] {
     mg_stop(context_);
-    mg_exit_library();
-  }
+    stopped.Notify();
+  });
+  while (!stopped.WaitForNotificationWithTimeout(kStopWakeInterval)) WakeListener();
+  stopper.join();
+  mg_exit_library();
+}
+
+void MetricsHttpServer::WakeListener() const {
+  const int fd = socket(own_address_.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;  // No descriptor free: the poll still ends within its 2 s.
+  // Non-blocking: a listener that is already gone must not hold the destructor. The result
+  // does not matter, only that the listener saw a connection.
+  (void)connect(fd, reinterpret_cast<const sockaddr*>(&own_address_), own_address_length_);
+  close(fd);
 }
 
 int MetricsHttpServer::HandleMetrics(mg_connection* connection, void* server) {

@@ -14,6 +14,8 @@
 // thread pool, never on gRPC's or the pool's threads.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -58,6 +60,9 @@ class MetricsHttpServer {
  private:
   MetricsHttpServer(Exposition exposition, Readiness readiness);
 
+  // Connects to the listener (and closes at once) to end civetweb's poll of it.
+  void WakeListener() const;
+
   static int HandleMetrics(mg_connection* connection, void* server);
   static int HandleHealth(mg_connection* connection, void* server);
   static int HandleReady(mg_connection* connection, void* server);
@@ -66,6 +71,9 @@ class MetricsHttpServer {
   Readiness readiness_;
   mg_context* context_ = nullptr;
   uint16_t port_ = 0;
+  // Where WakeListener connects: the bound address, loopback for a wildcard one.
+  sockaddr_storage own_address_{};
+  socklen_t own_address_length_ = 0;
 };
 
 }  // namespace tb::proxy
