@@ -106,18 +106,23 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   const bool ready = server->readiness_ == nullptr || server->readiness_();
   health->SetServingStatus(ready);
   if (server->readiness_ != nullptr) {
-    server->readiness_thread_ = std::thread([raw = server.get()] {
+    server->readiness_thread_ = std::thread([raw = server.get(), ready] {
       pthread_setname_np(pthread_self(), "tb-grpc-ready");
-      raw->PollReadiness();
+      raw->PollReadiness(ready);
     });
   }
   return server;
 }
 
-void GrpcServer::PollReadiness() {
+void GrpcServer::PollReadiness(bool serving) {
   grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
   while (!stopping_.WaitForNotificationWithTimeout(readiness_poll_interval_)) {
-    health->SetServingStatus(readiness_());
+    const bool ready = readiness_();
+    // gRPC sends every SetServingStatus to every Health/Watch stream, changed or not; a watcher
+    // must hear of changes only.
+    if (ready == serving) continue;
+    serving = ready;
+    health->SetServingStatus(ready);
   }
 }
 

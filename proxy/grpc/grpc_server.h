@@ -2,7 +2,8 @@
 // and stream limits, keepalive policy, grpc.health.v1 and server reflection.
 //
 // Health: the default health service answers for "" and "tbproxy.v1.TigerBeetle"; a thread
-// polls `readiness` every `readiness_poll_interval` and sets SERVING / NOT_SERVING from it.
+// polls `readiness` every `readiness_poll_interval` and sets SERVING / NOT_SERVING when it
+// changes (Health/Watch streams get one message per change).
 //
 //   TB_ASSIGN_OR_RETURN(std::unique_ptr<GrpcServer> server, GrpcServer::Start(options, &service));
 //   ... server->port() ...
@@ -41,7 +42,9 @@ struct GrpcServerOptions {
   absl::Duration keepalive_timeout = absl::Seconds(20);  // ... and closes it without a pong.
   absl::Duration client_ping_interval_min = absl::Seconds(10);  // Faster client pings: GOAWAY.
   std::function<bool()> readiness;  // Null: always serving.
-  absl::Duration readiness_poll_interval = absl::Seconds(1);
+  // How late health checks may learn of a readiness change; a poll that finds no change costs a
+  // call of `readiness` and nothing else.
+  absl::Duration readiness_poll_interval = absl::Milliseconds(100);
 };
 
 class GrpcServer {
@@ -62,7 +65,8 @@ class GrpcServer {
 
  private:
   GrpcServer() = default;
-  void PollReadiness();
+  // Until StopServing: copies readiness changes into the health service, which shows `serving`.
+  void PollReadiness(bool serving);
 
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;

@@ -1,5 +1,6 @@
 #include "proxy/grpc/grpc_service.h"
 
+#include <atomic>
 #include <cstring>
 #include <thread>
 
@@ -425,34 +426,64 @@ TEST(GrpcServiceShutdown, ACallHeldAtShutdownEndsAndItsLateAnswerIsDropped) {
   server.submitter.ReleaseOldest(ClusterLikeAnswer);
 }
 
+// Health/Check's HealthCheckResponse bytes, or the call's error.
+absl::StatusOr<std::string> CheckHealth(const std::string& address) {
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  grpc::GenericStub generic(channel);
+  grpc::ClientContext context;
+  grpc::Slice empty_request("");  // HealthCheckRequest{service: ""} is empty.
+  grpc::ByteBuffer request_buffer(&empty_request, 1);
+  grpc::ByteBuffer response_buffer;
+  absl::Notification done;
+  grpc::Status status;
+  generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
+                    &request_buffer, &response_buffer, [&](grpc::Status s) {
+                      status = s;
+                      done.Notify();
+                    });
+  done.WaitForNotification();
+  if (!status.ok()) return absl::UnknownError(status.error_message());
+  std::vector<grpc::Slice> slices;
+  if (!response_buffer.Dump(&slices).ok()) return absl::InternalError("unreadable response");
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return bytes;
+}
+
+// HealthCheckResponse{status}: field 1 varint; SERVING = 1, NOT_SERVING = 2.
+const std::string kServing({0x08, 1});
+const std::string kNotServing({0x08, 2});
+
 TEST(GrpcServiceHealth, ServingStatusFollowsReadiness) {
   for (bool ready : {false, true}) {
     GrpcServerOptions options = TestServer::DefaultServerOptions();
     options.readiness = [ready] { return ready; };
     TestServer server({}, options);
-    auto channel = grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials());
-    grpc::GenericStub generic(channel);
-    grpc::ClientContext context;
-    grpc::Slice empty_request("");  // HealthCheckRequest{service: ""} is empty.
-    grpc::ByteBuffer request_buffer(&empty_request, 1);
-    grpc::ByteBuffer response_buffer;
-    absl::Notification done;
-    grpc::Status status;
-    generic.UnaryCall(&context, "/grpc.health.v1.Health/Check", grpc::StubOptions(),
-                      &request_buffer, &response_buffer, [&](grpc::Status s) {
-                        status = s;
-                        done.Notify();
-                      });
-    done.WaitForNotification();
-    ASSERT_TRUE(status.ok()) << status.error_message();
-    std::vector<grpc::Slice> slices;
-    ASSERT_TRUE(response_buffer.Dump(&slices).ok());
-    std::string bytes;
-    for (const grpc::Slice& slice : slices) {
-      bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    absl::StatusOr<std::string> status = CheckHealth(server.address());
+    ASSERT_TRUE(status.ok()) << status.status();
+    EXPECT_EQ(*status, ready ? kServing : kNotServing);
+  }
+}
+
+TEST(GrpcServiceHealth, AReadinessChangeReachesHealthChecksAtTheNextPoll) {
+  std::atomic<bool> ready{true};
+  GrpcServerOptions options = TestServer::DefaultServerOptions();
+  options.readiness = [&ready] { return ready.load(); };
+  options.readiness_poll_interval = absl::Milliseconds(10);
+  TestServer server({}, options);
+  EXPECT_EQ(CheckHealth(server.address()).value_or(""), kServing);
+  for (bool next : {false, true, false}) {
+    ready = next;
+    const std::string want = next ? kServing : kNotServing;
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    absl::StatusOr<std::string> status = CheckHealth(server.address());
+    while (status.value_or("") != want && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+      status = CheckHealth(server.address());
     }
-    // HealthCheckResponse{status}: field 1 varint; SERVING = 1, NOT_SERVING = 2.
-    EXPECT_EQ(bytes, std::string({0x08, static_cast<char>(ready ? 1 : 2)}));
+    EXPECT_EQ(status.value_or(""), want) << "readiness " << next;
   }
 }
 

@@ -205,6 +205,23 @@ def check_health(port):
         return False
 
 
+def check_health_watch_quiet(port):
+    """A Health/Watch stream hears the status once and then nothing while it does not change
+    (the proxy polls its readiness every 100 ms; gRPC would forward every poll)."""
+    import grpc
+    with grpc.insecure_channel("127.0.0.1:%d" % port) as channel:
+        watch = channel.unary_stream("/grpc.health.v1.Health/Watch",
+                                     request_serializer=lambda x: x,
+                                     response_deserializer=lambda x: x)
+        statuses = []
+        try:
+            for status in watch(b"", timeout=1.5):
+                statuses.append(status)
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED, error
+        assert statuses == [b"\x08\x01"], "Watch sent %r in 1.5 s" % statuses
+
+
 def check_reflection(port):
     """Server reflection lists the service, so grpcurl works without the proto file."""
     import grpc
@@ -371,6 +388,7 @@ def main():
         process, port, log = start_proxy(binary)
         try:
             assert check_health(port), "never SERVING"
+            check_health_watch_quiet(port)
             check_reflection(port)
             clients = [subprocess.Popen([sys.executable, __file__, "--client", str(port), str(i)],
                                         env=env) for i in range(CLIENTS)]
@@ -383,7 +401,8 @@ def main():
         check_tokens(binary, directory)
         check_tls(binary, directory)
         check_stream_bound(binary)
-    print("grpc_e2e: %d concurrent clients, health, reflection, tokens, TLS, the stream bound "
+    print("grpc_e2e: %d concurrent clients, health (Check and Watch), reflection, tokens, TLS, "
+          "the stream bound "
           "and drain: ok"
           % CLIENTS)
     return 0
