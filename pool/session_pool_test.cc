@@ -97,6 +97,34 @@ class SessionPoolTest : public ::testing::Test {
     });
   }
 
+  // `threads` producers push `per_thread` messages each (numbered thread * per_thread + i), each
+  // followed by Wake(); with `wait_every` > 0 a producer waits for every wait_every-th message's
+  // answer before going on. Then every message must be answered once, without error.
+  void ProduceFromThreadsAndCheckAnswers(SessionPool* pool, uint32_t threads, uint32_t per_thread,
+                                         uint32_t wait_every) {
+    std::vector<std::thread> producers;
+    for (uint32_t thread = 0; thread < threads; thread++) {
+      producers.emplace_back([this, pool, thread, per_thread, wait_every] {
+        for (uint32_t i = 0; i < per_thread; i++) {
+          const uint32_t number = thread * per_thread + i;
+          source_.Push(number, kLookupAccounts, LookupBody(number + 1));
+          pool->Wake();
+          if (wait_every > 0 && i % wait_every == 0) {
+            ASSERT_TRUE(
+                record_.WaitUntil([number](Record& r) { return r.results.contains(number); }))
+                << "message " << number << " was never sent";
+          }
+        }
+      });
+    }
+    for (std::thread& producer : producers) producer.join();
+    const size_t total = size_t{threads} * per_thread;
+    ASSERT_TRUE(record_.WaitUntil([total](Record& r) { return r.results.size() == total; }));
+    auto lock = record_.Lock();
+    for (const auto& [number, result] : record_.results) EXPECT_TRUE(result.ok()) << number;
+    EXPECT_EQ(record_.duplicate_results, 0u);
+  }
+
   // With two sessions on `relay` (one connection each): silences the first connection, gives
   // both sessions a message (numbers 0 and 1), so the first one's stays unanswered while the
   // other session answers, then sends one message at a time (2, 3, ...) until `until` holds.
@@ -219,24 +247,8 @@ TEST_F(SessionPoolTest, WakesFromManyThreadsLoseNoMessage) {
   TestCluster cluster({});
   SessionPool* pool = StartPool(Options(cluster, 4));
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 4; }));
-  constexpr uint32_t kThreads = 4;
-  constexpr uint32_t kPerThread = 250;
-  std::vector<std::thread> producers;
-  for (uint32_t thread = 0; thread < kThreads; thread++) {
-    producers.emplace_back([this, pool, thread] {
-      for (uint32_t i = 0; i < kPerThread; i++) {
-        const uint32_t number = thread * kPerThread + i;
-        source_.Push(number, kLookupAccounts, LookupBody(number + 1));
-        pool->Wake();
-      }
-    });
-  }
-  for (std::thread& producer : producers) producer.join();
-  ASSERT_TRUE(record_.WaitUntil(
-      [](Record& r) { return r.results.size() == kThreads * kPerThread; }));
+  ProduceFromThreadsAndCheckAnswers(pool, /*threads=*/4, /*per_thread=*/250, /*wait_every=*/0);
   auto lock = record_.Lock();
-  for (const auto& [number, result] : record_.results) EXPECT_TRUE(result.ok()) << number;
-  EXPECT_EQ(record_.duplicate_results, 0u);
   EXPECT_LE(record_.in_flight_max, 4u);
 }
 
@@ -246,29 +258,9 @@ TEST_F(SessionPoolTest, WakesWhileTheOnlySessionIsBusyOrJustIdleLoseNoMessage) {
   TestCluster cluster({});
   SessionPool* pool = StartPool(Options(cluster, 1));
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 1; }));
-  constexpr uint32_t kThreads = 2;
-  constexpr uint32_t kPerThread = 1000;
-  std::vector<std::thread> producers;
-  for (uint32_t thread = 0; thread < kThreads; thread++) {
-    producers.emplace_back([this, pool, thread] {
-      for (uint32_t i = 0; i < kPerThread; i++) {
-        const uint32_t number = thread * kPerThread + i;
-        source_.Push(number, kLookupAccounts, LookupBody(number + 1));
-        pool->Wake();
-        // Now and then wait for the answer, so that the session also goes idle between messages.
-        if (i % 7 == 0) {
-          ASSERT_TRUE(record_.WaitUntil([number](Record& r) { return r.results.contains(number); }))
-              << "message " << number << " was never sent";
-        }
-      }
-    });
-  }
-  for (std::thread& producer : producers) producer.join();
-  ASSERT_TRUE(record_.WaitUntil(
-      [](Record& r) { return r.results.size() == kThreads * kPerThread; }));
+  // Waiting now and then for an answer lets the session also go idle between messages.
+  ProduceFromThreadsAndCheckAnswers(pool, /*threads=*/2, /*per_thread=*/1000, /*wait_every=*/7);
   auto lock = record_.Lock();
-  for (const auto& [number, result] : record_.results) EXPECT_TRUE(result.ok()) << number;
-  EXPECT_EQ(record_.duplicate_results, 0u);
   EXPECT_EQ(record_.in_flight_max, 1u);
 }
 

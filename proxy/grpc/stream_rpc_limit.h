@@ -51,7 +51,6 @@ class StreamRpcLimit {
   // lets more than `max` slots be held at once, whatever the threads do.
   absl::StatusOr<StreamRpcSlot> TryAcquire();
 
-  uint32_t max() const { return max_; }
   uint32_t open() const { return open_.load(std::memory_order_relaxed); }
   // Refusals since construction (tbproxy_grpc_streams_refused_total).
   uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
