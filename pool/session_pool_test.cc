@@ -97,16 +97,17 @@ class SessionPoolTest : public ::testing::Test {
     });
   }
 
-  // `threads` producers push `per_thread` messages each (numbered thread * per_thread + i), each
-  // followed by Wake(); with `wait_every` > 0 a producer waits for every wait_every-th message's
-  // answer before going on. Then every message must be answered once, without error.
+  // `threads` producers push `per_thread` messages each, each followed by Wake(); with
+  // `wait_every` > 0 a producer waits for every wait_every-th message's answer before going on.
+  // Then every message must be answered once, without error. Messages are numbered
+  // first + thread * per_thread + i, so that several rounds can share one Record.
   void ProduceFromThreadsAndCheckAnswers(SessionPool* pool, uint32_t threads, uint32_t per_thread,
-                                         uint32_t wait_every) {
+                                         uint32_t wait_every, uint32_t first = 0) {
     std::vector<std::thread> producers;
     for (uint32_t thread = 0; thread < threads; thread++) {
-      producers.emplace_back([this, pool, thread, per_thread, wait_every] {
+      producers.emplace_back([this, pool, thread, per_thread, wait_every, first] {
         for (uint32_t i = 0; i < per_thread; i++) {
-          const uint32_t number = thread * per_thread + i;
+          const uint32_t number = first + thread * per_thread + i;
           source_.Push(number, kLookupAccounts, LookupBody(number + 1));
           pool->Wake();
           if (wait_every > 0 && i % wait_every == 0) {
@@ -118,7 +119,7 @@ class SessionPoolTest : public ::testing::Test {
       });
     }
     for (std::thread& producer : producers) producer.join();
-    const size_t total = size_t{threads} * per_thread;
+    const size_t total = first + size_t{threads} * per_thread;
     ASSERT_TRUE(record_.WaitUntil([total](Record& r) { return r.results.size() == total; }));
     auto lock = record_.Lock();
     for (const auto& [number, result] : record_.results) EXPECT_TRUE(result.ok()) << number;
@@ -258,8 +259,11 @@ TEST_F(SessionPoolTest, WakesWhileTheOnlySessionIsBusyOrJustIdleLoseNoMessage) {
   TestCluster cluster({});
   SessionPool* pool = StartPool(Options(cluster, 1));
   ASSERT_TRUE(record_.WaitUntil([](Record& r) { return r.registered.size() == 1; }));
-  // Waiting now and then for an answer lets the session also go idle between messages.
-  ProduceFromThreadsAndCheckAnswers(pool, /*threads=*/2, /*per_thread=*/1000, /*wait_every=*/7);
+  // One producer waiting for each answer: the session is idle with nothing queued at every push.
+  ProduceFromThreadsAndCheckAnswers(pool, /*threads=*/1, /*per_thread=*/20, /*wait_every=*/1);
+  // Two producers, waiting now and then: pushes land while the session is busy and just idle.
+  ProduceFromThreadsAndCheckAnswers(pool, /*threads=*/2, /*per_thread=*/1000, /*wait_every=*/7,
+                                    /*first=*/20);
   auto lock = record_.Lock();
   EXPECT_EQ(record_.in_flight_max, 1u);
 }
