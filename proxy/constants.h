@@ -30,6 +30,11 @@ inline constexpr uint32_t kStreamCallsMaxCeiling = 4096;
 inline constexpr uint32_t kStreamRpcsMaxDefault = 10'000;
 inline constexpr uint32_t kStreamRpcsMaxCeiling = 100'000;
 
+// Client connections at once (gRPC 1.51 sets no bound of its own): one file descriptor each and
+// gRPC's per-connection state, about 16 KiB while idle, so the default holds about 64 MiB.
+inline constexpr uint32_t kGrpcConnectionsMaxDefault = 4096;
+inline constexpr uint32_t kGrpcConnectionsMaxCeiling = 1 << 16;
+
 // ---- Cluster sessions ----
 // Each registered session holds one of the budget's slots.
 inline constexpr uint32_t kSessionsMaxCeiling = pool::kSessionBudgetMax;
@@ -70,6 +75,7 @@ inline constexpr absl::Duration kDrainGoawayWait = absl::Milliseconds(100);
 static_assert(kGrpcMessageSizeMaxFloor <= kGrpcMessageSizeMaxCeiling);
 static_assert(kGrpcMessageSizeMaxCeiling >= kMessageSizeMax, "a maximal request fits");
 static_assert(kStreamRpcsMaxDefault <= kStreamRpcsMaxCeiling);
+static_assert(kGrpcConnectionsMaxDefault <= kGrpcConnectionsMaxCeiling);
 static_assert(kNativeConnectionsMaxDefault <= kNativeConnectionsMaxCeiling);
 static_assert(kNativeWriteQueueBytesMaxFloor <= kNativeWriteQueueBytesMaxDefault);
 static_assert(kNativeWriteQueueBytesMaxDefault <= kNativeWriteQueueBytesMaxCeiling);

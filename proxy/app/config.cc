@@ -63,6 +63,11 @@ TB_SETTING_FLAG(grpc_streams_max,
                 Help(absl::StrCat("Concurrent HTTP/2 streams per client connection (1..",
                                   tb::proxy::kGrpcStreamsMaxCeiling, ")."),
                      &Config::grpc_streams_max));
+TB_SETTING_FLAG(grpc_connections_max,
+                Help(absl::StrCat("gRPC client connections open at once (1..",
+                                  tb::proxy::kGrpcConnectionsMaxCeiling,
+                                  "); more are closed at accept."),
+                     &Config::grpc_connections_max));
 TB_SETTING_FLAG(stream_calls_max,
                 Help(absl::StrCat("Calls in flight on one Stream RPC before the proxy stops "
                                   "reading it (1..",
@@ -220,6 +225,7 @@ const std::vector<Setting>& Settings() {
       TB_SETTING("listen", listen),
       TB_SETTING("grpc-message-size-max", grpc_message_size_max),
       TB_SETTING("grpc-streams-max", grpc_streams_max),
+      TB_SETTING("grpc-connections-max", grpc_connections_max),
       TB_SETTING("stream-calls-max", stream_calls_max),
       TB_SETTING("stream-rpcs-max", stream_rpcs_max),
       TB_SETTING("keepalive-time", keepalive_time),
@@ -291,6 +297,8 @@ absl::Status ValidateConfig(const Config& config) {
                                 kGrpcMessageSizeMaxFloor, kGrpcMessageSizeMaxCeiling));
   TB_RETURN_IF_ERROR(
       CheckRange("grpc-streams-max", config.grpc_streams_max, 1, kGrpcStreamsMaxCeiling));
+  TB_RETURN_IF_ERROR(CheckRange("grpc-connections-max", config.grpc_connections_max, 1,
+                                kGrpcConnectionsMaxCeiling));
   TB_RETURN_IF_ERROR(
       CheckRange("stream-calls-max", config.stream_calls_max, 1, kStreamCallsMaxCeiling));
   TB_RETURN_IF_ERROR(

@@ -33,6 +33,7 @@ struct Config {
   HostPort listen = {"127.0.0.1", 50051};  // Port 0 = any free port.
   uint32_t grpc_message_size_max = 16 * 1024 * 1024;  // Bytes, per received or sent message.
   uint32_t grpc_streams_max = 1000;  // Concurrent HTTP/2 streams per client connection.
+  uint32_t grpc_connections_max = kGrpcConnectionsMaxDefault;  // Client connections at once.
   uint32_t stream_calls_max = 64;  // Calls in flight on one Stream RPC before reading pauses.
   uint32_t stream_rpcs_max = kStreamRpcsMaxDefault;  // Stream RPCs open at once, all clients.
   absl::Duration keepalive_time = absl::Seconds(60);

@@ -34,6 +34,7 @@ TEST(Config, DefaultsAreValid) {
   EXPECT_FALSE(config->metrics_listen.has_value());
   EXPECT_FALSE(config->native_listen.has_value());
   EXPECT_EQ(config->native_connections_max, kNativeConnectionsMaxDefault);
+  EXPECT_EQ(config->grpc_connections_max, kGrpcConnectionsMaxDefault);
   EXPECT_EQ(config->stream_rpcs_max, kStreamRpcsMaxDefault);
   EXPECT_EQ(config->native_write_queue_bytes_max, kNativeWriteQueueBytesMaxDefault);
   EXPECT_TRUE(config->embedded_cluster());
@@ -58,6 +59,7 @@ TEST(Config, ParsesEveryKindOfValue) {
       {"queued-bytes-max", "1048576"},
       {"stream-calls-max", "8"},
       {"stream-rpcs-max", "20000"},
+      {"grpc-connections-max", "7"},
       {"metrics-listen", "[::1]:9464"},
       {"native-listen", "127.0.0.1:0"},
       {"native-connections-max", "10"},
@@ -68,6 +70,7 @@ TEST(Config, ParsesEveryKindOfValue) {
   EXPECT_EQ(config->metrics_listen, (HostPort{"::1", 9464}));
   EXPECT_EQ(config->native_listen, (HostPort{"127.0.0.1", 0}));
   EXPECT_EQ(config->native_connections_max, 10u);
+  EXPECT_EQ(config->grpc_connections_max, 7u);
   EXPECT_EQ(config->native_write_queue_bytes_max, 2097152u);
   ASSERT_EQ(config->cluster_addresses.size(), 2u);
   EXPECT_EQ(config->cluster_addresses[1].port, 3001);
@@ -104,6 +107,8 @@ TEST(Config, ErrorsNameTheBadSetting) {
       {{"stream-calls-max", "0"}},
       {{"stream-rpcs-max", "0"}},
       {{"stream-rpcs-max", "100001"}},
+      {{"grpc-connections-max", "0"}},
+      {{"grpc-connections-max", "65537"}},
       {{"keepalive-time", "soon"}},
       {{"tls-key-file", "/etc/hostname"}},
       {{"tls-cert-file", "/nonexistent.pem"}, {"tls-key-file", "/nonexistent.key"}},
@@ -160,6 +165,7 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
       {"drain_timeout", "Default 15s."},
       {"native_connections_max", absl::StrCat("Default ", kNativeConnectionsMaxDefault, ".")},
       {"stream_rpcs_max", absl::StrCat("Default ", kStreamRpcsMaxDefault, ".")},
+      {"grpc_connections_max", absl::StrCat("Default ", kGrpcConnectionsMaxDefault, ".")},
       {"native_write_queue_bytes_max", "Default 67108864."},
       {"cluster_id", "Default 0."},
       {"log_level", "Default info."},
@@ -173,7 +179,7 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
 
 TEST(Config, EverySettingHasAName) {
   EXPECT_THAT(ConfigSettingNames(), ::testing::Contains("cluster-addresses"));
-  EXPECT_EQ(ConfigSettingNames().size(), 27u);
+  EXPECT_EQ(ConfigSettingNames().size(), 28u);
 }
 
 }  // namespace

@@ -229,6 +229,7 @@ GrpcServerOptions ServerOptionsFrom(const Config& config, pool::SessionPool& poo
                  .client_ca_file = config.tls_client_ca_file};
   options.message_size_max_bytes = static_cast<int>(config.grpc_message_size_max);
   options.streams_max = static_cast<int>(config.grpc_streams_max);
+  options.connections_max = config.grpc_connections_max;
   options.keepalive_time = config.keepalive_time;
   options.keepalive_timeout = config.keepalive_timeout;
   options.readiness = [&pool] { return pool.ready(); };
@@ -334,6 +335,12 @@ int Serve(const Config& config, const std::vector<ReplicaAddress>& replicas,
   });
   absl::StatusOr<std::unique_ptr<GrpcServer>> server =
       GrpcServer::Start(ServerOptionsFrom(config, pool), &service);
+  if (server.ok()) {
+    core.metrics.AddScrapeHook([grpc = server->get()](Metrics& metrics) {
+      const GrpcListenerStats connections = grpc->connection_stats();
+      metrics.SetGrpcConnections(connections.open, connections.refused, connections.accept_errors);
+    });
+  }
   absl::StatusOr<std::unique_ptr<MetricsHttpServer>> metrics_http =
       server.ok() ? StartMetricsHttp(config, core.metrics, pool) : server.status();
   int exit_code = 0;

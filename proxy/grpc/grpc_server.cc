@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client_core/assert.h"
+#include "client_core/parse.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -75,15 +76,26 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
+  absl::StatusOr<HostPort> address =
+      ParseHostPort(options.listen_address, {.port_zero_allowed = true});
+  if (!address.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("listen: ", address.status().message()));
+  }
+  // tbproxy accepts connections itself to bound their count; gRPC serves them.
+  absl::StatusOr<std::unique_ptr<GrpcListener>> listener = GrpcListener::Listen(
+      {.host = address->host, .port = address->port, .connections_max = options.connections_max});
+  if (!listener.ok()) {
+    return absl::Status(listener.status().code(),
+                        absl::StrCat("listen: ", listener.status().message()));
+  }
+
   std::unique_ptr<GrpcServer> server(new GrpcServer());
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, *credentials, &server->port_);
+  server->acceptor_ = builder.experimental().AddExternalConnectionAcceptor(
+      grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, *credentials);
   builder.RegisterService(service);
   builder.SetMaxReceiveMessageSize(options.message_size_max_bytes);
   builder.SetMaxSendMessageSize(options.message_size_max_bytes);
-  // gRPC allows SO_REUSEPORT by default: a second proxy on the same port would silently share
-  // the traffic. A port in use must be a start-up error instead.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, options.streams_max);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, Milliseconds(options.keepalive_time));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
@@ -95,10 +107,18 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   // tbproxy serves no channelz service; its per-call counters only cost CPU on the call path.
   builder.AddChannelArgument(GRPC_ARG_ENABLE_CHANNELZ, 0);
   server->server_ = builder.BuildAndStart();
-  if (server->server_ == nullptr || server->port_ == 0) {
+  if (server->server_ == nullptr) {
     return absl::UnavailableError(
-        absl::StrCat("listen: cannot listen on ", options.listen_address));
+        absl::StrCat("listen: gRPC cannot serve on ", options.listen_address));
   }
+  server->listener_ = *std::move(listener);
+  server->port_ = server->listener_->port();
+  server->listener_->Start([acceptor = server->acceptor_.get()](int fd, int listener_fd) {
+    grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters connection;
+    connection.listener_fd = listener_fd;
+    connection.fd = fd;
+    acceptor->HandleNewConnection(&connection);  // gRPC owns `fd` from here on.
+  });
   server->readiness_ = options.readiness;
   server->readiness_poll_interval_ = options.readiness_poll_interval;
   grpc::HealthCheckServiceInterface* health = server->server_->GetHealthCheckService();
@@ -139,6 +159,7 @@ void GrpcServer::Shutdown(absl::Time deadline) {
   shut_down_ = true;
   // Health checks answer NOT_SERVING while the server drains.
   StopServing();
+  listener_->Stop();  // As gRPC's own listener would: no new connections from here on.
   server_->Shutdown(absl::ToChronoTime(deadline));
   server_->Wait();
 }

@@ -18,10 +18,15 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "proxy/constants.h"
+#include "proxy/grpc/grpc_listener.h"
 
 namespace grpc {
 class Server;
 class Service;
+namespace experimental {
+class ExternalConnectionAcceptor;
+}  // namespace experimental
 }  // namespace grpc
 
 namespace tb::proxy {
@@ -38,6 +43,8 @@ struct GrpcServerOptions {
   GrpcTlsOptions tls;
   int message_size_max_bytes = 16 * 1024 * 1024;  // Receive and send.
   int streams_max = 1000;  // Concurrent HTTP/2 streams per connection.
+  // Client connections open at once; more are closed at accept (GrpcListener).
+  uint32_t connections_max = kGrpcConnectionsMaxDefault;
   absl::Duration keepalive_time = absl::Seconds(60);  // Server pings an idle connection.
   absl::Duration keepalive_timeout = absl::Seconds(20);  // ... and closes it without a pong.
   absl::Duration client_ping_interval_min = absl::Seconds(10);  // Faster client pings: GOAWAY.
@@ -56,6 +63,8 @@ class GrpcServer {
   ~GrpcServer();  // Shuts down at once if Shutdown was not called.
 
   int port() const { return port_; }
+  // The listener's connection counts (tbproxy_grpc_connections*). Thread-safe.
+  GrpcListenerStats connection_stats() const { return listener_->stats(); }
   // Health checks answer NOT_SERVING from now on; calls are still served. Idempotent; call from
   // one thread, the one that later calls Shutdown.
   void StopServing();
@@ -68,7 +77,11 @@ class GrpcServer {
   // Until StopServing: copies readiness changes into the health service, which shows `serving`.
   void PollReadiness(bool serving);
 
+  // Declared in this order so that the listener, which hands connections to the acceptor, goes
+  // first.
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptor_;
+  std::unique_ptr<GrpcListener> listener_;
   int port_ = 0;
   std::function<bool()> readiness_;
   absl::Duration readiness_poll_interval_;

@@ -260,6 +260,13 @@ void Metrics::RegisterScalarSeries(const MetricsOptions& options) {
                              "Stream RPCs open (at most --stream-rpcs-max).");
   grpc_streams_refused_ = counter("tbproxy_grpc_streams_refused_total",
                                   "Stream RPCs refused with --stream-rpcs-max open.");
+  grpc_connections_ = gauge("tbproxy_grpc_connections",
+                            "gRPC client connections open (at most --grpc-connections-max).");
+  grpc_connections_refused_ =
+      counter("tbproxy_grpc_connections_refused_total",
+              "gRPC connections closed at accept: --grpc-connections-max were open.");
+  grpc_accept_errors_ = counter("tbproxy_grpc_accept_errors_total",
+                                "Failed accepts on the gRPC port (out of descriptors, say).");
   queued_events_ = gauge("tbproxy_queued_events", "Events waiting in the coalescer.");
   queued_bytes_ = gauge("tbproxy_queued_bytes", "Bytes of events waiting in the coalescer.");
   sessions_registered_ =
@@ -388,6 +395,13 @@ void Metrics::SetGrpcStreams(uint64_t open, uint64_t refused) {
   absl::MutexLock lock(&grpc_streams_mutex_);
   grpc_streams_open_->Set(static_cast<double>(open));
   AdvanceTo(*grpc_streams_refused_, refused);
+}
+
+void Metrics::SetGrpcConnections(uint64_t open, uint64_t refused, uint64_t accept_errors) {
+  absl::MutexLock lock(&grpc_connections_mutex_);
+  grpc_connections_->Set(static_cast<double>(open));
+  AdvanceTo(*grpc_connections_refused_, refused);
+  AdvanceTo(*grpc_accept_errors_, accept_errors);
 }
 
 void Metrics::AddGrpcCallsInFlight(int64_t delta) {

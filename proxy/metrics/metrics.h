@@ -79,6 +79,10 @@ class Metrics {
   // tbproxy_grpc_streams_open and advances tbproxy_grpc_streams_refused_total to `refused`
   // (snapshots must all come from one service: a counter never goes back).
   void SetGrpcStreams(uint64_t open, uint64_t refused);
+  // A snapshot of the gRPC listener's counts (GrpcListenerStats): sets tbproxy_grpc_connections
+  // and advances tbproxy_grpc_connections_refused_total and tbproxy_grpc_accept_errors_total
+  // (snapshots must all come from one listener).
+  void SetGrpcConnections(uint64_t open, uint64_t refused, uint64_t accept_errors);
   // `count` results of `operation` carried `status` (a CreateAccountStatus/CreateTransferStatus
   // value for 146/147; anything else is counted as "unknown").
   void RecordResultStatus(Frontend frontend, uint8_t operation, uint32_t status, uint64_t count);
@@ -157,6 +161,10 @@ class Metrics {
   prometheus::Gauge* grpc_streams_open_ = nullptr;
   prometheus::Counter* grpc_streams_refused_ = nullptr;
   absl::Mutex grpc_streams_mutex_;  // Serialises snapshots: each advances a counter by a difference.
+  prometheus::Gauge* grpc_connections_ = nullptr;
+  prometheus::Counter* grpc_connections_refused_ = nullptr;
+  prometheus::Counter* grpc_accept_errors_ = nullptr;
+  absl::Mutex grpc_connections_mutex_;  // Serialises snapshots, as grpc_streams_mutex_.
   prometheus::Gauge* queued_events_ = nullptr;
   prometheus::Gauge* queued_bytes_ = nullptr;
   prometheus::Gauge* sessions_registered_ = nullptr;

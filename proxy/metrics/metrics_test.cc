@@ -311,6 +311,27 @@ TEST_F(MetricsHttpTest, GrpcStreamSeriesFollowTheSnapshotsAndTheCounterNeverGoes
   EXPECT_TRUE(SamplesAre(Scrape(), {{"tbproxy_grpc_streams_refused_total", 7}}));
 }
 
+TEST_F(MetricsHttpTest, GrpcConnectionSeriesFollowTheSnapshotsAndCountersNeverGoBack) {
+  EXPECT_TRUE(SamplesAre(Scrape(), {{"tbproxy_grpc_connections", 0},
+                                    {"tbproxy_grpc_connections_refused_total", 0},
+                                    {"tbproxy_grpc_accept_errors_total", 0}}));
+  uint64_t open = 3;
+  uint64_t refused = 4;
+  uint64_t accept_errors = 1;
+  metrics_.AddScrapeHook([&](Metrics& metrics) {
+    metrics.SetGrpcConnections(open, refused, accept_errors);
+  });
+  EXPECT_TRUE(SamplesAre(Scrape(), {{"tbproxy_grpc_connections", 3},
+                                    {"tbproxy_grpc_connections_refused_total", 4},
+                                    {"tbproxy_grpc_accept_errors_total", 1}}));
+  open = 0;
+  refused = 2;  // A snapshot from elsewhere must not move a counter back.
+  accept_errors = 5;
+  EXPECT_TRUE(SamplesAre(Scrape(), {{"tbproxy_grpc_connections", 0},
+                                    {"tbproxy_grpc_connections_refused_total", 4},
+                                    {"tbproxy_grpc_accept_errors_total", 5}}));
+}
+
 TEST_F(MetricsHttpTest, ExposesBuildInfoAndHelp) {
   metrics_.RecordRequest(Frontend::kGrpc, 146, absl::StatusCode::kOk, 1);
   const std::string text = Scrape();

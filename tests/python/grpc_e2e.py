@@ -307,13 +307,31 @@ def check_tls(binary, directory):
         stop_proxy(process)
 
 
+def metrics_port_of(log):
+    """The port of --metrics-listen=127.0.0.1:0, from tbproxy's log."""
+    import re
+    import time
+    deadline = time.monotonic() + TIMEOUT
+    while not re.search(r"event=metrics_listening port=(\d+)", "".join(log)):
+        assert time.monotonic() < deadline, "no metrics_listening line in tbproxy's log"
+        time.sleep(0.01)
+    return int(re.search(r"event=metrics_listening port=(\d+)", "".join(log))[1])
+
+
+def metrics_sample(metrics_port, name):
+    """The value of the unlabelled series `name` on /metrics."""
+    import re
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port,
+                                timeout=TIMEOUT) as reply:
+        text = reply.read().decode()
+    return float(re.search(r"^%s (\S+)$" % name, text, re.M)[1])
+
+
 def check_stream_bound(binary):
     """--stream-rpcs-max: one stream past the bound is refused RESOURCE_EXHAUSTED, not applied,
     and counted; a stream that ends gives its place back. /metrics shows both."""
     import queue
-    import re
-    import time
-    import urllib.request
     import grpc
     from tbproxy.v1 import tbproxy_pb2 as pb
     from tbproxy.v1 import tbproxy_pb2_grpc as rpc
@@ -321,17 +339,10 @@ def check_stream_bound(binary):
     process, port, log = start_proxy(binary, ["--stream-rpcs-max=2",
                                               "--metrics-listen=127.0.0.1:0"])
     try:
-        deadline = time.monotonic() + TIMEOUT
-        while not re.search(r"event=metrics_listening port=(\d+)", "".join(log)):
-            assert time.monotonic() < deadline, "no metrics_listening line in tbproxy's log"
-            time.sleep(0.01)
-        metrics_port = int(re.search(r"event=metrics_listening port=(\d+)", "".join(log))[1])
+        metrics_port = metrics_port_of(log)
 
         def sample(name):
-            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % metrics_port,
-                                        timeout=TIMEOUT) as reply:
-                text = reply.read().decode()
-            return float(re.search(r"^%s (\S+)$" % name, text, re.M)[1])
+            return metrics_sample(metrics_port, name)
 
         channel = grpc.insecure_channel("127.0.0.1:%d" % port)
         stub = rpc.TigerBeetleStub(channel)
@@ -376,6 +387,61 @@ def check_stream_bound(binary):
         stop_proxy(process)
 
 
+def check_connection_bound(binary):
+    """--grpc-connections-max: a connection past the bound is closed at accept, so its calls fail
+    UNAVAILABLE and nothing reaches the cluster; a connection the client closes gives its place
+    back. /metrics shows the open connections and the refusals."""
+    import time
+    import grpc
+    from tbproxy.v1 import tbproxy_pb2 as pb
+    from tbproxy.v1 import tbproxy_pb2_grpc as rpc
+
+    process, port, log = start_proxy(binary, ["--grpc-connections-max=2",
+                                              "--metrics-listen=127.0.0.1:0"])
+    try:
+        metrics_port = metrics_port_of(log)
+        # A channel of its own connection: gRPC would otherwise share one between channels.
+        options = [("grpc.use_local_subchannel_pool", 1)]
+
+        def lookup(channel):
+            stub = rpc.TigerBeetleStub(channel)
+            return stub.LookupAccounts(pb.LookupAccountsRequest(ids=[u128(pb, 1)]),
+                                       timeout=TIMEOUT)
+
+        channels = [grpc.insecure_channel("127.0.0.1:%d" % port, options=options)
+                    for _ in range(2)]
+        for channel in channels:
+            lookup(channel)
+        assert metrics_sample(metrics_port, "tbproxy_grpc_connections") == 2
+        third = grpc.insecure_channel("127.0.0.1:%d" % port, options=options)
+        try:
+            lookup(third)
+            raise AssertionError("a third connection was served with --grpc-connections-max=2")
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+        third.close()
+        assert metrics_sample(metrics_port, "tbproxy_grpc_connections_refused_total") >= 1
+        assert metrics_sample(metrics_port, "tbproxy_grpc_connections") == 2
+
+        channels.pop().close()
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            channel = grpc.insecure_channel("127.0.0.1:%d" % port, options=options)
+            try:
+                lookup(channel)
+                channels.append(channel)
+                break
+            except grpc.RpcError as error:
+                channel.close()
+                assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+                assert time.monotonic() < deadline, "the closed connection's place never freed"
+                time.sleep(0.05)
+        for channel in channels:
+            channel.close()
+    finally:
+        stop_proxy(process)
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--client":
         client(int(sys.argv[2]), int(sys.argv[3]))
@@ -401,8 +467,9 @@ def main():
         check_tokens(binary, directory)
         check_tls(binary, directory)
         check_stream_bound(binary)
+        check_connection_bound(binary)
     print("grpc_e2e: %d concurrent clients, health (Check and Watch), reflection, tokens, TLS, "
-          "the stream bound "
+          "the stream and connection bounds "
           "and drain: ok"
           % CLIENTS)
     return 0
