@@ -42,6 +42,7 @@
 #include "pool/session_pool.h"
 #include "proxy/app/config.h"
 #include "proxy/app/embedded_cluster.h"
+#include "proxy/app/fd_limit.h"
 #include "proxy/app/io_loop.h"
 #include "proxy/app/memory_release.h"
 #include "proxy/coalescer/coalescer.h"
@@ -391,7 +392,25 @@ int RunProxy(const Config& config, const std::vector<ReplicaAddress>& replicas,
   return exit_code;
 }
 
+// Raises the descriptor limit to the hard one and warns when the connection bounds need more.
+void RaiseFileDescriptorLimitFor(const Config& config) {
+  absl::StatusOr<FileDescriptorLimit> limit = RaiseFileDescriptorLimit();
+  if (!limit.ok()) {
+    Log(LogLevel::kWarning, "fd_limit_unchanged", {{"error", std::string(limit.status().message())}});
+    return;
+  }
+  const uint64_t needed = FileDescriptorsNeeded(config);
+  if (limit->soft >= needed) return;
+  Log(LogLevel::kWarning, "fd_limit_low",
+      {{"limit", absl::StrCat(limit->soft)},
+       {"needed", absl::StrCat(needed)},
+       {"detail", "accepts fail (EMFILE) before the connection bounds refuse; raise the hard "
+                  "limit (ulimit -Hn, LimitNOFILE, --ulimit nofile) or lower "
+                  "--grpc-connections-max / --native-connections-max"}});
+}
+
 int Run(const Config& config, const sigset_t& stop_signals) {
+  RaiseFileDescriptorLimitFor(config);
   absl::StatusOr<std::optional<TokenAuthenticator>> tokens = LoadTokens(config);
   if (!tokens.ok()) {
     LogError("config_invalid", tokens.status());

@@ -28,10 +28,10 @@ def generate_stubs(root, directory):
                     os.path.join(root, "proto/tbproxy/v1/tbproxy.proto")], check=True)
 
 
-def start_proxy(binary, extra_args=(), env=None):
+def start_proxy(binary, extra_args=(), env=None, preexec_fn=None):
     process = subprocess.Popen([binary, "--listen=127.0.0.1:0", *extra_args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=env)
+                               env=env, preexec_fn=preexec_fn)
     line = process.stdout.readline()
     if not line.startswith("tbproxy listening on port "):
         process.kill()
@@ -442,6 +442,38 @@ def check_connection_bound(binary):
         stop_proxy(process)
 
 
+def check_fd_limit(binary):
+    """tbproxy raises its soft descriptor limit to the hard one, and warns when the hard one is
+    below what its connection bounds need."""
+    import resource
+    import time
+
+    def soft_limit(pid):
+        with open("/proc/%d/limits" % pid) as limits:
+            line = next(l for l in limits if l.startswith("Max open files"))
+        return int(line.split()[3])
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard >= 8192:
+        process, _, log = start_proxy(
+            binary, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, 8192)))
+        try:
+            assert soft_limit(process.pid) == 8192, soft_limit(process.pid)
+        finally:
+            stop_proxy(process)
+        assert "fd_limit_low" not in "".join(log), "".join(log)
+    process, _, log = start_proxy(
+        binary, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (512, 512)))
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while "event=fd_limit_low" not in "".join(log):
+            assert time.monotonic() < deadline, "no fd_limit_low warning: %s" % "".join(log)
+            time.sleep(0.01)
+        assert "limit=512" in "".join(log) and "needed=" in "".join(log), "".join(log)
+    finally:
+        stop_proxy(process)
+
+
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--client":
         client(int(sys.argv[2]), int(sys.argv[3]))
@@ -468,8 +500,9 @@ def main():
         check_tls(binary, directory)
         check_stream_bound(binary)
         check_connection_bound(binary)
+        check_fd_limit(binary)
     print("grpc_e2e: %d concurrent clients, health (Check and Watch), reflection, tokens, TLS, "
-          "the stream and connection bounds "
+          "the stream and connection bounds, the descriptor limit "
           "and drain: ok"
           % CLIENTS)
     return 0
