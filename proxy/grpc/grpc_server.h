@@ -1,5 +1,6 @@
-// Builds and runs the gRPC server of tbproxy: listening address, TLS or mutual TLS, message
-// and stream limits, keepalive policy, grpc.health.v1 and server reflection.
+// Builds and runs the gRPC server of tbproxy: listening address (on its own listener, which bounds
+// client connections: GrpcListener), TLS or mutual TLS, message and stream limits, keepalive
+// policy, grpc.health.v1 and server reflection.
 //
 // Health: the default health service answers for "" and "tbproxy.v1.TigerBeetle"; a thread
 // polls `readiness` every `readiness_poll_interval` and sets SERVING / NOT_SERVING when it
