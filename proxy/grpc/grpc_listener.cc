@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -31,6 +32,9 @@ struct GrpcListener::Parts {
   explicit Parts(const GrpcListenerOptions& options) : options(options), recount_timer(io) {}
 
   absl::Status Bind();
+  // Binds and listens on `endpoint`; false, with the first failure kept in `first_error`, if
+  // it cannot.
+  bool BindOne(asio::ip::tcp::endpoint endpoint, std::string* first_error);
   void Accept(ListeningSocket& socket);
   void AcceptAfterBackoff(ListeningSocket& socket);
   void OnAccepted(int listener_fd, asio::ip::tcp::socket socket);
@@ -61,39 +65,55 @@ struct GrpcListener::Parts {
 absl::Status GrpcListener::Parts::Bind() {
   asio::error_code error;
   asio::ip::tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(
+  auto resolved = resolver.resolve(
       options.host, std::to_string(options.port),
       asio::ip::tcp::resolver::passive | asio::ip::tcp::resolver::numeric_service, error);
-  if (error || endpoints.empty()) {
+  if (error || resolved.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot resolve ", options.host, ": ", error.message()));
   }
+  std::vector<asio::ip::tcp::endpoint> endpoints;
+  for (const auto& entry : resolved) endpoints.push_back(entry.endpoint());
   std::string first_error;
-  for (const auto& entry : endpoints) {
-    asio::ip::tcp::endpoint endpoint = entry.endpoint();
-    if (port != 0) endpoint.port(port);  // Port 0: every address gets the first one's port.
-    auto bound = std::make_unique<ListeningSocket>(io);
-    asio::ip::tcp::acceptor* acceptor = &bound->acceptor;
-    acceptor->open(endpoint.protocol(), error);
-    // SO_REUSEADDR, never SO_REUSEPORT: a port another process listens on is an error, not a
-    // silent share of its traffic.
-    if (!error) acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true), error);
-    if (!error) acceptor->bind(endpoint, error);
-    if (!error) acceptor->listen(asio::socket_base::max_listen_connections, error);
-    if (!error && port == 0) port = acceptor->local_endpoint(error).port();
-    if (error) {
-      if (first_error.empty()) {
-        first_error = absl::StrCat(endpoint.address().to_string(), ": ", error.message());
-      }
-      continue;
+  // A wildcard address (0.0.0.0 or ::) serves both families, as gRPC's own listener does: one
+  // dual-stack IPv6 socket, or IPv4 alone where IPv6 is off.
+  if (endpoints.size() == 1 && endpoints[0].address().is_unspecified()) {
+    if (BindOne({asio::ip::address_v6::any(), options.port}, &first_error)) {
+      return absl::OkStatus();
     }
-    listening.push_back(std::move(bound));
+    endpoints = {{asio::ip::address_v4::any(), options.port}};
   }
+  for (const asio::ip::tcp::endpoint& endpoint : endpoints) BindOne(endpoint, &first_error);
   if (listening.empty()) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options.host, ":",
                                                options.port, " (", first_error, ")"));
   }
   return absl::OkStatus();
+}
+
+bool GrpcListener::Parts::BindOne(asio::ip::tcp::endpoint endpoint, std::string* first_error) {
+  if (port != 0) endpoint.port(port);  // Port 0: every address gets the first one's port.
+  auto bound = std::make_unique<ListeningSocket>(io);
+  asio::ip::tcp::acceptor& acceptor = bound->acceptor;
+  asio::error_code error;
+  acceptor.open(endpoint.protocol(), error);
+  // SO_REUSEADDR, never SO_REUSEPORT: a port another process listens on is an error, not a
+  // silent share of its traffic.
+  if (!error) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), error);
+  if (!error && endpoint.address().is_unspecified() && endpoint.address().is_v6()) {
+    acceptor.set_option(asio::ip::v6_only(false), error);
+  }
+  if (!error) acceptor.bind(endpoint, error);
+  if (!error) acceptor.listen(asio::socket_base::max_listen_connections, error);
+  if (!error && port == 0) port = acceptor.local_endpoint(error).port();
+  if (error) {
+    if (first_error->empty()) {
+      *first_error = absl::StrCat(endpoint.address().to_string(), ": ", error.message());
+    }
+    return false;
+  }
+  listening.push_back(std::move(bound));
+  return true;
 }
 
 void GrpcListener::Parts::Accept(ListeningSocket& bound) {

@@ -26,7 +26,7 @@ namespace tb::proxy {
 
 struct GrpcListenerOptions {
   // A numeric address or a name; every address a name resolves to is bound (as gRPC does), and
-  // it is enough that one of them can be.
+  // it is enough that one of them can be. A wildcard (0.0.0.0 or ::) serves IPv4 and IPv6.
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: a free port, the same on every address (port()).
   uint32_t connections_max = kGrpcConnectionsMaxDefault;

@@ -55,14 +55,22 @@ class Taker {
   std::vector<int> fds_ ABSL_GUARDED_BY(mutex_);
 };
 
-// A blocking client socket connected to 127.0.0.1:port, or -1 (errno says why).
-int Connect(uint16_t port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+// A blocking client socket connected to 127.0.0.1:port (::1 with `ipv6`), or -1 (errno says
+// why).
+int Connect(uint16_t port, bool ipv6 = false) {
+  const int fd = ::socket(ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+  sockaddr_in6 address6{};
+  address6.sin6_family = AF_INET6;
+  address6.sin6_port = htons(port);
+  address6.sin6_addr = in6addr_loopback;
+  const int connected =
+      ipv6 ? ::connect(fd, reinterpret_cast<sockaddr*>(&address6), sizeof(address6))
+           : ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  if (connected != 0) {
     const int error = errno;
     ::close(fd);
     errno = error;
@@ -226,6 +234,35 @@ TEST(GrpcListener, ANameListensOnItsAddresses) {
   ASSERT_GE(client, 0);
   EXPECT_EQ(taker.AwaitCount(1).size(), 1u);
   ::close(client);
+}
+
+// True when this machine has an IPv6 loopback to test with.
+bool HasIpv6Loopback() {
+  const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 address{};
+  address.sin6_family = AF_INET6;
+  address.sin6_addr = in6addr_loopback;
+  const bool bound = ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+  ::close(fd);
+  return bound;
+}
+
+TEST(GrpcListener, AWildcardAddressServesBothFamilies) {
+  if (!HasIpv6Loopback()) GTEST_SKIP() << "no IPv6 loopback here";
+  for (const char* wildcard : {"0.0.0.0", "::"}) {
+    Taker taker;
+    auto listener = ListenOrDie({.host = wildcard});
+    ASSERT_NE(listener, nullptr);
+    listener->Start(taker.Handoff());
+    const int over_ipv4 = Connect(listener->port());
+    const int over_ipv6 = Connect(listener->port(), /*ipv6=*/true);
+    EXPECT_GE(over_ipv4, 0) << wildcard;
+    EXPECT_GE(over_ipv6, 0) << wildcard;
+    EXPECT_EQ(taker.AwaitCount(2).size(), 2u) << wildcard;
+    ::close(over_ipv4);
+    ::close(over_ipv6);
+  }
 }
 
 }  // namespace
