@@ -1,5 +1,7 @@
 #include "proxy/grpc/grpc_listener.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -150,6 +152,12 @@ void GrpcListener::Parts::OnAccepted(int listener_fd, asio::ip::tcp::socket sock
   asio::error_code error;
   socket.native_non_blocking(true, error);
   if (!error) socket.set_option(asio::ip::tcp::no_delay(true), error);
+  if (!error && options.tcp_user_timeout > absl::ZeroDuration()) {
+    using UserTimeout = asio::detail::socket_option::integer<IPPROTO_TCP, TCP_USER_TIMEOUT>;
+    socket.set_option(
+        UserTimeout(static_cast<int>(absl::ToInt64Milliseconds(options.tcp_user_timeout))),
+        error);
+  }
   if (error) {
     accept_errors.fetch_add(1, std::memory_order_relaxed);
     return;

@@ -30,6 +30,9 @@ struct GrpcListenerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: a free port, the same on every address (port()).
   uint32_t connections_max = kGrpcConnectionsMaxDefault;
+  // TCP_USER_TIMEOUT of every connection, as gRPC's own listener sets it from the keepalive
+  // timeout: unacknowledged data for this long closes the connection. Zero: the kernel's.
+  absl::Duration tcp_user_timeout = absl::ZeroDuration();
   absl::Duration recount_interval = absl::Seconds(1);
   absl::Duration refusal_recount_interval_min = absl::Milliseconds(100);
   // A failed accept (out of file descriptors, typically) is retried after this, not at once:
@@ -45,8 +48,8 @@ struct GrpcListenerStats {
 
 class GrpcListener {
  public:
-  // Takes an accepted socket: `fd` is non-blocking, with TCP_NODELAY, and now the callee's to
-  // close. `listener_fd` is the listening socket it came from.
+  // Takes an accepted socket: `fd` is non-blocking, with TCP_NODELAY (and TCP_USER_TIMEOUT if
+  // set), and now the callee's to close. `listener_fd` is the listening socket it came from.
   using Handoff = absl::AnyInvocable<void(int fd, int listener_fd)>;
 
   // Binds and listens; accepts nothing before Start. kInvalidArgument when `host` does not

@@ -107,9 +107,9 @@ std::unique_ptr<GrpcListener> ListenOrDie(GrpcListenerOptions options) {
   return listener.ok() ? *std::move(listener) : nullptr;
 }
 
-TEST(GrpcListener, HandsOffANonBlockingNoDelaySocketCarryingTheClientsBytes) {
+TEST(GrpcListener, HandsOffANonBlockingNoDelaySocketWithItsUserTimeoutCarryingTheClientsBytes) {
   Taker taker;
-  auto listener = ListenOrDie({});
+  auto listener = ListenOrDie({.tcp_user_timeout = absl::Seconds(20)});
   ASSERT_NE(listener, nullptr);
   ASSERT_NE(listener->port(), 0);
   listener->Start(taker.Handoff());
@@ -124,6 +124,10 @@ TEST(GrpcListener, HandsOffANonBlockingNoDelaySocketCarryingTheClientsBytes) {
   socklen_t size = sizeof(no_delay);
   ASSERT_EQ(::getsockopt(taken[0], IPPROTO_TCP, TCP_NODELAY, &no_delay, &size), 0);
   EXPECT_EQ(no_delay, 1);
+  int user_timeout_ms = 0;
+  size = sizeof(user_timeout_ms);
+  ASSERT_EQ(::getsockopt(taken[0], IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, &size), 0);
+  EXPECT_EQ(user_timeout_ms, 20'000);
   pollfd readable{.fd = taken[0], .events = POLLIN};
   ASSERT_EQ(::poll(&readable, 1, 10'000), 1);
   char byte = 0;

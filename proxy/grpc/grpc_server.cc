@@ -83,7 +83,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(const GrpcServerOp
   }
   // tbproxy accepts connections itself to bound their count; gRPC serves them.
   absl::StatusOr<std::unique_ptr<GrpcListener>> listener = GrpcListener::Listen(
-      {.host = address->host, .port = address->port, .connections_max = options.connections_max});
+      {.host = address->host,
+       .port = address->port,
+       .connections_max = options.connections_max,
+       .tcp_user_timeout = options.keepalive_timeout});
   if (!listener.ok()) {
     return absl::Status(listener.status().code(),
                         absl::StrCat("listen: ", listener.status().message()));
