@@ -4,9 +4,12 @@
 # and if the checker rejects answers that are wrong (lookups on an echo cluster, which finds
 # nothing, without --echo). No timing is asserted.
 #
-#   loadgen_smoke_test.sh TBPROXY TB_DEVCLUSTER TBPROXY_LOADGEN
+# It also runs the floor server of bench/run.sh's S5f (tbproxy-grpc-floor) on every gRPC path: its
+# answers must pass the same checks.
+#
+#   loadgen_smoke_test.sh TBPROXY TB_DEVCLUSTER TBPROXY_LOADGEN TBPROXY_GRPC_FLOOR
 set -euo pipefail
-tbproxy="$1"; devcluster="$2"; loadgen="$3"
+tbproxy="$1"; devcluster="$2"; loadgen="$3"; floor="$4"
 work="$(mktemp -d /tmp/tbproxy-loadgen-smoke.XXXXXX)"
 devcluster_bin="$devcluster"; tbproxy_bin="$tbproxy"
 . "$(dirname "$0")/processes.sh"
@@ -68,5 +71,17 @@ expect 1 echo_wrong_results --target="$proxy_target" --path=typed --callers=4 --
   --duration=500ms
 expect 1 echo_wrong_results_native --target="$proxy_native_target" --path=native --callers=4 \
   --mix=lookup_accounts --duration=500ms
+
+# The floor server answers creates (typed, raw and on a stream) as tbproxy on an echo cluster does.
+"$floor" --listen=127.0.0.1:0 >"$work/floor.out" 2>"$work/floor.err" &
+floor_pid=$!
+pids+=("$floor_pid")
+floor_port="$(wait_line "$work/floor.out" '^grpc floor listening on port' | sed 's/.*port //')"
+for path in typed raw stream; do
+  expect 0 "floor_$path" --target="127.0.0.1:$floor_port" --path="$path" --callers=32 --events=3 \
+    --mix=create_transfers:3,create_accounts:1 --duration=500ms --echo --proxy-pid="$floor_pid"
+done
+expect 1 floor_has_no_lookups --target="127.0.0.1:$floor_port" --path=typed --callers=4 \
+  --mix=lookup_accounts --duration=300ms --echo
 
 exit "$failed"

@@ -50,9 +50,10 @@ S5_GOAL = 1_000_000  # Events per tbproxy CPU-second (issue 8's goal for the raw
 S5_US_PER_CALL_GOAL = {"stream": 3.0, "native": 4.0, "raw": 7.0, "typed": 8.0}
 
 
-def s5_runs(runs):
-    """{path: {events_per_call: run}} for runs named s5_echo_<path>_c<callers>_e<events>."""
-    pattern = re.compile(r"s5_echo_([a-z]+)_c(\d+)_e(\d+)$")
+def s5_runs(runs, prefix="s5_echo"):
+    """{path: {events_per_call: run}} for runs named <prefix>_<path>_c<callers>_e<events>
+    (S5: s5_echo; its floor S5f: s5f_floor)."""
+    pattern = re.compile(prefix + r"_([a-z]+)_c(\d+)_e(\d+)$")
     found = {}
     for name, run in runs.items():
         match = pattern.match(name)
@@ -248,9 +249,10 @@ def s2d_vs_s1d_lines(runs, machine):
             f"callers through tbproxy at {callers} callers: " + ", ".join(parts) + "."]
 
 
-def s5_per_call_lines(path, by_events):
+def s5_per_call_lines(path, by_events, floor_by_events=None):
     """The per-call goal of a path at one event per call, with the load generator's own CPU per
-    call beside tbproxy's, so a gain that only moved work to the client shows."""
+    call beside tbproxy's, so a gain that only moved work to the client shows, and the floor
+    (S5f: the same calls answered with no work) under it."""
     run = by_events.get(1)
     goal = S5_US_PER_CALL_GOAL.get(path)
     if not (run and run.get("ok") and goal is not None):
@@ -261,8 +263,16 @@ def s5_per_call_lines(path, by_events):
     loadgen = (1e6 * run["loadgen_cpu_seconds"] / run["calls"]
                if run.get("loadgen_cpu_seconds") is not None else None)
     verdict = "met" if proxy_us <= goal else "not met"
+    floor = (floor_by_events or {}).get(1)
+    floor_us = proxy_us_per_call(floor) if floor and floor.get("ok") else None
+    floor_words = ""
+    if floor_us is not None:
+        floor_words = (f" A server answering the same calls with no work (S5f) costs "
+                       f"{fmt(floor_us, 1)} µs per call"
+                       f"{' (above the goal)' if floor_us > goal else ''}: tbproxy adds "
+                       f"{fmt(proxy_us - floor_us, 1)} µs to it.")
     return [f"  One event per call: tbproxy {fmt(proxy_us, 1)} µs CPU per call (goal ≤ {goal:g}: "
-            f"**{verdict}**); the load generator {fmt(loadgen, 1)} µs per call."]
+            f"**{verdict}**); the load generator {fmt(loadgen, 1)} µs per call." + floor_words]
 
 
 def markdown(runs, images, command):
@@ -352,7 +362,7 @@ def markdown(runs, images, command):
                        f"({', '.join(str(e) for e in missed)} events per call)")
         headline.append(f"- **S5 {path}** (echo cluster, {callers} callers), events per tbproxy "
                         f"CPU-second: {figures}; {verdict}.")
-        headline += s5_per_call_lines(path, by_events)
+        headline += s5_per_call_lines(path, by_events, s5_runs(runs, "s5f_floor").get(path))
     idle, streams = runs.get("s6_rss_idle"), runs.get("s6_rss_idle_streams")
     if idle and streams:
         per = (streams["proxy_rss_kb"] - idle["proxy_rss_kb"]) / max(streams["idle_streams"], 1)
@@ -512,6 +522,33 @@ def markdown(runs, images, command):
                 add(f"| {path} | {events} | {fmt(r.get('events_per_s'))} | {fmt(cpus, 2)} | "
                     f"{fmt(per_s)} | {fmt(proxy_us_per_call(r), 1)} | {fmt(loadgen, 1)} | "
                     f"{goal} | {'ok' if r.get('ok') else 'FAILED'} |")
+        add("")
+    s5f = s5_runs(runs, "s5f_floor")
+    if s5f:
+        add("## S5f: the floor under S5")
+        add("")
+        add("The same calls answered at once, with no coalescing and no cluster: by "
+            "`tbproxy-grpc-floor`, a bare gRPC server of the same API, for the gRPC paths, and "
+            "by the echo dev cluster with one session per caller (a one-thread server of the "
+            "same protocol) for the native path. `server CPU µs/call` is that server's "
+            "utime+stime per call; what tbproxy adds is its S5 figure less this one.")
+        add("")
+        add("| path | ev/call | events/s | server CPU µs/call | tbproxy CPU µs/call (S5) | "
+            "tbproxy above the floor | loadgen CPU µs/call | result |")
+        add("|---|---:|---:|---:|---:|---:|---:|---|")
+        for path, by_events in s5f.items():
+            for events, r in by_events.items():
+                floor_us = proxy_us_per_call(r)
+                proxy_run = s5.get(path, {}).get(events) if s5 else None
+                proxy_us = proxy_us_per_call(proxy_run) if proxy_run else None
+                above = (proxy_us - floor_us
+                         if proxy_us is not None and floor_us is not None else None)
+                loadgen = (1e6 * r["loadgen_cpu_seconds"] / r["calls"]
+                           if r.get("calls") and r.get("loadgen_cpu_seconds") is not None
+                           else None)
+                add(f"| {path} | {events} | {fmt(r.get('events_per_s'))} | {fmt(floor_us, 1)} | "
+                    f"{fmt(proxy_us, 1)} | {fmt(above, 1)} | {fmt(loadgen, 1)} | "
+                    f"{'ok' if r.get('ok') else 'FAILED'} |")
         add("")
     if idle or streams:
         add("## S6: tbproxy memory")

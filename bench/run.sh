@@ -20,6 +20,8 @@
 #   S4  one caller, sequential: latency through tbproxy vs direct
 #   S5  echo dev cluster, 1024 callers x 1, 10 and 100 events, every path: events per
 #       CPU-second of the tbproxy process (/proc/<pid>/stat) and its CPU microseconds per call
+#   S5f the floor under S5: the same calls answered at once by a bare gRPC server of the same API
+#       (tbproxy-grpc-floor) and, for the native protocol, by the echo dev cluster itself
 #   S6  tbproxy RSS: idle, with many idle connected callers, and under S2's largest caller count
 #   S1d/S2d/S3d  S1, S2 (typed, stream, native) and S3 again against a dev cluster whose
 #       requests take 2 ms, like a replicated cluster that fsyncs: a pipeline of prepares of 2 ms each (--prepare-latency,
@@ -50,12 +52,14 @@ fi
 
 build_dir="${TBPROXY_BUILD_DIR:-build}"
 if [ "$build" = 1 ]; then
-  TBPROXY_BUILD_DIR="$build_dir" scripts/build.sh --target tbproxy tb-devcluster tbproxy-loadgen
+  TBPROXY_BUILD_DIR="$build_dir" scripts/build.sh --target tbproxy tb-devcluster tbproxy-loadgen \
+    tbproxy-grpc-floor
 fi
 tbproxy_bin="$build_dir/proxy/tbproxy"
+floor_bin="$build_dir/bench/tbproxy-grpc-floor"
 devcluster_bin="$build_dir/devcluster/tb-devcluster"
 loadgen_bin="$build_dir/bench/tbproxy-loadgen"
-for bin in "$tbproxy_bin" "$devcluster_bin" "$loadgen_bin"; do
+for bin in "$tbproxy_bin" "$devcluster_bin" "$loadgen_bin" "$floor_bin"; do
   [ -x "$bin" ] || { echo "run.sh: $bin missing (build it or drop --no-build)" >&2; exit 2; }
 done
 
@@ -260,6 +264,31 @@ for events in "${s5_events[@]}"; do
       --callers="$s5_callers" --events="$events" --duration="$duration" --echo \
       --proxy-pid="$proxy_pid"
   done
+done
+
+# ---- S5f: the floor under S5: the same calls answered with no work ---------------------------
+# A bare gRPC server of the same API that answers every create at once (tbproxy-grpc-floor) for
+# the gRPC paths, and an echo dev cluster with one session per caller for the native protocol
+# (a one-thread server of the same protocol, answering at once): what gRPC, the protocol and the
+# kernel cost per call on this machine before tbproxy does anything.
+stop_pid "$proxy_pid"; proxy_pid=
+for events in "${s5_events[@]}"; do
+  for path in typed raw stream; do
+    "$floor_bin" --listen=127.0.0.1:0 >"$work/floor.out" 2>"$work/floor.err" &
+    floor_pid=$!
+    pids+=("$floor_pid")
+    floor_port="$(wait_line "$work/floor.out" '^grpc floor listening on port' | sed 's/.*port //')"
+    run "s5f_floor_${path}_c${s5_callers}_e${events}" --target="127.0.0.1:$floor_port" \
+      --path="$path" --callers="$s5_callers" --events="$events" --duration="$duration" --echo \
+      --proxy-pid="$floor_pid"
+    stop_pid "$floor_pid"
+  done
+  start_cluster floor-cluster --echo --clients_max=$((2 * s5_callers)) \
+    --connections_max=$((2 * s5_callers))
+  run "s5f_floor_native_c${s5_callers}_e${events}" --target=direct \
+    --cluster-addresses="$cluster_address" --sessions="$s5_callers" --callers="$s5_callers" \
+    --events="$events" --duration="$duration" --echo --proxy-pid="$cluster_pid"
+  stop_pid "$cluster_pid"
 done
 
 echo "run.sh: $failures failed run(s); results in $out" >&2
