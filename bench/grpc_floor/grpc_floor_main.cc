@@ -10,8 +10,10 @@
 // Serves CreateAccounts, CreateTransfers, Raw and Stream carrying those two operations, with
 // tbproxy's server settings that matter per call (message size, streams per connection,
 // channelz off). Anything else is UNIMPLEMENTED. A benchmark tool: no TLS, tokens or limits.
+#include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <string>
