@@ -35,6 +35,13 @@ inline constexpr uint32_t kStreamRpcsMaxCeiling = 100'000;
 inline constexpr uint32_t kGrpcConnectionsMaxDefault = 4096;
 inline constexpr uint32_t kGrpcConnectionsMaxCeiling = 1 << 16;
 
+// Memory that gRPC calls not yet done may hold (CallMemoryBudget): a call keeps its request and
+// response until the client reads the response. The floor holds the largest call (a lookup of
+// 8,189 accounts reserves about 4.5 MiB, a raw call at most about 8 MiB).
+inline constexpr uint64_t kGrpcCallMemoryMaxDefault = 512ull << 20;
+inline constexpr uint64_t kGrpcCallMemoryMaxFloor = 16ull << 20;
+inline constexpr uint64_t kGrpcCallMemoryMaxCeiling = 64ull << 30;
+
 // ---- Cluster sessions ----
 // Each registered session holds one of the budget's slots.
 inline constexpr uint32_t kSessionsMaxCeiling = pool::kSessionBudgetMax;
@@ -76,6 +83,8 @@ static_assert(kGrpcMessageSizeMaxFloor <= kGrpcMessageSizeMaxCeiling);
 static_assert(kGrpcMessageSizeMaxCeiling >= kMessageSizeMax, "a maximal request fits");
 static_assert(kStreamRpcsMaxDefault <= kStreamRpcsMaxCeiling);
 static_assert(kGrpcConnectionsMaxDefault <= kGrpcConnectionsMaxCeiling);
+static_assert(kGrpcCallMemoryMaxFloor <= kGrpcCallMemoryMaxDefault);
+static_assert(kGrpcCallMemoryMaxDefault <= kGrpcCallMemoryMaxCeiling);
 static_assert(kNativeConnectionsMaxDefault <= kNativeConnectionsMaxCeiling);
 static_assert(kNativeWriteQueueBytesMaxFloor <= kNativeWriteQueueBytesMaxDefault);
 static_assert(kNativeWriteQueueBytesMaxDefault <= kNativeWriteQueueBytesMaxCeiling);

@@ -68,6 +68,13 @@ TB_SETTING_FLAG(grpc_connections_max,
                                   tb::proxy::kGrpcConnectionsMaxCeiling,
                                   "); more are closed at accept."),
                      &Config::grpc_connections_max));
+TB_SETTING_FLAG(grpc_call_memory_max,
+                Help(absl::StrCat("Bytes that gRPC calls not yet done may hold, requests and "
+                                  "responses waiting for their clients (",
+                                  tb::proxy::kGrpcCallMemoryMaxFloor, "..",
+                                  tb::proxy::kGrpcCallMemoryMaxCeiling,
+                                  "); a call that does not fit is refused RESOURCE_EXHAUSTED."),
+                     &Config::grpc_call_memory_max));
 TB_SETTING_FLAG(stream_calls_max,
                 Help(absl::StrCat("Calls in flight on one Stream RPC before the proxy stops "
                                   "reading it (1..",
@@ -226,6 +233,7 @@ const std::vector<Setting>& Settings() {
       TB_SETTING("grpc-message-size-max", grpc_message_size_max),
       TB_SETTING("grpc-streams-max", grpc_streams_max),
       TB_SETTING("grpc-connections-max", grpc_connections_max),
+      TB_SETTING("grpc-call-memory-max", grpc_call_memory_max),
       TB_SETTING("stream-calls-max", stream_calls_max),
       TB_SETTING("stream-rpcs-max", stream_rpcs_max),
       TB_SETTING("keepalive-time", keepalive_time),
@@ -299,6 +307,8 @@ absl::Status ValidateConfig(const Config& config) {
       CheckRange("grpc-streams-max", config.grpc_streams_max, 1, kGrpcStreamsMaxCeiling));
   TB_RETURN_IF_ERROR(CheckRange("grpc-connections-max", config.grpc_connections_max, 1,
                                 kGrpcConnectionsMaxCeiling));
+  TB_RETURN_IF_ERROR(CheckRange("grpc-call-memory-max", config.grpc_call_memory_max,
+                                kGrpcCallMemoryMaxFloor, kGrpcCallMemoryMaxCeiling));
   TB_RETURN_IF_ERROR(
       CheckRange("stream-calls-max", config.stream_calls_max, 1, kStreamCallsMaxCeiling));
   TB_RETURN_IF_ERROR(

@@ -34,6 +34,7 @@ struct Config {
   uint32_t grpc_message_size_max = 16 * 1024 * 1024;  // Bytes, per received or sent message.
   uint32_t grpc_streams_max = 1000;  // Concurrent HTTP/2 streams per client connection.
   uint32_t grpc_connections_max = kGrpcConnectionsMaxDefault;  // Client connections at once.
+  uint64_t grpc_call_memory_max = kGrpcCallMemoryMaxDefault;  // Bytes held by calls not done.
   uint32_t stream_calls_max = 64;  // Calls in flight on one Stream RPC before reading pauses.
   uint32_t stream_rpcs_max = kStreamRpcsMaxDefault;  // Stream RPCs open at once, all clients.
   absl::Duration keepalive_time = absl::Seconds(60);

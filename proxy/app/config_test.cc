@@ -35,6 +35,7 @@ TEST(Config, DefaultsAreValid) {
   EXPECT_FALSE(config->native_listen.has_value());
   EXPECT_EQ(config->native_connections_max, kNativeConnectionsMaxDefault);
   EXPECT_EQ(config->grpc_connections_max, kGrpcConnectionsMaxDefault);
+  EXPECT_EQ(config->grpc_call_memory_max, kGrpcCallMemoryMaxDefault);
   EXPECT_EQ(config->stream_rpcs_max, kStreamRpcsMaxDefault);
   EXPECT_EQ(config->native_write_queue_bytes_max, kNativeWriteQueueBytesMaxDefault);
   EXPECT_TRUE(config->embedded_cluster());
@@ -60,6 +61,7 @@ TEST(Config, ParsesEveryKindOfValue) {
       {"stream-calls-max", "8"},
       {"stream-rpcs-max", "20000"},
       {"grpc-connections-max", "7"},
+      {"grpc-call-memory-max", "33554432"},
       {"metrics-listen", "[::1]:9464"},
       {"native-listen", "127.0.0.1:0"},
       {"native-connections-max", "10"},
@@ -71,6 +73,7 @@ TEST(Config, ParsesEveryKindOfValue) {
   EXPECT_EQ(config->native_listen, (HostPort{"127.0.0.1", 0}));
   EXPECT_EQ(config->native_connections_max, 10u);
   EXPECT_EQ(config->grpc_connections_max, 7u);
+  EXPECT_EQ(config->grpc_call_memory_max, 33554432u);
   EXPECT_EQ(config->native_write_queue_bytes_max, 2097152u);
   ASSERT_EQ(config->cluster_addresses.size(), 2u);
   EXPECT_EQ(config->cluster_addresses[1].port, 3001);
@@ -109,6 +112,7 @@ TEST(Config, ErrorsNameTheBadSetting) {
       {{"stream-rpcs-max", "100001"}},
       {{"grpc-connections-max", "0"}},
       {{"grpc-connections-max", "65537"}},
+      {{"grpc-call-memory-max", "1048576"}},
       {{"keepalive-time", "soon"}},
       {{"tls-key-file", "/etc/hostname"}},
       {{"tls-cert-file", "/nonexistent.pem"}, {"tls-key-file", "/nonexistent.key"}},
@@ -166,6 +170,7 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
       {"native_connections_max", absl::StrCat("Default ", kNativeConnectionsMaxDefault, ".")},
       {"stream_rpcs_max", absl::StrCat("Default ", kStreamRpcsMaxDefault, ".")},
       {"grpc_connections_max", absl::StrCat("Default ", kGrpcConnectionsMaxDefault, ".")},
+      {"grpc_call_memory_max", absl::StrCat("Default ", kGrpcCallMemoryMaxDefault, ".")},
       {"native_write_queue_bytes_max", "Default 67108864."},
       {"cluster_id", "Default 0."},
       {"log_level", "Default info."},
@@ -179,7 +184,7 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
 
 TEST(Config, EverySettingHasAName) {
   EXPECT_THAT(ConfigSettingNames(), ::testing::Contains("cluster-addresses"));
-  EXPECT_EQ(ConfigSettingNames().size(), 28u);
+  EXPECT_EQ(ConfigSettingNames().size(), 29u);
 }
 
 }  // namespace

@@ -329,10 +329,12 @@ int Serve(const Config& config, const std::vector<ReplicaAddress>& replicas,
   GrpcService service(core.grpc_submitter,
                       {.stream_calls_max = config.stream_calls_max,
                        .stream_rpcs_max = config.stream_rpcs_max,
+                       .call_memory_max = config.grpc_call_memory_max,
                        .authenticator = tokens});
   // /metrics is served only while `service` exists: metrics_http below is destroyed first.
   core.metrics.AddScrapeHook([&service](Metrics& metrics) {
     metrics.SetGrpcStreams(service.stream_rpcs().open(), service.stream_rpcs().refused());
+    metrics.SetGrpcCallMemory(service.call_memory().reserved(), service.call_memory().refused());
   });
   absl::StatusOr<std::unique_ptr<GrpcServer>> server =
       GrpcServer::Start(ServerOptionsFrom(config, pool), &service);

@@ -104,6 +104,8 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
       : state_(std::make_shared<UnaryCallState>(this, context)) {}
 
   const std::shared_ptr<UnaryCallState>& state() const { return state_; }
+  // Held until gRPC is done with the call (OnDone), when the response has been sent.
+  void Keep(CallMemoryReservation reservation) { reservation_ = std::move(reservation); }
 
   void OnCancel() override {
     std::shared_ptr<UnaryCallState> state = state_;  // OnDone may delete this inside Complete.
@@ -118,12 +120,16 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
 
  private:
   std::shared_ptr<UnaryCallState> state_;
+  CallMemoryReservation reservation_;
 };
 
 }  // namespace
 
 GrpcService::GrpcService(Submitter& submitter, GrpcServiceOptions options)
-    : submitter_(submitter), options_(options), stream_rpcs_(options.stream_rpcs_max) {
+    : submitter_(submitter),
+      options_(options),
+      stream_rpcs_(options.stream_rpcs_max),
+      call_memory_(options.call_memory_max) {
   TB_ASSERT(options_.stream_calls_max > 0);
   TB_ASSERT(options_.stream_calls_max <= kStreamCallsMaxCeiling);
   TB_ASSERT(options_.stream_rpcs_max <= kStreamRpcsMaxCeiling);
@@ -166,6 +172,14 @@ grpc::ServerUnaryReactor* GrpcService::HandleUnary(grpc::CallbackServerContext* 
     state->Complete([&] { return submit.status(); });
     return call;
   }
+  absl::StatusOr<CallMemoryReservation> reserved = call_memory_.TryReserve(
+      CallMemoryBound(submit->request.operation, submit->request.events, CallKind::kUnary));
+  if (!reserved.ok()) {
+    submitter_.OnRefusedBeforeSubmit(OperationOf(request), reserved.status().code());
+    state->Complete([&] { return reserved.status(); });
+    return call;
+  }
+  call->Keep(*std::move(reserved));
   submitter_.Submit(std::move(submit->request), submit->options,
                     [state, response](absl::StatusOr<SubmitResult> result) {
                       state->Complete([&] { return internal::UnaryOutcome(result, response); });
@@ -236,7 +250,7 @@ grpc::ServerUnaryReactor* GrpcService::Raw(grpc::CallbackServerContext* context,
 grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* GrpcService::Stream(
     grpc::CallbackServerContext* context) {
   return internal::OpenStream(submitter_, options_, stream_ordering_key_next_, &drain_,
-                              stream_rpcs_, context);
+                              stream_rpcs_, call_memory_, context);
 }
 
 }  // namespace tb::proxy

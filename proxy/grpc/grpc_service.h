@@ -12,6 +12,11 @@
 // until one completes (HTTP/2 flow control then pushes back on the client). At most
 // `stream_rpcs_max` streams are open at once; one more is refused RESOURCE_EXHAUSTED.
 //
+// Memory: every call, unary or on a stream, reserves a bound on what it may hold from before it
+// is submitted until gRPC is done with it (its response sent), under `call_memory_max`
+// (proxy/grpc/call_memory.h); a call that does not fit is refused RESOURCE_EXHAUSTED, so
+// clients that do not read their responses cannot make tbproxy hold them without bound.
+//
 // Drain: once drain().Begin() has run, every new call is refused UNAVAILABLE with outcome
 // not_applied and open streams finish (proxy/grpc/grpc_drain.h); main drives the drain.
 //
@@ -28,6 +33,7 @@
 
 #include "grpcpp/grpcpp.h"
 #include "proxy/constants.h"
+#include "proxy/grpc/call_memory.h"
 #include "proxy/grpc/grpc_auth.h"
 #include "proxy/grpc/grpc_drain.h"
 #include "proxy/grpc/stream_rpc_limit.h"
@@ -42,6 +48,9 @@ struct GrpcServiceOptions {
   // Stream RPCs open at once over all clients; 1..kStreamRpcsMaxCeiling. One more is refused
   // RESOURCE_EXHAUSTED with outcome not_applied.
   uint32_t stream_rpcs_max = kStreamRpcsMaxDefault;
+  // Bytes that calls not yet done may hold (CallMemoryBudget), unary and Stream calls together;
+  // a call that does not fit is refused RESOURCE_EXHAUSTED with outcome not_applied.
+  uint64_t call_memory_max = kGrpcCallMemoryMaxDefault;
   // Null: no authentication. Otherwise every call needs a known bearer token, and creates need
   // a token with write permission. Must outlive the service.
   const TokenAuthenticator* authenticator = nullptr;
@@ -96,6 +105,8 @@ class GrpcService final : public ::tbproxy::v1::TigerBeetle::CallbackService {
   GrpcDrain& drain() { return drain_; }
   // Open Stream RPCs and refusals, for metrics; any thread.
   const StreamRpcLimit& stream_rpcs() const { return stream_rpcs_; }
+  // Memory reserved by calls not yet done, and refusals, for metrics; any thread.
+  const CallMemoryBudget& call_memory() const { return call_memory_; }
 
  private:
   template <typename Request, typename Response>
@@ -107,6 +118,7 @@ class GrpcService final : public ::tbproxy::v1::TigerBeetle::CallbackService {
   std::atomic<uint64_t> stream_ordering_key_next_{1};
   GrpcDrain drain_;
   StreamRpcLimit stream_rpcs_;
+  CallMemoryBudget call_memory_;
 };
 
 }  // namespace tb::proxy

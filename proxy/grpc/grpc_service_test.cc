@@ -2,15 +2,19 @@
 
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "client_core/bytes.h"
 #include "client_core/outcome.h"
 #include "client_core/types.h"
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
 #include "gtest/gtest.h"
+#include "proxy/grpc/call_memory.h"
 #include "proxy/grpc/grpc_convert.h"
 #include "proxy/grpc/grpc_status.h"
 #include "proxy/testing/grpc_message_util.h"
@@ -412,6 +416,42 @@ TEST_F(GrpcServiceTest, CancelledCallFinishesAndTheLateAnswerIsDropped) {
   grpc::ClientContext after;
   server_.submitter.set_hold(false);
   EXPECT_TRUE(stub_->LookupAccounts(&after, call.request, &call.response).ok());
+}
+
+TEST(GrpcServiceCallMemory, ACallThatDoesNotFitIsRefusedUntilTheCallHoldingTheMemoryIsDone) {
+  const uint64_t one_call = CallMemoryBound(140, std::vector<uint8_t>(16), CallKind::kUnary);
+  TestServer server({.call_memory_max = one_call + one_call / 2});
+  auto stub = server.NewStub();
+  auto held = std::make_unique<HeldLookup>(*stub, server.submitter);
+  EXPECT_EQ(server.service.call_memory().reserved(), one_call);
+
+  grpc::ClientContext context;
+  v1::LookupAccountsRequest request;
+  SetU128(request.add_ids(), 0, 2);
+  v1::LookupAccountsResponse response;
+  const grpc::Status refused = stub->LookupAccounts(&context, request, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(), HasSubstr("--grpc-call-memory-max"));
+  EXPECT_EQ(testing::OutcomeMetadata(context), "not_applied");
+  EXPECT_EQ(server.submitter.calls().size(), 1u) << "a refused call is never submitted";
+  EXPECT_EQ(server.service.call_memory().refused(), 1u);
+  ASSERT_EQ(server.submitter.refusals().size(), 1u);
+  EXPECT_EQ(server.submitter.refusals()[0].code, absl::StatusCode::kResourceExhausted);
+
+  // Answered and done (OnDone may follow the client's status by a moment): the memory is back.
+  server.submitter.ReleaseOldest(ClusterLikeAnswer);
+  held->done.WaitForNotification();
+  EXPECT_TRUE(held->status.ok()) << held->status.error_message();
+  held.reset();
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (server.service.call_memory().reserved() != 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(server.service.call_memory().reserved(), 0u);
+  server.submitter.set_hold(false);
+  server.submitter.set_answer(ClusterLikeAnswer);
+  grpc::ClientContext again;
+  EXPECT_TRUE(stub->LookupAccounts(&again, request, &response).ok());
 }
 
 TEST(GrpcServiceShutdown, ACallHeldAtShutdownEndsAndItsLateAnswerIsDropped) {

@@ -91,6 +91,7 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
     // otherwise hold its last response (up to the message size limit) for as long as it is
     // open. writing_ is still set, so no Pump touches writing_response_ meanwhile.
     writing_response_.Clear();
+    writing_reservation_.Release();
     {
       absl::MutexLock lock(&mutex_);
       TB_ASSERT(writing_);
@@ -142,7 +143,8 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
       }
       if (!writing_ && !write_queue_.empty()) {
         writing_ = true;
-        writing_response_ = std::move(write_queue_.front());
+        writing_response_ = std::move(write_queue_.front().response);
+        writing_reservation_ = std::move(write_queue_.front().reservation);
         write_queue_.pop_front();
         start_write = true;
         // More responses wait behind this one: let the transport hold it and send them all
@@ -202,20 +204,23 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
     if (pump) Pump();
   }
 
-  // Queues a response; its call stays counted in outstanding_ until the write completes.
-  void Deliver(v1::StreamResponse response) ABSL_LOCKS_EXCLUDED(mutex_) {
+  // Queues a response; its call stays counted in outstanding_, and keeps its reservation (if
+  // any), until the write completes.
+  void Deliver(v1::StreamResponse response, CallMemoryReservation reservation = {})
+      ABSL_LOCKS_EXCLUDED(mutex_) {
     {
       absl::MutexLock lock(&mutex_);
-      write_queue_.push_back(std::move(response));
+      write_queue_.push_back({std::move(response), std::move(reservation)});
     }
     Pump();
   }
 
-  void DeliverError(uint64_t correlation_id, const absl::Status& status) {
+  void DeliverError(uint64_t correlation_id, const absl::Status& status,
+                    CallMemoryReservation reservation = {}) {
     v1::StreamResponse response;
     response.set_correlation_id(correlation_id);
     ToCallError(status, response.mutable_error());
-    Deliver(std::move(response));
+    Deliver(std::move(response), std::move(reservation));
   }
 
   // A call answered before it was submitted: counted by the submitter's metrics like any call.
@@ -231,17 +236,25 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
     if (!allowed.ok()) return RefuseCall(correlation_id, OperationOf(call), allowed);
     absl::StatusOr<SubmitRequest> submit = ToSubmitRequest(call);
     if (!submit.ok()) return RefuseCall(correlation_id, OperationOf(call), submit.status());
+    CallMemoryReservation reservation;
+    if (options_.call_memory != nullptr) {
+      absl::StatusOr<CallMemoryReservation> reserved = options_.call_memory->TryReserve(
+          CallMemoryBound(submit->operation, submit->events, CallKind::kStream));
+      if (!reserved.ok()) return RefuseCall(correlation_id, OperationOf(call), reserved.status());
+      reservation = *std::move(reserved);
+    }
     // The reactor outlives this callback: it finishes only when outstanding_ is back to 0.
-    submitter_.Submit(*std::move(submit),
-                      {.deadline = deadline, .ordering_key = options_.ordering_key},
-                      [this, correlation_id, field](absl::StatusOr<SubmitResult> result) {
-                        v1::StreamResponse response;
-                        absl::Status status = result.status();
-                        if (result.ok()) status = FromSubmitResult(*result, (response.*field)());
-                        if (!status.ok()) return DeliverError(correlation_id, status);
-                        response.set_correlation_id(correlation_id);
-                        Deliver(std::move(response));
-                      });
+    submitter_.Submit(
+        *std::move(submit), {.deadline = deadline, .ordering_key = options_.ordering_key},
+        [this, correlation_id, field, reservation = std::move(reservation)](
+            absl::StatusOr<SubmitResult> result) mutable {
+          v1::StreamResponse response;
+          absl::Status status = result.status();
+          if (result.ok()) status = FromSubmitResult(*result, (response.*field)());
+          if (!status.ok()) return DeliverError(correlation_id, status, std::move(reservation));
+          response.set_correlation_id(correlation_id);
+          Deliver(std::move(response), std::move(reservation));
+        });
   }
 
   void Dispatch(const v1::StreamRequest& request) {
@@ -295,10 +308,15 @@ class StreamCall final : public grpc::ServerBidiReactor<v1::StreamRequest, v1::S
   google::protobuf::Arena read_arena_;
   v1::StreamRequest* request_ = nullptr;
   v1::StreamResponse writing_response_;  // Source of the one outstanding write.
+  CallMemoryReservation writing_reservation_;  // Its call's, released once it is written.
+  struct Waiting {
+    v1::StreamResponse response;
+    CallMemoryReservation reservation;
+  };
   // Responses waiting for that write. A list, not a std::deque: an empty deque still holds a
   // block of ten responses and its map (545 bytes), which an idle stream (S6) does not need; the
   // list holds one node per waiting response (at most calls_max) and nothing when it is empty.
-  std::list<v1::StreamResponse> write_queue_ ABSL_GUARDED_BY(mutex_);
+  std::list<Waiting> write_queue_ ABSL_GUARDED_BY(mutex_);
   uint32_t outstanding_ ABSL_GUARDED_BY(mutex_) = 0;  // Calls read and not yet written.
   bool reading_ ABSL_GUARDED_BY(mutex_) = false;  // A read is outstanding or being dispatched.
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;

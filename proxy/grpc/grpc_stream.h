@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "grpcpp/grpcpp.h"
+#include "proxy/grpc/call_memory.h"
 #include "proxy/grpc/grpc_auth.h"
 #include "proxy/grpc/grpc_drain.h"
 #include "proxy/grpc/stream_rpc_limit.h"
@@ -24,6 +25,10 @@ struct StreamCallOptions {
   // no more requests and, when its calls are answered, finishes UNAVAILABLE (not_applied: what
   // it did not read was not submitted). A stream the client half-closed finishes OK as usual.
   GrpcDrain* drain = nullptr;
+  // Null: calls reserve no memory. Otherwise each call reserves its CallMemoryBound before it is
+  // submitted (or is answered RESOURCE_EXHAUSTED, not_applied, in its CallError) and keeps it
+  // until its response is written.
+  CallMemoryBudget* call_memory = nullptr;
 };
 
 // A reactor for one stream, owned by gRPC (it deletes itself when the stream is done).

@@ -8,6 +8,7 @@
 #include "client_core/types.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "proxy/grpc/call_memory.h"
 #include "proxy/grpc/grpc_service.h"
 #include "proxy/testing/grpc_message_util.h"
 #include "proxy/testing/grpc_test_server.h"
@@ -151,6 +152,45 @@ TEST(GrpcStream, BadCallsFailAloneAndTheStreamGoesOn) {
   EXPECT_EQ(responses[3].error().outcome(), v1::OUTCOME_NOT_APPLIED);
   EXPECT_TRUE(responses[4].has_raw());
   EXPECT_TRUE(stream->Finish().ok());
+}
+
+TEST(GrpcStream, ACallThatDoesNotFitTheCallMemoryIsAnsweredResourceExhaustedUntilOneIsWritten) {
+  const uint64_t one_call = CallMemoryBound(140, std::vector<uint8_t>(16), CallKind::kStream);
+  TestServer server({.call_memory_max = 2 * one_call});
+  server.submitter.set_hold(true);
+  auto stub = server.NewStub();
+  grpc::ClientContext context;
+  auto stream = stub->Stream(&context);
+  for (uint64_t id = 1; id <= 3; ++id) ASSERT_TRUE(stream->Write(RawLookupCall(id, id)));
+  // Calls 1 and 2 hold the memory; call 3 does not fit and is answered at once, not submitted.
+  std::map<uint64_t, v1::StreamResponse> responses = ReadResponses(stream.get(), 1);
+  ASSERT_EQ(responses.count(3), 1u);
+  EXPECT_EQ(responses[3].error().code(), static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+  EXPECT_EQ(responses[3].error().outcome(), v1::OUTCOME_NOT_APPLIED);
+  EXPECT_THAT(responses[3].error().message(), HasSubstr("--grpc-call-memory-max"));
+  server.submitter.WaitForPending(2);
+  EXPECT_EQ(server.submitter.calls().size(), 2u);
+  EXPECT_EQ(server.service.call_memory().reserved(), 2 * one_call);
+
+  // Call 1 answered and written: its memory is back, and the next call fits.
+  server.submitter.ReleaseOldest(EchoAnswer);
+  responses = ReadResponses(stream.get(), 1);
+  ASSERT_TRUE(responses[1].has_raw());
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (server.service.call_memory().reserved() != one_call && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(server.service.call_memory().reserved(), one_call);
+  ASSERT_TRUE(stream->Write(RawLookupCall(4, 4)));
+  server.submitter.WaitForPending(2);
+  server.submitter.ReleaseOldest(EchoAnswer);
+  server.submitter.ReleaseOldest(EchoAnswer);
+  ASSERT_TRUE(stream->WritesDone());
+  responses = ReadResponses(stream.get());
+  EXPECT_TRUE(responses[2].has_raw());
+  EXPECT_TRUE(responses[4].has_raw());
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(server.service.call_memory().reserved(), 0u);
 }
 
 TEST(GrpcStream, CallsInFlightAreCappedAndCompleteOutOfOrder) {

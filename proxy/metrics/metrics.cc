@@ -267,6 +267,12 @@ void Metrics::RegisterScalarSeries(const MetricsOptions& options) {
               "gRPC connections closed at accept: --grpc-connections-max were open.");
   grpc_accept_errors_ = counter("tbproxy_grpc_accept_errors_total",
                                 "Failed accepts on the gRPC port (out of descriptors, say).");
+  grpc_call_memory_ =
+      gauge("tbproxy_grpc_call_memory_bytes",
+            "Bytes reserved by gRPC calls not yet done (at most --grpc-call-memory-max).");
+  grpc_call_memory_refused_ =
+      counter("tbproxy_grpc_call_memory_refused_total",
+              "gRPC calls refused because --grpc-call-memory-max was reserved.");
   queued_events_ = gauge("tbproxy_queued_events", "Events waiting in the coalescer.");
   queued_bytes_ = gauge("tbproxy_queued_bytes", "Bytes of events waiting in the coalescer.");
   sessions_registered_ =
@@ -402,6 +408,12 @@ void Metrics::SetGrpcConnections(uint64_t open, uint64_t refused, uint64_t accep
   grpc_connections_->Set(static_cast<double>(open));
   AdvanceTo(*grpc_connections_refused_, refused);
   AdvanceTo(*grpc_accept_errors_, accept_errors);
+}
+
+void Metrics::SetGrpcCallMemory(uint64_t reserved, uint64_t refused) {
+  absl::MutexLock lock(&grpc_call_memory_mutex_);
+  grpc_call_memory_->Set(static_cast<double>(reserved));
+  AdvanceTo(*grpc_call_memory_refused_, refused);
 }
 
 void Metrics::AddGrpcCallsInFlight(int64_t delta) {

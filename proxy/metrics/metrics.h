@@ -83,6 +83,9 @@ class Metrics {
   // and advances tbproxy_grpc_connections_refused_total and tbproxy_grpc_accept_errors_total
   // (snapshots must all come from one listener).
   void SetGrpcConnections(uint64_t open, uint64_t refused, uint64_t accept_errors);
+  // A snapshot of the gRPC service's CallMemoryBudget: sets tbproxy_grpc_call_memory_bytes and
+  // advances tbproxy_grpc_call_memory_refused_total (snapshots must all come from one service).
+  void SetGrpcCallMemory(uint64_t reserved, uint64_t refused);
   // `count` results of `operation` carried `status` (a CreateAccountStatus/CreateTransferStatus
   // value for 146/147; anything else is counted as "unknown").
   void RecordResultStatus(Frontend frontend, uint8_t operation, uint32_t status, uint64_t count);
@@ -165,6 +168,9 @@ class Metrics {
   prometheus::Counter* grpc_connections_refused_ = nullptr;
   prometheus::Counter* grpc_accept_errors_ = nullptr;
   absl::Mutex grpc_connections_mutex_;  // Serialises snapshots, as grpc_streams_mutex_.
+  prometheus::Gauge* grpc_call_memory_ = nullptr;
+  prometheus::Counter* grpc_call_memory_refused_ = nullptr;
+  absl::Mutex grpc_call_memory_mutex_;  // Serialises snapshots, as grpc_streams_mutex_.
   prometheus::Gauge* queued_events_ = nullptr;
   prometheus::Gauge* queued_bytes_ = nullptr;
   prometheus::Gauge* sessions_registered_ = nullptr;

@@ -332,6 +332,21 @@ TEST_F(MetricsHttpTest, GrpcConnectionSeriesFollowTheSnapshotsAndCountersNeverGo
                                     {"tbproxy_grpc_accept_errors_total", 5}}));
 }
 
+TEST_F(MetricsHttpTest, GrpcCallMemorySeriesFollowTheSnapshotsAndTheCounterNeverGoesBack) {
+  EXPECT_TRUE(SamplesAre(Scrape(), {{"tbproxy_grpc_call_memory_bytes", 0},
+                                    {"tbproxy_grpc_call_memory_refused_total", 0}}));
+  uint64_t reserved = 4096;
+  uint64_t refused = 3;
+  metrics_.AddScrapeHook(
+      [&](Metrics& metrics) { metrics.SetGrpcCallMemory(reserved, refused); });
+  EXPECT_TRUE(SamplesAre(Scrape(), {{"tbproxy_grpc_call_memory_bytes", 4096},
+                                    {"tbproxy_grpc_call_memory_refused_total", 3}}));
+  reserved = 0;
+  refused = 1;  // A snapshot from elsewhere must not move a counter back.
+  EXPECT_TRUE(SamplesAre(Scrape(), {{"tbproxy_grpc_call_memory_bytes", 0},
+                                    {"tbproxy_grpc_call_memory_refused_total", 3}}));
+}
+
 TEST_F(MetricsHttpTest, ExposesBuildInfoAndHelp) {
   metrics_.RecordRequest(Frontend::kGrpc, 146, absl::StatusCode::kOk, 1);
   const std::string text = Scrape();

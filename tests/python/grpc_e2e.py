@@ -442,6 +442,74 @@ def check_connection_bound(binary):
         stop_proxy(process)
 
 
+def check_call_memory_bound(binary):
+    """--grpc-call-memory-max: a client that sends large lookups on a stream and never reads the
+    responses holds the budget, so another client's large call is refused RESOURCE_EXHAUSTED
+    (not applied) instead of tbproxy holding ever more responses; once the reader goes away, the
+    memory is back and the call is served. /metrics shows the reserved bytes and the refusals."""
+    import threading
+    import time
+    import grpc
+    from tbproxy.v1 import tbproxy_pb2 as pb
+    from tbproxy.v1 import tbproxy_pb2_grpc as rpc
+
+    process, port, log = start_proxy(binary, ["--grpc-call-memory-max=16777216",
+                                              "--metrics-listen=127.0.0.1:0"])
+    try:
+        metrics_port = metrics_port_of(log)
+        options = [("grpc.use_local_subchannel_pool", 1),
+                   ("grpc.max_receive_message_length", 64 << 20)]
+        channel = grpc.insecure_channel("127.0.0.1:%d" % port, options=options)
+        stub = rpc.TigerBeetleStub(channel)
+        ids = [u128(pb, (9 << 64) + i + 1) for i in range(8189)]
+        reply = stub.CreateAccounts(pb.CreateAccountsRequest(accounts=[
+            pb.Account(id=i, ledger=1, code=1) for i in ids]), timeout=TIMEOUT)
+        assert len(reply.results) == 8189, len(reply.results)
+        lookup = pb.LookupAccountsRequest(ids=ids)
+        assert len(stub.LookupAccounts(lookup, timeout=TIMEOUT).accounts) == 8189
+
+        # Each lookup reserves about 4.5 MiB: three fit in 16 MiB, the next ones the stream
+        # reads are answered RESOURCE_EXHAUSTED (unread too).
+        stop = threading.Event()
+
+        def requests():
+            for k in range(20):
+                yield pb.StreamRequest(correlation_id=k + 1, lookup_accounts=lookup)
+            stop.wait()
+
+        slow_channel = grpc.insecure_channel("127.0.0.1:%d" % port, options=options)
+        slow = rpc.TigerBeetleStub(slow_channel).Stream(requests(), timeout=TIMEOUT * 4)
+        deadline = time.monotonic() + TIMEOUT
+        while metrics_sample(metrics_port, "tbproxy_grpc_call_memory_refused_total") < 1:
+            assert time.monotonic() < deadline, "the stream's lookups were not refused"
+            time.sleep(0.05)
+        assert metrics_sample(metrics_port, "tbproxy_grpc_call_memory_bytes") > 12 << 20
+        try:
+            stub.LookupAccounts(lookup, timeout=TIMEOUT)
+            raise AssertionError("a lookup was served while unread responses held the budget")
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+            assert "--grpc-call-memory-max" in error.details(), error.details()
+            assert ("tbproxy-outcome", "not_applied") in error.trailing_metadata()
+
+        slow.cancel()
+        stop.set()
+        slow_channel.close()
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                assert len(stub.LookupAccounts(lookup, timeout=TIMEOUT).accounts) == 8189
+                break
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+                assert time.monotonic() < deadline, "the reader's memory never came back"
+                time.sleep(0.05)
+        assert metrics_sample(metrics_port, "tbproxy_grpc_call_memory_bytes") == 0
+        channel.close()
+    finally:
+        stop_proxy(process)
+
+
 def check_fd_limit(binary):
     """tbproxy raises its soft descriptor limit to the hard one, and warns when the hard one is
     below what its connection bounds need."""
@@ -500,9 +568,10 @@ def main():
         check_tls(binary, directory)
         check_stream_bound(binary)
         check_connection_bound(binary)
+        check_call_memory_bound(binary)
         check_fd_limit(binary)
     print("grpc_e2e: %d concurrent clients, health (Check and Watch), reflection, tokens, TLS, "
-          "the stream and connection bounds, the descriptor limit "
+          "the stream, connection and call memory bounds, the descriptor limit "
           "and drain: ok"
           % CLIENTS)
     return 0

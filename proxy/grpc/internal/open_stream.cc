@@ -27,7 +27,7 @@ class RejectedStream final : public grpc::ServerBidiReactor<v1::StreamRequest, v
 grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* OpenStream(
     Submitter& submitter, const GrpcServiceOptions& options,
     std::atomic<uint64_t>& ordering_key_next, GrpcDrain* drain, StreamRpcLimit& limit,
-    grpc::CallbackServerContext* context) {
+    CallMemoryBudget& call_memory, grpc::CallbackServerContext* context) {
   if (drain != nullptr && drain->draining()) {
     auto* refused = new RejectedStream();
     drain->Refuse([refused, context] { refused->Finish(ToGrpcStatus(DrainingStatus(), context)); });
@@ -57,7 +57,8 @@ grpc::ServerBidiReactor<v1::StreamRequest, v1::StreamResponse>* OpenStream(
                        {.calls_max = options.stream_calls_max,
                         .ordering_key = ordering_key,
                         .permission = *permission,
-                        .drain = drain},
+                        .drain = drain,
+                        .call_memory = &call_memory},
                        *std::move(slot));
 }
 

@@ -18,10 +18,11 @@ namespace tb::proxy::internal {
 // `drain` has begun; RESOURCE_EXHAUSTED, not_applied, with `limit` full). The place is taken
 // last, so a stream refused for another reason never holds one. `ordering_key_next` numbers the
 // service's streams; `submitter`, `options.authenticator`, `drain` and `limit` must outlive the
-// stream (null `drain`: no drain). Runs on a gRPC thread.
+// stream (null `drain`: no drain), and so must `call_memory`, which the stream's calls reserve
+// from. Runs on a gRPC thread.
 grpc::ServerBidiReactor<::tbproxy::v1::StreamRequest, ::tbproxy::v1::StreamResponse>* OpenStream(
     Submitter& submitter, const GrpcServiceOptions& options,
     std::atomic<uint64_t>& ordering_key_next, GrpcDrain* drain, StreamRpcLimit& limit,
-    grpc::CallbackServerContext* context);
+    CallMemoryBudget& call_memory, grpc::CallbackServerContext* context);
 
 }  // namespace tb::proxy::internal

@@ -1,0 +1,80 @@
+#include "proxy/grpc/call_memory.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client_core/assert.h"
+#include "client_core/constants.h"
+#include "client_core/operation.h"
+#include "client_core/outcome.h"
+
+namespace tb::proxy {
+namespace {
+
+// gRPC's per-call state (its call arena is about 12 KiB) and tbproxy's reactor and arenas.
+constexpr uint64_t kUnaryCallBytes = 16 * 1024;
+// A Stream call's own objects; the stream's state is counted under --stream-rpcs-max.
+constexpr uint64_t kStreamCallBytes = 1024;
+// Bytes held per native byte: the request's protobuf messages and the response's, beside the
+// native copies. Measured: 9 unread Stream lookups of 8,189 accounts held 34 MB of RSS (after
+// tcmalloc returned its free pages), 3.2 bytes per native byte of request and results.
+constexpr uint64_t kBytesPerNativeByte = 4;
+
+}  // namespace
+
+uint64_t CallMemoryBound(uint8_t operation, std::span<const uint8_t> events, CallKind kind) {
+  const uint64_t fixed = kind == CallKind::kUnary ? kUnaryCallBytes : kStreamCallBytes;
+  uint64_t results_bytes = kMessageBodySizeMax;
+  if (const OperationInfo* info = FindOperation(operation);
+      info != nullptr && info->event_size != 0 && events.size() % info->event_size == 0) {
+    results_bytes = std::min<uint64_t>(
+        uint64_t{ExpectedResultCount(*info, events)} * info->result_size, kMessageBodySizeMax);
+  }
+  return fixed + kBytesPerNativeByte * (events.size() + results_bytes);
+}
+
+CallMemoryReservation::CallMemoryReservation(CallMemoryReservation&& other) noexcept
+    : budget_(std::exchange(other.budget_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
+
+CallMemoryReservation& CallMemoryReservation::operator=(CallMemoryReservation&& other) noexcept {
+  if (this == &other) return *this;
+  Release();
+  budget_ = std::exchange(other.budget_, nullptr);
+  bytes_ = std::exchange(other.bytes_, 0);
+  return *this;
+}
+
+void CallMemoryReservation::Release() {
+  if (budget_ == nullptr) return;
+  std::exchange(budget_, nullptr)->Give(std::exchange(bytes_, 0));
+}
+
+CallMemoryBudget::CallMemoryBudget(uint64_t bytes_max) : bytes_max_(bytes_max) {
+  TB_ASSERT(bytes_max_ >= 1);
+}
+
+absl::StatusOr<CallMemoryReservation> CallMemoryBudget::TryReserve(uint64_t bytes) {
+  uint64_t reserved = reserved_.load(std::memory_order_relaxed);
+  // A compare-and-swap, as StreamRpcLimit: reserved() never shows more than bytes_max_.
+  do {
+    if (bytes > bytes_max_ - reserved) {
+      refused_.fetch_add(1, std::memory_order_relaxed);
+      return WithOutcome(
+          absl::ResourceExhaustedError(absl::StrCat(
+              "gRPC calls not yet done hold ", reserved, " of ", bytes_max_,
+              " bytes (--grpc-call-memory-max) and this one needs ", bytes,
+              "; responses wait for clients that do not read them. Try again later")),
+          Outcome::kNotApplied);
+    }
+  } while (!reserved_.compare_exchange_weak(reserved, reserved + bytes,
+                                            std::memory_order_relaxed));
+  return CallMemoryReservation(this, bytes);
+}
+
+void CallMemoryBudget::Give(uint64_t bytes) {
+  const uint64_t before = reserved_.fetch_sub(bytes, std::memory_order_relaxed);
+  TB_ASSERT(before >= bytes);
+}
+
+}  // namespace tb::proxy
