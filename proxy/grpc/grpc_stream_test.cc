@@ -193,6 +193,39 @@ TEST(GrpcStream, ACallThatDoesNotFitTheCallMemoryIsAnsweredResourceExhaustedUnti
   EXPECT_EQ(server.service.call_memory().reserved(), 0u);
 }
 
+TEST(GrpcStream, AnAnsweredCallKeepsItsMemoryUntilTheClientHasReadItsResponse) {
+  // Call 1's response (1 MiB, the echo of 8,189 transfers) is more than the client's flow
+  // control window lets through until it reads; call 2 comes in meanwhile.
+  v1::StreamRequest big;
+  big.set_correlation_id(1);
+  big.mutable_raw()->set_operation(147);
+  big.mutable_raw()->set_events(std::string(8189 * 128, '\x01'));
+  const std::string& big_events = big.raw().events();
+  const uint64_t big_bound = CallMemoryBound(
+      147, {reinterpret_cast<const uint8_t*>(big_events.data()), big_events.size()},
+      CallKind::kStream);
+  const uint64_t small_bound = CallMemoryBound(140, std::vector<uint8_t>(16), CallKind::kStream);
+  TestServer server({.call_memory_max = big_bound + small_bound - 1});
+  server.submitter.set_answer(EchoAnswer);
+  // A client window that stays small until the client reads (no BDP probes to widen it).
+  grpc::ChannelArguments small_window;
+  small_window.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  small_window.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 * 1024);
+  auto stub = server.NewStub(grpc::InsecureChannelCredentials(), small_window);
+  grpc::ClientContext context;
+  auto stream = stub->Stream(&context);
+  ASSERT_TRUE(stream->Write(big));
+  ASSERT_TRUE(stream->Write(RawLookupCall(2, 2)));
+  ASSERT_TRUE(stream->WritesDone());
+  std::map<uint64_t, v1::StreamResponse> responses = ReadResponses(stream.get());
+  ASSERT_EQ(responses.size(), 2u);
+  EXPECT_EQ(responses[1].raw().results().size(), big_events.size());
+  EXPECT_EQ(responses[2].error().code(), static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED))
+      << "call 1's unread response must still hold its memory when call 2 arrives";
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(server.service.call_memory().reserved(), 0u);
+}
+
 TEST(GrpcStream, CallsInFlightAreCappedAndCompleteOutOfOrder) {
   TestServer server({.stream_calls_max = 2});
   server.submitter.set_hold(true);
