@@ -20,8 +20,9 @@ packages=(
   # Thread-caching allocator linked into tbproxy, tb-devcluster and the load generator
   # (cmake/TbTargets.cmake: tb_use_fast_malloc).
   libgoogle-perftools-dev
-  # Test peers: real gRPC client, real Prometheus, the official Node client's runtime, linters.
-  python3 python3-grpcio python3-protobuf python3-grpc-tools python3-yaml yamllint
+  # Test peers: real gRPC client, real Prometheus, the official Node client's runtime, linters;
+  # python3-h2 is a bare HTTP/2 client for a peer that never reads its responses.
+  python3 python3-grpcio python3-protobuf python3-grpc-tools python3-yaml yamllint python3-h2
   prometheus openssl curl
   # The container test (tests/deploy/container_test.py): a bookworm root for the image's runtime
   # stage, namespaces for running tbproxy in it, and an engine to build and run the image itself.

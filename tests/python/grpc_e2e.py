@@ -510,6 +510,94 @@ def check_call_memory_bound(binary):
         stop_proxy(process)
 
 
+def unread_unary_calls(port, path, request_bytes, count):
+    """Opens an HTTP/2 connection that sends `count` unary calls and never grants flow-control
+    window, so their responses can never be sent; returns the socket (close it to end them)."""
+    import select
+    import socket
+    import struct
+    import h2.config
+    import h2.connection
+    import h2.settings
+
+    sock = socket.create_connection(("127.0.0.1", port))
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+    framed = b"\x00" + struct.pack(">I", len(request_bytes)) + request_bytes
+    unsent = {}
+    for _ in range(count):
+        stream = conn.get_next_available_stream_id()
+        conn.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":path", path),
+                                   (":authority", "127.0.0.1"),
+                                   ("content-type", "application/grpc"), ("te", "trailers")])
+        unsent[stream] = framed
+    while unsent:
+        for stream in list(unsent):
+            window = min(conn.local_flow_control_window(stream), conn.max_outbound_frame_size)
+            while window > 0 and unsent[stream]:
+                chunk, unsent[stream] = unsent[stream][:window], unsent[stream][window:]
+                conn.send_data(stream, chunk, end_stream=not unsent[stream])
+                window = min(conn.local_flow_control_window(stream), conn.max_outbound_frame_size)
+            if not unsent[stream]:
+                del unsent[stream]
+        sock.sendall(conn.data_to_send())
+        if unsent and select.select([sock], [], [], TIMEOUT)[0]:
+            data = sock.recv(1 << 20)
+            assert data, "tbproxy closed the connection"
+            conn.receive_data(data)  # Window updates from tbproxy; nothing is acknowledged.
+            sock.sendall(conn.data_to_send())
+    return sock
+
+
+def check_unread_unary_calls(binary):
+    """--grpc-call-memory-max holds for unary calls too: calls whose responses a peer never reads
+    keep their memory until gRPC is done with them, so another client's call is refused
+    RESOURCE_EXHAUSTED; once the peer's connection closes, the memory is back."""
+    import time
+    import grpc
+    from tbproxy.v1 import tbproxy_pb2 as pb
+    from tbproxy.v1 import tbproxy_pb2_grpc as rpc
+
+    process, port, log = start_proxy(binary, ["--grpc-call-memory-max=16777216",
+                                              "--metrics-listen=127.0.0.1:0"])
+    try:
+        metrics_port = metrics_port_of(log)
+        channel = grpc.insecure_channel("127.0.0.1:%d" % port,
+                                        options=[("grpc.max_receive_message_length", 64 << 20)])
+        stub = rpc.TigerBeetleStub(channel)
+        ids = [u128(pb, (10 << 64) + i + 1) for i in range(8189)]
+        stub.CreateAccounts(pb.CreateAccountsRequest(accounts=[
+            pb.Account(id=i, ledger=1, code=1) for i in ids]), timeout=TIMEOUT)
+        lookup = pb.LookupAccountsRequest(ids=ids)
+        # Each lookup reserves about 4.5 MiB: three fit in 16 MiB; the fourth is refused.
+        peer = unread_unary_calls(port, "/tbproxy.v1.TigerBeetle/LookupAccounts",
+                                  lookup.SerializeToString(), 4)
+        deadline = time.monotonic() + TIMEOUT
+        while metrics_sample(metrics_port, "tbproxy_grpc_call_memory_refused_total") < 1:
+            assert time.monotonic() < deadline, "the peer's fourth lookup was not refused"
+            time.sleep(0.05)
+        try:
+            stub.LookupAccounts(lookup, timeout=TIMEOUT)
+            raise AssertionError("a lookup was served while unread unary calls held the budget")
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+            assert "--grpc-call-memory-max" in error.details(), error.details()
+        peer.close()
+        deadline = time.monotonic() + TIMEOUT
+        while True:
+            try:
+                assert len(stub.LookupAccounts(lookup, timeout=TIMEOUT).accounts) == 8189
+                break
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+                assert time.monotonic() < deadline, "the peer's memory never came back"
+                time.sleep(0.05)
+        channel.close()
+    finally:
+        stop_proxy(process)
+
+
 def check_fd_limit(binary):
     """tbproxy raises its soft descriptor limit to the hard one, and warns when the hard one is
     below what its connection bounds need."""
@@ -569,6 +657,7 @@ def main():
         check_stream_bound(binary)
         check_connection_bound(binary)
         check_call_memory_bound(binary)
+        check_unread_unary_calls(binary)
         check_fd_limit(binary)
     print("grpc_e2e: %d concurrent clients, health (Check and Watch), reflection, tokens, TLS, "
           "the stream, connection and call memory bounds, the descriptor limit "
