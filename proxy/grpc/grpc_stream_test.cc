@@ -217,11 +217,20 @@ TEST(GrpcStream, AnAnsweredCallKeepsItsMemoryUntilTheClientHasReadItsResponse) {
   ASSERT_TRUE(stream->Write(big));
   ASSERT_TRUE(stream->Write(RawLookupCall(2, 2)));
   ASSERT_TRUE(stream->WritesDone());
+  // Read nothing until tbproxy has taken call 2 one way or the other: reading would let call 1's
+  // response out.
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (server.submitter.calls().size() < 2 && server.submitter.refusals().empty() &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ(server.submitter.calls().size(), 1u)
+      << "call 1's unread response must still hold its memory when call 2 arrives";
+  EXPECT_EQ(server.submitter.refusals().size(), 1u);
   std::map<uint64_t, v1::StreamResponse> responses = ReadResponses(stream.get());
   ASSERT_EQ(responses.size(), 2u);
   EXPECT_EQ(responses[1].raw().results().size(), big_events.size());
-  EXPECT_EQ(responses[2].error().code(), static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED))
-      << "call 1's unread response must still hold its memory when call 2 arrives";
+  EXPECT_EQ(responses[2].error().code(), static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
   EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(server.service.call_memory().reserved(), 0u);
 }
