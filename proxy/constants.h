@@ -54,6 +54,10 @@ inline constexpr uint32_t kNativeConnectionsMaxDefault = 4096;
 inline constexpr uint32_t kNativeConnectionsMaxCeiling = 1 << 16;
 // Replies queued for one connection before a slower reader is disconnected: 64 maximal replies.
 inline constexpr uint64_t kNativeWriteQueueBytesMaxDefault = 64ull * kMessageSizeMax;
+// Replies queued for every native connection together: when a reply would pass it, the
+// connections holding the most unread replies are closed, the slowest readers first.
+inline constexpr uint64_t kNativeWriteQueueBytesTotalMaxDefault = 256ull << 20;
+inline constexpr uint64_t kNativeWriteQueueBytesTotalMaxCeiling = 64ull << 30;
 // Must hold one maximal reply; beyond 1 GiB one connection could hold all of tbproxy's memory.
 inline constexpr uint64_t kNativeWriteQueueBytesMaxFloor = kMessageSizeMax;
 inline constexpr uint64_t kNativeWriteQueueBytesMaxCeiling = 1ull << 30;
@@ -88,6 +92,8 @@ static_assert(kGrpcCallMemoryMaxDefault <= kGrpcCallMemoryMaxCeiling);
 static_assert(kNativeConnectionsMaxDefault <= kNativeConnectionsMaxCeiling);
 static_assert(kNativeWriteQueueBytesMaxFloor <= kNativeWriteQueueBytesMaxDefault);
 static_assert(kNativeWriteQueueBytesMaxDefault <= kNativeWriteQueueBytesMaxCeiling);
+static_assert(kNativeWriteQueueBytesMaxFloor <= kNativeWriteQueueBytesTotalMaxDefault);
+static_assert(kNativeWriteQueueBytesTotalMaxDefault <= kNativeWriteQueueBytesTotalMaxCeiling);
 static_assert(kDrainQuiet <= kDrainSettleMax);
 static_assert(kDrainGoawayWait < kDrainFinishMargin,
               "held calls are answered before gRPC's Shutdown deadline cancels them");

@@ -55,7 +55,7 @@ void ReplicaConnection::Send(MessageBytes message) {
                  "more than ", options_.write_queue_bytes_max, " bytes queued for writing")));
     return;
   }
-  write_queue_bytes_ += message->size();
+  AddQueued(message->size());
   write_queue_.push_back(std::move(message));
   if (!writing_) Write();
 }
@@ -69,12 +69,28 @@ void ReplicaConnection::CloseFor(CloseReason reason, const absl::Status& status)
   const std::shared_ptr<ReplicaConnection> self = shared_from_this();
   asio::error_code ignored;
   io_->socket.close(ignored);
-  // A write in flight still refers to the queued messages until its handler runs.
-  if (!writing_) {
-    write_queue_.clear();
-    write_queue_bytes_ = 0;
-  }
+  // Nothing queued will be written; a write in flight still refers to the queued messages until
+  // its handler runs, which frees them.
+  RemoveQueued(write_queue_bytes_);
+  if (!writing_) write_queue_.clear();
   if (handler_ != nullptr) handler_->OnClosed(*this, reason, status);
+}
+
+void ReplicaConnection::AddQueued(uint64_t bytes) {
+  write_queue_bytes_ += bytes;
+  if (options_.write_queue_bytes_all != nullptr) {
+    options_.write_queue_bytes_all->fetch_add(bytes, std::memory_order_relaxed);
+  }
+}
+
+void ReplicaConnection::RemoveQueued(uint64_t bytes) {
+  TB_ASSERT(write_queue_bytes_ >= bytes);
+  write_queue_bytes_ -= bytes;
+  if (options_.write_queue_bytes_all != nullptr) {
+    const uint64_t before =
+        options_.write_queue_bytes_all->fetch_sub(bytes, std::memory_order_relaxed);
+    TB_ASSERT(before >= bytes);
+  }
 }
 
 void ReplicaConnection::Read() {
@@ -124,8 +140,8 @@ void ReplicaConnection::OnWrite(const std::error_code& error, size_t count) {
   TB_ASSERT(writing_);
   writing_ = false;
   if (closed_) {
+    TB_ASSERT(write_queue_bytes_ == 0);  // Uncounted by CloseFor.
     write_queue_.clear();
-    write_queue_bytes_ = 0;
     return;
   }
   if (error) {
@@ -134,8 +150,7 @@ void ReplicaConnection::OnWrite(const std::error_code& error, size_t count) {
   }
   TB_ASSERT(count <= write_queue_.size());
   for (size_t i = 0; i < count; i++) {
-    TB_ASSERT(write_queue_bytes_ >= write_queue_.front()->size());
-    write_queue_bytes_ -= write_queue_.front()->size();
+    RemoveQueued(write_queue_.front()->size());
     write_queue_.pop_front();
   }
   if (!write_queue_.empty()) Write();

@@ -20,6 +20,7 @@
 //   }
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -66,6 +67,10 @@ class ReplicaConnectionHandler {
 struct ReplicaConnectionOptions {
   u128 cluster = 0;                              // The cluster id messages must carry.
   uint64_t write_queue_bytes_max = 64ull << 20;  // Bytes sent and not yet written, at least 1.
+  // Not owned; null: none. Every connection made with these options adds the bytes it has
+  // queued and not yet written here (a closed one none), so that their owner can bound them
+  // all together. Must outlive the connections.
+  std::atomic<uint64_t>* write_queue_bytes_all = nullptr;
 };
 
 class ReplicaConnection : public std::enable_shared_from_this<ReplicaConnection> {
@@ -101,6 +106,9 @@ class ReplicaConnection : public std::enable_shared_from_this<ReplicaConnection>
   void Write();
   void OnWrite(const std::error_code& error, size_t count);
   void CloseFor(CloseReason reason, const absl::Status& status);
+  // Counts `bytes` more (or fewer) as queued, here and in options_.write_queue_bytes_all.
+  void AddQueued(uint64_t bytes);
+  void RemoveQueued(uint64_t bytes);
 
   std::unique_ptr<internal::ConnectionIo> io_;
   uint8_t replica_;

@@ -170,6 +170,33 @@ TEST_F(ReplicaConnectionTest, ClosesASlowReaderAtTheByteBound) {
   EXPECT_EQ(recorder_.closes.size(), 1u);
 }
 
+TEST_F(ReplicaConnectionTest, ConnectionsAddTheirQueuedBytesToASharedCountUntilClosed) {
+  std::atomic<uint64_t> all{0};
+  Listen({.write_queue_bytes_max = 64 << 20, .write_queue_bytes_all = &all});
+  asio::ip::tcp::socket first_client = Connect();  // Neither client reads.
+  asio::ip::tcp::socket second_client = Connect();
+  ASSERT_EQ(recorder_.open.size(), 2u);
+  std::shared_ptr<ReplicaConnection> first = recorder_.open.begin()->second;
+  std::shared_ptr<ReplicaConnection> second = std::next(recorder_.open.begin())->second;
+  // Enough that the kernel's buffers fill and both queues hold bytes.
+  for (uint32_t i = 0; i < 300; i++) {
+    first->Send(Numbered(i, 64 * 1024));
+    second->Send(Numbered(i, 32 * 1024));
+    io_.poll();
+    EXPECT_EQ(all.load(), first->write_queue_bytes() + second->write_queue_bytes());
+  }
+  ASSERT_GT(first->write_queue_bytes(), 0u);
+  ASSERT_GT(second->write_queue_bytes(), 0u);
+  first->Close();  // With a write in flight: its bytes leave the count at once.
+  EXPECT_EQ(all.load(), second->write_queue_bytes());
+  io_.poll();
+  EXPECT_EQ(all.load(), second->write_queue_bytes());
+  second->Close();
+  EXPECT_EQ(all.load(), 0u);
+  io_.poll();
+  EXPECT_EQ(all.load(), 0u);
+}
+
 TEST_F(ReplicaConnectionTest, ReportsThePeerClosingOnce) {
   Listen();
   asio::ip::tcp::socket client = Connect();

@@ -141,6 +141,12 @@ TB_SETTING_FLAG(native_write_queue_bytes_max,
                                   tb::proxy::kNativeWriteQueueBytesMaxCeiling,
                                   "); a slower reader is disconnected."),
                      &Config::native_write_queue_bytes_max));
+TB_SETTING_FLAG(native_write_queue_bytes_total_max,
+                Help(absl::StrCat("Reply bytes queued for every native connection together (",
+                                  tb::proxy::kNativeWriteQueueBytesMaxFloor, "..",
+                                  tb::proxy::kNativeWriteQueueBytesTotalMaxCeiling,
+                                  "); beyond it the connections holding the most are closed."),
+                     &Config::native_write_queue_bytes_total_max));
 TB_SETTING_FLAG(drain_timeout, Help("On SIGTERM/SIGINT, wait this long for calls in flight.",
                                     &Config::drain_timeout));
 TB_SETTING_FLAG(busy_poll,
@@ -255,6 +261,7 @@ const std::vector<Setting>& Settings() {
       TB_SETTING("native-sessions-max", native_sessions_max),
       TB_SETTING("native-connections-max", native_connections_max),
       TB_SETTING("native-write-queue-bytes-max", native_write_queue_bytes_max),
+      TB_SETTING("native-write-queue-bytes-total-max", native_write_queue_bytes_total_max),
       TB_SETTING("drain-timeout", drain_timeout),
       TB_SETTING("busy-poll", busy_poll),
       TB_SETTING("log-level", log_level),
@@ -351,6 +358,10 @@ absl::Status ValidateConfig(const Config& config) {
                                 kNativeConnectionsMaxCeiling));
   TB_RETURN_IF_ERROR(CheckRange("native-write-queue-bytes-max", config.native_write_queue_bytes_max,
                                 kNativeWriteQueueBytesMaxFloor, kNativeWriteQueueBytesMaxCeiling));
+  TB_RETURN_IF_ERROR(CheckRange("native-write-queue-bytes-total-max",
+                                config.native_write_queue_bytes_total_max,
+                                kNativeWriteQueueBytesMaxFloor,
+                                kNativeWriteQueueBytesTotalMaxCeiling));
   if (config.drain_timeout < absl::ZeroDuration() || config.drain_timeout > absl::Hours(1)) {
     return SettingError("drain-timeout", "must be 0s..1h");
   }

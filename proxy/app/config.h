@@ -67,6 +67,7 @@ struct Config {
   uint32_t native_sessions_max = 10'000;  // Virtual sessions of native clients.
   uint32_t native_connections_max = kNativeConnectionsMaxDefault;
   uint64_t native_write_queue_bytes_max = kNativeWriteQueueBytesMaxDefault;  // Per connection.
+  uint64_t native_write_queue_bytes_total_max = kNativeWriteQueueBytesTotalMaxDefault;  // All.
 
   absl::Duration drain_timeout = absl::Seconds(15);  // SIGTERM: finish calls in flight.
   // The pool thread polls this long after its last event before sleeping (proxy/app/io_loop.h).

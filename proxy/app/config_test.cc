@@ -38,6 +38,7 @@ TEST(Config, DefaultsAreValid) {
   EXPECT_EQ(config->grpc_call_memory_max, kGrpcCallMemoryMaxDefault);
   EXPECT_EQ(config->stream_rpcs_max, kStreamRpcsMaxDefault);
   EXPECT_EQ(config->native_write_queue_bytes_max, kNativeWriteQueueBytesMaxDefault);
+  EXPECT_EQ(config->native_write_queue_bytes_total_max, kNativeWriteQueueBytesTotalMaxDefault);
   EXPECT_TRUE(config->embedded_cluster());
   EXPECT_EQ(config->sessions, 4u);
   EXPECT_EQ(config->drain_timeout, absl::Seconds(15));
@@ -66,6 +67,7 @@ TEST(Config, ParsesEveryKindOfValue) {
       {"native-listen", "127.0.0.1:0"},
       {"native-connections-max", "10"},
       {"native-write-queue-bytes-max", "2097152"},
+      {"native-write-queue-bytes-total-max", "4194304"},
   });
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->listen, (HostPort{"0.0.0.0", 0}));
@@ -75,6 +77,7 @@ TEST(Config, ParsesEveryKindOfValue) {
   EXPECT_EQ(config->grpc_connections_max, 7u);
   EXPECT_EQ(config->grpc_call_memory_max, 33554432u);
   EXPECT_EQ(config->native_write_queue_bytes_max, 2097152u);
+  EXPECT_EQ(config->native_write_queue_bytes_total_max, 4194304u);
   ASSERT_EQ(config->cluster_addresses.size(), 2u);
   EXPECT_EQ(config->cluster_addresses[1].port, 3001);
   EXPECT_EQ(config->cluster_id, 16u);
@@ -129,6 +132,7 @@ TEST(Config, ErrorsNameTheBadSetting) {
       {{"native-listen", ":3000"}},
       {{"native-connections-max", "0"}},
       {{"native-write-queue-bytes-max", "1024"}},
+      {{"native-write-queue-bytes-total-max", "1024"}},
   };
   for (const auto& values : bad) {
     absl::StatusOr<Config> config = ParseMap(values);
@@ -184,7 +188,7 @@ TEST(Config, HelpStatesTheDefaultsOfADefaultConfig) {
 
 TEST(Config, EverySettingHasAName) {
   EXPECT_THAT(ConfigSettingNames(), ::testing::Contains("cluster-addresses"));
-  EXPECT_EQ(ConfigSettingNames().size(), 29u);
+  EXPECT_EQ(ConfigSettingNames().size(), 30u);
 }
 
 }  // namespace

@@ -143,7 +143,9 @@ absl::StatusOr<std::unique_ptr<NativeFrontend>> StartNativeFrontend(const Config
                              .cluster = config.cluster_id,
                              .sessions_max = config.native_sessions_max,
                              .connections_max = config.native_connections_max,
-                             .write_queue_bytes_max = config.native_write_queue_bytes_max},
+                             .write_queue_bytes_max = config.native_write_queue_bytes_max,
+                             .write_queue_bytes_total_max =
+                                 config.native_write_queue_bytes_total_max},
                             submitter);
   if (!native.ok()) return native.status();
   Log(LogLevel::kInfo, "native_listening",

@@ -113,6 +113,7 @@ struct Metrics::OperationSeries {
 
 struct Metrics::NativeSeries {
   Gauge* connections = nullptr;
+  Gauge* reply_bytes_queued = nullptr;
   Gauge* sessions = nullptr;
   Counter* connections_refused = nullptr;
   Counter* accept_errors = nullptr;
@@ -315,6 +316,10 @@ std::unique_ptr<Metrics::NativeSeries> Metrics::RegisterNativeSeries() {
   };
   auto series = std::make_unique<NativeSeries>();
   series->connections = gauge("tbproxy_native_connections", "Native port connections open.");
+  series->reply_bytes_queued =
+      gauge("tbproxy_native_reply_bytes_queued",
+            "Native replies queued and not yet written, every connection together (at most "
+            "--native-write-queue-bytes-total-max).");
   series->sessions = gauge("tbproxy_native_sessions",
                            "Virtual sessions of native clients (at most --native-sessions-max).");
   series->connections_refused =
@@ -454,6 +459,7 @@ void Metrics::SetNativeFrontendStats(const NativeFrontendStats& stats) {
   if (native_ == nullptr) native_ = RegisterNativeSeries();
   NativeSeries& series = *native_;
   series.connections->Set(static_cast<double>(stats.connections_open));
+  series.reply_bytes_queued->Set(static_cast<double>(stats.reply_bytes_queued));
   series.sessions->Set(static_cast<double>(stats.sessions));
   AdvanceTo(*series.connections_refused, stats.connections_refused);
   AdvanceTo(*series.accept_errors, stats.accept_errors);

@@ -255,6 +255,7 @@ TEST_F(MetricsHttpTest, NativeFrontEndSeriesAppearWithTheFirstSnapshotAndFollowI
                             .connections_refused = 2,
                             .accept_errors = 1,
                             .slow_readers_closed = 4,
+                            .reply_bytes_queued = 12345,
                             .sessions = 7,
                             .requests = 40,
                             .batches = 55,
@@ -268,6 +269,7 @@ TEST_F(MetricsHttpTest, NativeFrontEndSeriesAppearWithTheFirstSnapshotAndFollowI
   std::string text = Scrape();
   EXPECT_TRUE(SamplesAre(
       text, {{"tbproxy_native_connections", 3},
+             {"tbproxy_native_reply_bytes_queued", 12345},
              {"tbproxy_native_sessions", 7},
              {"tbproxy_native_connections_refused_total", 2},
              {"tbproxy_native_accept_errors_total", 1},
@@ -285,11 +287,13 @@ TEST_F(MetricsHttpTest, NativeFrontEndSeriesAppearWithTheFirstSnapshotAndFollowI
   EXPECT_THAT(text, HasSubstr("# TYPE tbproxy_native_connections gauge"));
 
   stats.connections_open = 1;
+  stats.reply_bytes_queued = 0;
   stats.requests = 41;
   stats.evictions_by_reason[static_cast<size_t>(EvictionReason::kNoSession)] = 10;
   text = Scrape();
   EXPECT_TRUE(
       SamplesAre(text, {{"tbproxy_native_connections", 1},
+                        {"tbproxy_native_reply_bytes_queued", 0},
                         {"tbproxy_native_requests_total", 41},
                         {"tbproxy_native_batches_total", 55},
                         {R"(tbproxy_native_session_evictions_total{reason="no_session"})", 10}}));

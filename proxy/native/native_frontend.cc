@@ -57,6 +57,9 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
   void RunCompletions();  // I/O thread: every queued completion, in arrival order.
   void OnCompletion(uint64_t token, NativeCompletion completion);
   void Apply(const Decision& decision);
+  // Closes the connections holding the most unread replies until `bytes` more fit under
+  // write_queue_bytes_total_max; false if `target` was one of them.
+  bool MakeRoom(const ReplicaConnection& target, uint64_t bytes);
   void Count(const Decision& decision);
   void Close(ConnectionId id);
   void CloseAll();  // Once nothing runs io.
@@ -81,6 +84,8 @@ struct NativeFrontend::Parts final : replica::ReplicaListenerHandler,
   std::atomic<uint64_t> connections_refused{0};
   std::atomic<uint64_t> accept_errors{0};
   std::atomic<uint64_t> slow_readers_closed{0};
+  // Every connection's queued reply bytes (ReplicaConnectionOptions::write_queue_bytes_all).
+  std::atomic<uint64_t> reply_bytes_queued{0};
   std::atomic<uint64_t> sessions{0};
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> replies{0};
@@ -202,9 +207,31 @@ void NativeFrontend::Parts::Apply(const Decision& decision) {
   Count(decision);
   for (const replica::Send& send : decision.sends) {
     auto it = connections.find(send.connection);
-    if (it != connections.end()) it->second->Send(send.message);
+    if (it == connections.end()) continue;
+    const std::shared_ptr<ReplicaConnection> target = it->second;  // MakeRoom may erase `it`.
+    if (MakeRoom(*target, send.message->size())) target->Send(send.message);
   }
   for (ConnectionId close : decision.closes) Close(close);
+}
+
+bool NativeFrontend::Parts::MakeRoom(const ReplicaConnection& target, uint64_t bytes) {
+  // Each round closes a connection with bytes queued, whose close uncounts them: it ends.
+  while (reply_bytes_queued.load(std::memory_order_relaxed) + bytes >
+         options.write_queue_bytes_total_max) {
+    ReplicaConnection* largest = nullptr;
+    for (const auto& [id, connection] : connections) {
+      if (largest == nullptr || connection->write_queue_bytes() > largest->write_queue_bytes()) {
+        largest = connection.get();
+      }
+    }
+    // Nothing queued anywhere: the reply alone is within the total (at least one maximal reply).
+    if (largest == nullptr || largest->write_queue_bytes() == 0) return true;
+    slow_readers_closed++;
+    const bool closes_target = largest == &target;
+    largest->Close();  // OnClosed forgets it.
+    if (closes_target) return false;
+  }
+  return true;
 }
 
 absl::StatusOr<std::unique_ptr<NativeFrontend>> NativeFrontend::Start(
@@ -212,6 +239,9 @@ absl::StatusOr<std::unique_ptr<NativeFrontend>> NativeFrontend::Start(
   if (options.sessions_max < 1 || options.sessions_max > replica::kClientsMaxLimit) {
     return absl::InvalidArgumentError(absl::StrCat("native sessions max ", options.sessions_max,
                                                    " is outside 1..", replica::kClientsMaxLimit));
+  }
+  if (options.write_queue_bytes_total_max < kNativeWriteQueueBytesMaxFloor) {
+    return absl::InvalidArgumentError("native write queue total must hold one maximal reply");
   }
   if (options.connections_max < 1) {
     return absl::InvalidArgumentError("native connections max must be at least 1");
@@ -230,7 +260,8 @@ absl::StatusOr<std::unique_ptr<NativeFrontend>> NativeFrontend::Start(
       parts->io, {.host = options.host,
                   .port = options.port,
                   .connection = {.cluster = options.cluster,
-                                 .write_queue_bytes_max = options.write_queue_bytes_max}});
+                                 .write_queue_bytes_max = options.write_queue_bytes_max,
+                                 .write_queue_bytes_all = &parts->reply_bytes_queued}});
   if (!listener.ok()) {
     return absl::Status(listener.status().code(),
                         absl::StrCat("native: ", listener.status().message()));
@@ -261,6 +292,7 @@ NativeFrontendStats NativeFrontend::stats() const {
                             .connections_refused = parts.connections_refused,
                             .accept_errors = parts.accept_errors,
                             .slow_readers_closed = parts.slow_readers_closed,
+                            .reply_bytes_queued = parts.reply_bytes_queued,
                             .sessions = parts.sessions,
                             .requests = parts.requests,
                             .batches = parts.executor.batches_submitted(),

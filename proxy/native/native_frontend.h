@@ -53,6 +53,10 @@ struct NativeFrontendOptions {
   uint32_t connections_max = kNativeConnectionsMaxDefault;  // 1..kNativeConnectionsMaxCeiling.
   // Per connection, kNativeWriteQueueBytesMaxFloor..kNativeWriteQueueBytesMaxCeiling.
   uint64_t write_queue_bytes_max = kNativeWriteQueueBytesMaxDefault;
+  // Every connection together, at least one maximal reply (kNativeWriteQueueBytesMaxFloor): a
+  // reply that would pass it first closes the connections holding the most unread replies,
+  // largest first (counted as slow readers), which may be its own.
+  uint64_t write_queue_bytes_total_max = kNativeWriteQueueBytesTotalMaxDefault;
   // How long a request's batches may wait for the Submitter before the virtual session is
   // evicted (NativeExecutor); positive.
   absl::Duration request_timeout = kNativeRequestTimeout;
@@ -63,7 +67,10 @@ struct NativeFrontendStats {
   uint64_t connections_open = 0;
   uint64_t connections_refused = 0;
   uint64_t accept_errors = 0;  // Failed accepts (out of descriptors, say), each retried after 100 ms.
-  uint64_t slow_readers_closed = 0;  // Connections closed with write_queue_bytes_max queued.
+  // Connections closed with write_queue_bytes_max queued, or holding the most when the total
+  // reached write_queue_bytes_total_max.
+  uint64_t slow_readers_closed = 0;
+  uint64_t reply_bytes_queued = 0;  // Replies queued and not yet written, every connection.
   uint64_t sessions = 0;  // Virtual sessions in the table.
   uint64_t requests = 0;  // Request messages received (registers included), whatever became of them.
   uint64_t batches = 0;   // Batches handed to the Submitter (a multi-batch request gives several).

@@ -380,6 +380,36 @@ TEST_F(NativeFrontendTest, ClosesAClientThatDoesNotReadItsReplies) {
   EXPECT_EQ(frontend_->stats().connections_open, 0u);
 }
 
+TEST_F(NativeFrontendTest, AtTheTotalBoundTheConnectionHoldingTheMostUnreadRepliesIsClosed) {
+  // Each connection alone may queue far more than all of them together.
+  Start({.write_queue_bytes_max = 64ull << 20, .write_queue_bytes_total_max = 1 << 20});
+  Peer reader(frontend_->port());
+  TestClient reading_client(6);
+  Register(reader, reading_client);
+  Peer stalled(frontend_->port());  // Never reads.
+  TestClient stalled_client(7);
+  std::vector<uint8_t> pings;
+  for (uint64_t i = 1; i <= 1'000; i++) {
+    const std::vector<uint8_t> ping = stalled_client.Ping(i);
+    pings.insert(pings.end(), ping.begin(), ping.end());
+  }
+  // Pongs pile up in the kernel's buffers, then in the front end's write queue, until every
+  // connection's queued replies together would pass 1 MiB.
+  for (int round = 0; round < 400 && frontend_->stats().slow_readers_closed == 0; round++) {
+    stalled.Send(pings);
+    EXPECT_LE(frontend_->stats().reply_bytes_queued, uint64_t{1} << 20);
+  }
+  for (int i = 0; i < 10'000 && (frontend_->stats().slow_readers_closed == 0 ||
+                                  frontend_->stats().connections_open != 1);
+       i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(frontend_->stats().slow_readers_closed, 1u);
+  EXPECT_EQ(frontend_->stats().connections_open, 1u);
+  EXPECT_EQ(frontend_->stats().reply_bytes_queued, 0u);
+  CreateAndCheck(reader, reading_client, 2);  // The client that reads is served as before.
+}
+
 TEST_F(NativeFrontendTest, AcceptFailureBacksOffAndRetriesInsteadOfSpinning) {
   if (!replica::testing::kDescriptorExhaustionSupported) {
     GTEST_SKIP() << "a sanitizer's runtime needs descriptors of its own";
