@@ -442,6 +442,43 @@ def check_connection_bound(binary):
         stop_proxy(process)
 
 
+def full_lookup(stub, pb, high):
+    """Creates 8,189 accounts (ids with `high` as their upper half) and returns the lookup that
+    finds them all: the largest response a call can get."""
+    ids = [u128(pb, (high << 64) + i + 1) for i in range(8189)]
+    reply = stub.CreateAccounts(pb.CreateAccountsRequest(accounts=[
+        pb.Account(id=i, ledger=1, code=1) for i in ids]), timeout=TIMEOUT)
+    assert len(reply.results) == 8189, len(reply.results)
+    return pb.LookupAccountsRequest(ids=ids)
+
+
+def assert_call_memory_refuses(stub, lookup):
+    """The lookup is refused at once for --grpc-call-memory-max, not applied."""
+    import grpc
+    try:
+        stub.LookupAccounts(lookup, timeout=TIMEOUT)
+        raise AssertionError("a lookup was served while unread responses held the budget")
+    except grpc.RpcError as error:
+        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+        assert "--grpc-call-memory-max" in error.details(), error.details()
+        assert ("tbproxy-outcome", "not_applied") in error.trailing_metadata()
+
+
+def await_lookup_served(stub, lookup, what):
+    """Retries the lookup, refused for --grpc-call-memory-max meanwhile, until it is served."""
+    import time
+    import grpc
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            assert len(stub.LookupAccounts(lookup, timeout=TIMEOUT).accounts) == 8189
+            return
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+            assert time.monotonic() < deadline, "%s never came back" % what
+            time.sleep(0.05)
+
+
 def check_call_memory_bound(binary):
     """--grpc-call-memory-max: a client that sends large lookups on a stream and never reads the
     responses holds the budget, so another client's large call is refused RESOURCE_EXHAUSTED
@@ -461,11 +498,7 @@ def check_call_memory_bound(binary):
                    ("grpc.max_receive_message_length", 64 << 20)]
         channel = grpc.insecure_channel("127.0.0.1:%d" % port, options=options)
         stub = rpc.TigerBeetleStub(channel)
-        ids = [u128(pb, (9 << 64) + i + 1) for i in range(8189)]
-        reply = stub.CreateAccounts(pb.CreateAccountsRequest(accounts=[
-            pb.Account(id=i, ledger=1, code=1) for i in ids]), timeout=TIMEOUT)
-        assert len(reply.results) == 8189, len(reply.results)
-        lookup = pb.LookupAccountsRequest(ids=ids)
+        lookup = full_lookup(stub, pb, 9)
         assert len(stub.LookupAccounts(lookup, timeout=TIMEOUT).accounts) == 8189
 
         # Each lookup reserves about 4.5 MiB: three fit in 16 MiB, the next ones the stream
@@ -484,26 +517,11 @@ def check_call_memory_bound(binary):
             assert time.monotonic() < deadline, "the stream's lookups were not refused"
             time.sleep(0.05)
         assert metrics_sample(metrics_port, "tbproxy_grpc_call_memory_bytes") > 12 << 20
-        try:
-            stub.LookupAccounts(lookup, timeout=TIMEOUT)
-            raise AssertionError("a lookup was served while unread responses held the budget")
-        except grpc.RpcError as error:
-            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
-            assert "--grpc-call-memory-max" in error.details(), error.details()
-            assert ("tbproxy-outcome", "not_applied") in error.trailing_metadata()
-
+        assert_call_memory_refuses(stub, lookup)
         slow.cancel()
         stop.set()
         slow_channel.close()
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                assert len(stub.LookupAccounts(lookup, timeout=TIMEOUT).accounts) == 8189
-                break
-            except grpc.RpcError as error:
-                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
-                assert time.monotonic() < deadline, "the reader's memory never came back"
-                time.sleep(0.05)
+        await_lookup_served(stub, lookup, "the stream's memory")
         assert metrics_sample(metrics_port, "tbproxy_grpc_call_memory_bytes") == 0
         channel.close()
     finally:
@@ -566,10 +584,7 @@ def check_unread_unary_calls(binary):
         channel = grpc.insecure_channel("127.0.0.1:%d" % port,
                                         options=[("grpc.max_receive_message_length", 64 << 20)])
         stub = rpc.TigerBeetleStub(channel)
-        ids = [u128(pb, (10 << 64) + i + 1) for i in range(8189)]
-        stub.CreateAccounts(pb.CreateAccountsRequest(accounts=[
-            pb.Account(id=i, ledger=1, code=1) for i in ids]), timeout=TIMEOUT)
-        lookup = pb.LookupAccountsRequest(ids=ids)
+        lookup = full_lookup(stub, pb, 10)
         # Each lookup reserves about 4.5 MiB: three fit in 16 MiB; the fourth is refused.
         peer = unread_unary_calls(port, "/tbproxy.v1.TigerBeetle/LookupAccounts",
                                   lookup.SerializeToString(), 4)
@@ -577,22 +592,9 @@ def check_unread_unary_calls(binary):
         while metrics_sample(metrics_port, "tbproxy_grpc_call_memory_refused_total") < 1:
             assert time.monotonic() < deadline, "the peer's fourth lookup was not refused"
             time.sleep(0.05)
-        try:
-            stub.LookupAccounts(lookup, timeout=TIMEOUT)
-            raise AssertionError("a lookup was served while unread unary calls held the budget")
-        except grpc.RpcError as error:
-            assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
-            assert "--grpc-call-memory-max" in error.details(), error.details()
+        assert_call_memory_refuses(stub, lookup)
         peer.close()
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                assert len(stub.LookupAccounts(lookup, timeout=TIMEOUT).accounts) == 8189
-                break
-            except grpc.RpcError as error:
-                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
-                assert time.monotonic() < deadline, "the peer's memory never came back"
-                time.sleep(0.05)
+        await_lookup_served(stub, lookup, "the peer's memory")
         channel.close()
     finally:
         stop_proxy(process)
