@@ -70,6 +70,13 @@ def proxy_us_per_call(run):
     return 1e6 * run["proxy_cpu_seconds"] / run["calls"]
 
 
+def loadgen_us_per_call(run):
+    """The load generator's own CPU per call, shown beside tbproxy's."""
+    if not run.get("calls") or run.get("loadgen_cpu_seconds") is None:
+        return None
+    return 1e6 * run["loadgen_cpu_seconds"] / run["calls"]
+
+
 def delayed_cluster_words(machine, short=False):
     """How the S2d/S3d cluster made each request take 2 ms."""
     if machine.get("delayed_model") == "pipeline":
@@ -260,8 +267,7 @@ def s5_per_call_lines(path, by_events, floor_by_events=None):
     proxy_us = proxy_us_per_call(run)
     if proxy_us is None:
         return []
-    loadgen = (1e6 * run["loadgen_cpu_seconds"] / run["calls"]
-               if run.get("loadgen_cpu_seconds") is not None else None)
+    loadgen = loadgen_us_per_call(run)
     verdict = "met" if proxy_us <= goal else "not met"
     floor = (floor_by_events or {}).get(1)
     floor_us = proxy_us_per_call(floor) if floor and floor.get("ok") else None
@@ -515,9 +521,7 @@ def markdown(runs, images, command):
                 per_s = r.get("events_per_proxy_cpu_second")
                 cpus = (r["proxy_cpu_seconds"] / r["seconds"]
                         if r.get("proxy_cpu_seconds") is not None and r.get("seconds") else None)
-                loadgen = (1e6 * r["loadgen_cpu_seconds"] / r["calls"]
-                           if r.get("calls") and r.get("loadgen_cpu_seconds") is not None
-                           else None)
+                loadgen = loadgen_us_per_call(r)
                 goal = "—" if per_s is None else ("met" if per_s >= S5_GOAL else "not met")
                 add(f"| {path} | {events} | {fmt(r.get('events_per_s'))} | {fmt(cpus, 2)} | "
                     f"{fmt(per_s)} | {fmt(proxy_us_per_call(r), 1)} | {fmt(loadgen, 1)} | "
@@ -543,9 +547,7 @@ def markdown(runs, images, command):
                 proxy_us = proxy_us_per_call(proxy_run) if proxy_run else None
                 above = (proxy_us - floor_us
                          if proxy_us is not None and floor_us is not None else None)
-                loadgen = (1e6 * r["loadgen_cpu_seconds"] / r["calls"]
-                           if r.get("calls") and r.get("loadgen_cpu_seconds") is not None
-                           else None)
+                loadgen = loadgen_us_per_call(r)
                 add(f"| {path} | {events} | {fmt(r.get('events_per_s'))} | {fmt(floor_us, 1)} | "
                     f"{fmt(proxy_us, 1)} | {fmt(above, 1)} | {fmt(loadgen, 1)} | "
                     f"{'ok' if r.get('ok') else 'FAILED'} |")
