@@ -47,34 +47,21 @@ CallMemoryReservation& CallMemoryReservation::operator=(CallMemoryReservation&& 
 
 void CallMemoryReservation::Release() {
   if (budget_ == nullptr) return;
-  std::exchange(budget_, nullptr)->Give(std::exchange(bytes_, 0));
+  std::exchange(budget_, nullptr)->reserved_.Give(std::exchange(bytes_, 0));
 }
 
-CallMemoryBudget::CallMemoryBudget(uint64_t bytes_max) : bytes_max_(bytes_max) {
-  TB_ASSERT(bytes_max_ >= 1);
-}
+CallMemoryBudget::CallMemoryBudget(uint64_t bytes_max) : reserved_(bytes_max) {}
 
 absl::StatusOr<CallMemoryReservation> CallMemoryBudget::TryReserve(uint64_t bytes) {
-  uint64_t reserved = reserved_.load(std::memory_order_relaxed);
-  // A compare-and-swap, as StreamRpcLimit: reserved() never shows more than bytes_max_.
-  do {
-    if (bytes > bytes_max_ - reserved) {
-      refused_.fetch_add(1, std::memory_order_relaxed);
-      return WithOutcome(
-          absl::ResourceExhaustedError(absl::StrCat(
-              "gRPC calls not yet done hold ", reserved, " of ", bytes_max_,
-              " bytes (--grpc-call-memory-max) and this one needs ", bytes,
-              "; responses wait for clients that do not read them. Try again later")),
-          Outcome::kNotApplied);
-    }
-  } while (!reserved_.compare_exchange_weak(reserved, reserved + bytes,
-                                            std::memory_order_relaxed));
+  if (!reserved_.TryTake(bytes)) {
+    return WithOutcome(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "gRPC calls not yet done hold ", reserved_.taken(), " of ", reserved_.max(),
+            " bytes (--grpc-call-memory-max) and this one needs ", bytes,
+            "; responses wait for clients that do not read them. Try again later")),
+        Outcome::kNotApplied);
+  }
   return CallMemoryReservation(this, bytes);
-}
-
-void CallMemoryBudget::Give(uint64_t bytes) {
-  const uint64_t before = reserved_.fetch_sub(bytes, std::memory_order_relaxed);
-  TB_ASSERT(before >= bytes);
 }
 
 }  // namespace tb::proxy

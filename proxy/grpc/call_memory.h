@@ -19,11 +19,11 @@
 // reservations.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <span>
 
 #include "absl/status/statusor.h"
+#include "proxy/grpc/internal/atomic_bound.h"
 
 namespace tb::proxy {
 
@@ -79,18 +79,15 @@ class CallMemoryBudget {
   // at once, whatever the threads do.
   absl::StatusOr<CallMemoryReservation> TryReserve(uint64_t bytes);
 
-  uint64_t reserved() const { return reserved_.load(std::memory_order_relaxed); }
-  uint64_t bytes_max() const { return bytes_max_; }
+  uint64_t reserved() const { return reserved_.taken(); }
+  uint64_t bytes_max() const { return reserved_.max(); }
   // Refusals since construction (tbproxy_grpc_call_memory_refused_total).
-  uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
+  uint64_t refused() const { return reserved_.refused(); }
 
  private:
   friend class CallMemoryReservation;
-  void Give(uint64_t bytes);
 
-  const uint64_t bytes_max_;
-  std::atomic<uint64_t> reserved_{0};
-  std::atomic<uint64_t> refused_{0};
+  internal::AtomicBound reserved_;
 };
 
 }  // namespace tb::proxy

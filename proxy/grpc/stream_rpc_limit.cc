@@ -23,28 +23,19 @@ void StreamRpcSlot::Release() {
   std::exchange(limit_, nullptr)->ReleaseOne();
 }
 
-StreamRpcLimit::StreamRpcLimit(uint32_t max) : max_(max) { TB_ASSERT(max_ >= 1); }
+StreamRpcLimit::StreamRpcLimit(uint32_t max) : open_(max) {}
 
 absl::StatusOr<StreamRpcSlot> StreamRpcLimit::TryAcquire() {
-  uint32_t open = open_.load(std::memory_order_relaxed);
-  // A compare-and-swap, not an increment undone on overflow: a concurrent reader of open()
-  // never sees more than max_, and two racing streams cannot both take the last place.
-  do {
-    if (open >= max_) {
-      refused_.fetch_add(1, std::memory_order_relaxed);
-      return WithOutcome(
-          absl::ResourceExhaustedError(absl::StrCat(
-              "tbproxy holds ", max_,
-              " Stream RPCs open (--stream-rpcs-max); close idle streams or try again later")),
-          Outcome::kNotApplied);
-    }
-  } while (!open_.compare_exchange_weak(open, open + 1, std::memory_order_relaxed));
+  if (!open_.TryTake(1)) {
+    return WithOutcome(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "tbproxy holds ", open_.max(),
+            " Stream RPCs open (--stream-rpcs-max); close idle streams or try again later")),
+        Outcome::kNotApplied);
+  }
   return StreamRpcSlot(this);
 }
 
-void StreamRpcLimit::ReleaseOne() {
-  const uint32_t before = open_.fetch_sub(1, std::memory_order_relaxed);
-  TB_ASSERT(before > 0);
-}
+void StreamRpcLimit::ReleaseOne() { open_.Give(1); }
 
 }  // namespace tb::proxy

@@ -9,10 +9,10 @@
 // Thread-safe: streams open and finish on any gRPC thread. The limit must outlive its slots.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 
 #include "absl/status/statusor.h"
+#include "proxy/grpc/internal/atomic_bound.h"
 
 namespace tb::proxy {
 
@@ -51,17 +51,15 @@ class StreamRpcLimit {
   // lets more than `max` slots be held at once, whatever the threads do.
   absl::StatusOr<StreamRpcSlot> TryAcquire();
 
-  uint32_t open() const { return open_.load(std::memory_order_relaxed); }
+  uint32_t open() const { return static_cast<uint32_t>(open_.taken()); }
   // Refusals since construction (tbproxy_grpc_streams_refused_total).
-  uint64_t refused() const { return refused_.load(std::memory_order_relaxed); }
+  uint64_t refused() const { return open_.refused(); }
 
  private:
   friend class StreamRpcSlot;
   void ReleaseOne();
 
-  const uint32_t max_;
-  std::atomic<uint32_t> open_{0};
-  std::atomic<uint64_t> refused_{0};
+  internal::AtomicBound open_;  // One unit per open stream.
 };
 
 }  // namespace tb::proxy
