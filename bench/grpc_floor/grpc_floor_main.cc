@@ -69,53 +69,60 @@ bool RawCreated(const pb::RawRequest& request, pb::RawResponse* response) {
 }
 
 // One response per request, in order: each is built when its request is read, and written as
-// soon as the one before it is; reading pauses while kStreamQueueMax wait.
+// soon as the one before it is; reading pauses while kStreamQueueMax wait. As in tbproxy's own
+// stream, what to start is decided under the mutex and started after it is released: gRPC may
+// run reactions inline, and once Finish is called OnDone may delete the reactor at any moment.
 class FloorStream final : public grpc::ServerBidiReactor<pb::StreamRequest, pb::StreamResponse> {
  public:
-  FloorStream() { StartRead(&request_); }
+  FloorStream() {
+    {
+      absl::MutexLock lock(&mutex_);
+      reading_ = true;
+    }
+    StartRead(&request_);
+  }
 
   void OnReadDone(bool ok) override {
-    if (!ok) {
+    std::unique_ptr<pb::StreamResponse> response;
+    if (ok) {
+      response = std::make_unique<pb::StreamResponse>();
+      Answer(request_, response.get());
+    }
+    Next next;
+    {
       absl::MutexLock lock(&mutex_);
-      reading_done_ = true;
-      FinishIfDoneLocked();
-      return;
+      reading_ = false;
+      if (ok) {
+        queue_.push_back(std::move(response));
+      } else {
+        reading_done_ = true;
+      }
+      next = DecideLocked();
     }
-    auto response = std::make_unique<pb::StreamResponse>();
-    Answer(request_, response.get());
-    absl::MutexLock lock(&mutex_);
-    queue_.push_back(std::move(response));
-    if (!writing_) WriteNextLocked();
-    if (queue_.size() < kStreamQueueMax) {
-      StartRead(&request_);
-    } else {
-      read_paused_ = true;
-    }
+    Start(next);
   }
 
   void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mutex_);
-    writing_ = false;
-    queue_.pop_front();
-    if (!ok) {
-      failed_ = true;
-      FinishIfDoneLocked();
-      return;
+    Next next;
+    {
+      absl::MutexLock lock(&mutex_);
+      writing_ = false;
+      queue_.pop_front();
+      if (!ok) failed_ = true;
+      next = DecideLocked();
     }
-    if (read_paused_) {
-      read_paused_ = false;
-      StartRead(&request_);
-    }
-    if (!queue_.empty()) {
-      WriteNextLocked();
-    } else {
-      FinishIfDoneLocked();
-    }
+    Start(next);
   }
 
   void OnDone() override { delete this; }
 
  private:
+  struct Next {
+    const pb::StreamResponse* write = nullptr;
+    bool read = false;
+    bool finish = false;
+  };
+
   static void Answer(const pb::StreamRequest& request, pb::StreamResponse* response) {
     response->set_correlation_id(request.correlation_id());
     switch (request.call_case()) {
@@ -135,22 +142,36 @@ class FloorStream final : public grpc::ServerBidiReactor<pb::StreamRequest, pb::
     response->mutable_error()->set_code(grpc::StatusCode::UNIMPLEMENTED);
   }
 
-  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    writing_ = true;
-    StartWrite(queue_.front().get());
+  Next DecideLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    Next next;
+    if (finished_) return next;
+    if (!writing_ && !failed_ && !queue_.empty()) {
+      writing_ = true;
+      next.write = queue_.front().get();
+    }
+    if (!reading_ && !reading_done_ && !failed_ && queue_.size() < kStreamQueueMax) {
+      reading_ = true;
+      next.read = true;
+    }
+    // A read or write still out would complete after Finish: wait for it.
+    if (!writing_ && !reading_ && (failed_ || (reading_done_ && queue_.empty()))) {
+      finished_ = true;
+      next.finish = true;
+    }
+    return next;
   }
 
-  void FinishIfDoneLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
-    if (finished_ || writing_ || !(failed_ || (reading_done_ && queue_.empty()))) return;
-    finished_ = true;
-    Finish(grpc::Status::OK);
+  void Start(const Next& next) {
+    if (next.finish) return Finish(grpc::Status::OK);  // Touch nothing afterwards.
+    if (next.write != nullptr) StartWrite(next.write);
+    if (next.read) StartRead(&request_);
   }
 
   pb::StreamRequest request_;  // Reads go here one at a time.
   absl::Mutex mutex_;
   std::deque<std::unique_ptr<pb::StreamResponse>> queue_ ABSL_GUARDED_BY(mutex_);
+  bool reading_ ABSL_GUARDED_BY(mutex_) = false;
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;
-  bool read_paused_ ABSL_GUARDED_BY(mutex_) = false;
   bool reading_done_ ABSL_GUARDED_BY(mutex_) = false;
   bool failed_ ABSL_GUARDED_BY(mutex_) = false;
   bool finished_ ABSL_GUARDED_BY(mutex_) = false;
