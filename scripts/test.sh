@@ -46,6 +46,15 @@ for log in "${logs[@]}"; do
   # ctest lists skipped tests (GTEST_SKIP) once, under "The following tests did not run:".
   skipped=$((skipped + $(grep -cE '^\s+[0-9]+ - .* \(Skipped\)$' "$log" || true)))
 done
+# Name every failed test again here, so the end of a long CI log says which ones they were.
+if [ "$failed" -gt 0 ]; then
+  echo
+  echo "failed tests:"
+  for log in "${logs[@]}"; do
+    sed -n '/^The following tests FAILED:/,/^$/p' "$log" 2>/dev/null | grep -E '^\s+[0-9]+ - ' |
+      sed -E "s|^\s+|  $(basename "$(dirname "$log")"): |"
+  done
+fi
 echo
 echo "tests: $((total - failed - skipped)) passed, $failed failed, $skipped skipped"
 exit "$status"
