@@ -479,6 +479,16 @@ def await_lookup_served(stub, lookup, what):
             time.sleep(0.05)
 
 
+def await_call_memory_free(metrics_port):
+    """Waits until no call holds memory. A call gives its reservation back when gRPC is done with
+    it, which may be a moment after its client has the response."""
+    import time
+    deadline = time.monotonic() + TIMEOUT
+    while metrics_sample(metrics_port, "tbproxy_grpc_call_memory_bytes") != 0:
+        assert time.monotonic() < deadline, "calls that were answered still hold memory"
+        time.sleep(0.01)
+
+
 def check_call_memory_bound(binary):
     """--grpc-call-memory-max: a client that sends large lookups on a stream and never reads the
     responses holds the budget, so another client's large call is refused RESOURCE_EXHAUSTED
@@ -500,6 +510,7 @@ def check_call_memory_bound(binary):
         stub = rpc.TigerBeetleStub(channel)
         lookup = full_lookup(stub, pb, 9)
         assert len(stub.LookupAccounts(lookup, timeout=TIMEOUT).accounts) == 8189
+        await_call_memory_free(metrics_port)
 
         # Each lookup reserves about 4.5 MiB: three fit in 16 MiB, the next ones the stream
         # reads are answered RESOURCE_EXHAUSTED (unread too).
@@ -510,7 +521,10 @@ def check_call_memory_bound(binary):
                 yield pb.StreamRequest(correlation_id=k + 1, lookup_accounts=lookup)
             stop.wait()
 
-        slow_channel = grpc.insecure_channel("127.0.0.1:%d" % port, options=options)
+        # A flow-control window that stays at 64 KiB while nothing is read (no BDP probes to
+        # widen it), so the answered lookups' responses cannot leave tbproxy.
+        slow_channel = grpc.insecure_channel("127.0.0.1:%d" % port, options=options + [
+            ("grpc.http2.bdp_probe", 0), ("grpc.http2.lookahead_bytes", 64 * 1024)])
         slow = rpc.TigerBeetleStub(slow_channel).Stream(requests(), timeout=TIMEOUT * 4)
         deadline = time.monotonic() + TIMEOUT
         while metrics_sample(metrics_port, "tbproxy_grpc_call_memory_refused_total") < 1:
@@ -522,7 +536,7 @@ def check_call_memory_bound(binary):
         stop.set()
         slow_channel.close()
         await_lookup_served(stub, lookup, "the stream's memory")
-        assert metrics_sample(metrics_port, "tbproxy_grpc_call_memory_bytes") == 0
+        await_call_memory_free(metrics_port)
         channel.close()
     finally:
         stop_proxy(process)
@@ -585,6 +599,7 @@ def check_unread_unary_calls(binary):
                                         options=[("grpc.max_receive_message_length", 64 << 20)])
         stub = rpc.TigerBeetleStub(channel)
         lookup = full_lookup(stub, pb, 10)
+        await_call_memory_free(metrics_port)
         # Each lookup reserves about 4.5 MiB: three fit in 16 MiB; the fourth is refused.
         peer = unread_unary_calls(port, "/tbproxy.v1.TigerBeetle/LookupAccounts",
                                   lookup.SerializeToString(), 4)
@@ -595,6 +610,7 @@ def check_unread_unary_calls(binary):
         assert_call_memory_refuses(stub, lookup)
         peer.close()
         await_lookup_served(stub, lookup, "the peer's memory")
+        await_call_memory_free(metrics_port)
         channel.close()
     finally:
         stop_proxy(process)
