@@ -50,7 +50,7 @@ def get(url):
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
-    except (urllib.error.URLError, ConnectionError):
+    except OSError:  # Refused, reset or timed out (URLError is one too).
         return 0, ""
 
 
@@ -69,6 +69,30 @@ def free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def start_prometheus(config, directory):
+    """(process, port) of a Prometheus serving on 127.0.0.1. Its port is picked free and then
+    given to it, so another program may take it in between (tests run in parallel): then it
+    exits at once, and it is started again on another port."""
+    log_path = pathlib.Path(directory) / "prometheus.log"
+    for _ in range(5):
+        port = free_port()
+        prometheus = subprocess.Popen(
+            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={directory}/data",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while prometheus.poll() is None and time.monotonic() < deadline:
+            if get(f"http://127.0.0.1:{port}/-/ready")[0] == 200:
+                return prometheus, port
+            time.sleep(0.1)
+        log = log_path.read_text()
+        prometheus.kill()
+        prometheus.wait(timeout=30)
+        if "address already in use" not in log:
+            raise AssertionError(f"Prometheus did not become ready:\n{log}")
+    raise AssertionError("Prometheus found no free port in 5 tries")
 
 
 def start_tbproxy(binary, log_path):
@@ -227,17 +251,13 @@ def check_native_series(query, node_ran):
 
 
 def check_prometheus_scrapes(metrics_port, directory, node_ran):
-    port = free_port()
     config = pathlib.Path(directory) / "prometheus.yml"
     config.write_text(json.dumps({
         "global": {"scrape_interval": "1s"},
         "scrape_configs": [{"job_name": "tbproxy",
                             "static_configs": [{"targets": [f"127.0.0.1:{metrics_port}"]}]}],
     }))
-    prometheus = subprocess.Popen(
-        ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={directory}/data",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=open(pathlib.Path(directory) / "prometheus.log", "w"))
+    prometheus, port = start_prometheus(config, directory)
     try:
         def query(expression):
             url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode(
