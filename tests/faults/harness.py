@@ -8,7 +8,6 @@ import argparse
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,12 +49,6 @@ def u128(pb, number):
 
 def value(number):
     return number.lo | (number.hi << 64)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Process:
