@@ -345,6 +345,15 @@ def markdown(runs, images, command):
             f"{s4p['latency_us']['p99'] - s4d['latency_us']['p99']:+.0f} µs "
             f"(tbproxy p50 {fmt(s4p['latency_us']['p50'])} µs, direct {fmt(s4d['latency_us']['p50'])} µs)."
             + verdict)
+        s4f = runs.get("s4f_floor_typed")
+        if label == "s4_proxy_typed" and s4f and s4f.get("ok"):
+            headline.append(
+                f"  A gRPC server of the same API that answers at once, with no cluster behind it "
+                f"(S4f), has p50 {fmt(s4f['latency_us']['p50'])} µs for the same caller: one gRPC "
+                f"round trip alone, against direct's {fmt(s4d['latency_us']['p50'])} µs to the "
+                f"cluster and back. A typed call through tbproxy is that round trip plus the "
+                f"cluster's, so its overhead over direct cannot be much below "
+                f"{fmt(s4f['latency_us']['p50'])} µs on this machine.")
     for path, by_events in s5_runs(runs).items():
         measured = [(e, r) for e, r in by_events.items()
                     if r.get("ok") and r.get("events_per_proxy_cpu_second") is not None]
@@ -503,7 +512,9 @@ def markdown(runs, images, command):
           [n for n in ["s1d_direct_8189"] if n in runs] + by_callers("s2d_") + by_callers("s3d_"),
           delayed_note)
     table("S4: one sequential caller (latency)",
-          [label for label, _, _ in S4_RUNS] + ["s4_direct"])
+          [label for label, _, _ in S4_RUNS] + ["s4_direct", "s4f_floor_typed"],
+          "`s4f_floor_typed` is the floor under the typed path: `tbproxy-grpc-floor`, a gRPC "
+          "server of the same API answering at once with no cluster behind it.")
     table("S5: echo dev cluster (tbproxy's own cost)", by_callers("s5_"),
           "The echo cluster answers `created` without keeping state, so tbproxy and the load "
           "generator are the bottleneck; `tbproxy CPU s` is utime+stime of the tbproxy process "

@@ -20,6 +20,7 @@
 #   S4  one caller, sequential: latency through tbproxy vs direct
 #   S5  echo dev cluster, 1024 callers x 1, 10 and 100 events, every path: events per
 #       CPU-second of the tbproxy process (/proc/<pid>/stat) and its CPU microseconds per call
+#   S4f the floor under S4 typed: one caller against a bare gRPC server of the same API
 #   S5f the floor under S5: the same calls answered at once by a bare gRPC server of the same API
 #       (tbproxy-grpc-floor) and, for the native protocol, by the echo dev cluster itself
 #   S6  tbproxy RSS: idle, with many idle connected callers, and under S2's largest caller count
@@ -183,6 +184,15 @@ run s4_proxy_native --target="$proxy_native_target" --path=native --callers=1 --
   --duration="$latency_duration" --proxy-pid="$proxy_pid"
 run s4_direct --target=direct --cluster-addresses="$direct_address" --callers=1 --events=1 \
   --duration="$latency_duration"
+# S4f, the floor under S4 typed: the same caller against a gRPC server of the same API that
+# answers at once, with no cluster behind it: one gRPC round trip and nothing else.
+"$floor_bin" --listen=127.0.0.1:0 >"$work/floor.out" 2>"$work/floor.err" &
+floor_pid=$!
+pids+=("$floor_pid")
+floor_port="$(wait_line "$work/floor.out" '^grpc floor listening on port' | sed 's/.*port //')"
+run s4f_floor_typed --target="127.0.0.1:$floor_port" --path=typed --callers=1 --events=1 \
+  --duration="$latency_duration" --echo --proxy-pid="$floor_pid"
+stop_pid "$floor_pid"
 # The same with --busy-poll: the pool thread polls instead of sleeping between a lone caller's
 # calls, which saves the wake-ups that dominate at one caller (bench/PROFILE.md).
 fresh_proxy --busy-poll=100us
