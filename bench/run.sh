@@ -18,9 +18,9 @@
 #       (a replica keeps clients_max = 64 sessions but serves only 32 client connections at once,
 #       PROTOCOL.md §2.4, so 32 is the most sessions that can carry requests concurrently)
 #   S4  one caller, sequential: latency through tbproxy vs direct
+#   S4f the floor under S4 typed: one caller against a bare gRPC server of the same API
 #   S5  echo dev cluster, 1024 callers x 1, 10 and 100 events, every path: events per
 #       CPU-second of the tbproxy process (/proc/<pid>/stat) and its CPU microseconds per call
-#   S4f the floor under S4 typed: one caller against a bare gRPC server of the same API
 #   S5f the floor under S5: the same calls answered at once by a bare gRPC server of the same API
 #       (tbproxy-grpc-floor) and, for the native protocol, by the echo dev cluster itself
 #   S6  tbproxy RSS: idle, with many idle connected callers, and under S2's largest caller count
