@@ -78,18 +78,19 @@ def start_prometheus(config, directory):
     log_path = pathlib.Path(directory) / "prometheus.log"
     for _ in range(5):
         port = free_port()
-        prometheus = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={directory}/data",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
+        with open(log_path, "w") as log:  # Prometheus keeps its own copy of the descriptor.
+            prometheus = subprocess.Popen(
+                ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={directory}/data",
+                 f"--web.listen-address=127.0.0.1:{port}"],
+                stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while prometheus.poll() is None and time.monotonic() < deadline:
             if get(f"http://127.0.0.1:{port}/-/ready")[0] == 200:
                 return prometheus, port
             time.sleep(0.1)
-        log = log_path.read_text()
         prometheus.kill()
         prometheus.wait(timeout=30)
+        log = log_path.read_text()
         if "address already in use" not in log:
             raise AssertionError(f"Prometheus did not become ready:\n{log}")
     raise AssertionError("Prometheus found no free port in 5 tries")
