@@ -9,12 +9,14 @@
 //
 // Serves CreateAccounts, CreateTransfers, Raw and Stream carrying those two operations, with
 // tbproxy's server settings that matter per call (message size, streams per connection,
-// channelz off). Anything else is UNIMPLEMENTED. A benchmark tool: no TLS, tokens or limits.
+// channelz off). LookupAccounts (unary or on a stream) finds nothing, as on an echo cluster: the
+// idle streams of S6f prove themselves usable with one. Anything else is UNIMPLEMENTED. A
+// benchmark tool: no TLS, tokens or limits.
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
-#include <deque>
+#include <list>
 #include <memory>
 #include <string>
 
@@ -137,6 +139,9 @@ class FloorStream final : public grpc::ServerBidiReactor<pb::StreamRequest, pb::
       case pb::StreamRequest::kRaw:
         if (RawCreated(request.raw(), response->mutable_raw())) return;
         break;
+      case pb::StreamRequest::kLookupAccounts:
+        response->mutable_lookup_accounts();  // Found nothing.
+        return;
       default: break;
     }
     response->mutable_error()->set_code(grpc::StatusCode::UNIMPLEMENTED);
@@ -169,7 +174,9 @@ class FloorStream final : public grpc::ServerBidiReactor<pb::StreamRequest, pb::
 
   pb::StreamRequest request_;  // Reads go here one at a time.
   absl::Mutex mutex_;
-  std::deque<std::unique_ptr<pb::StreamResponse>> queue_ ABSL_GUARDED_BY(mutex_);
+  // A list: an empty std::deque already holds a block and its map, and an idle stream (S6f)
+  // should hold as little as it can.
+  std::list<std::unique_ptr<pb::StreamResponse>> queue_ ABSL_GUARDED_BY(mutex_);
   bool reading_ ABSL_GUARDED_BY(mutex_) = false;
   bool writing_ ABSL_GUARDED_BY(mutex_) = false;
   bool reading_done_ ABSL_GUARDED_BY(mutex_) = false;
@@ -190,6 +197,12 @@ class FloorService final : public pb::TigerBeetle::CallbackService {
                                            pb::CreateAccountsResponse* response) override {
     AllCreated(request->accounts_size(), response->mutable_results());
     return Done(context, grpc::Status::OK);
+  }
+
+  grpc::ServerUnaryReactor* LookupAccounts(grpc::CallbackServerContext* context,
+                                           const pb::LookupAccountsRequest*,
+                                           pb::LookupAccountsResponse*) override {
+    return Done(context, grpc::Status::OK);  // Found nothing.
   }
 
   grpc::ServerUnaryReactor* Raw(grpc::CallbackServerContext* context,

@@ -554,12 +554,14 @@ absl::Status HoldIdleStreams(const std::string& target, uint32_t channels, uint3
     auto all = [&]() { return answered == streams; };
     mutex.Await(absl::Condition(&all));
   }
-  if (!first_error.ok()) return first_error;
-  on_open();
-  absl::SleepFor(hold);
+  if (first_error.ok()) {
+    on_open();
+    absl::SleepFor(hold);
+  }
+  // Closed and finished either way: a stream still open cannot be destroyed.
   for (auto& reactor : reactors) reactor->Close();
   for (auto& reactor : reactors) reactor->WaitDone();
-  return absl::OkStatus();
+  return first_error;
 }
 
 }  // namespace tb::bench
