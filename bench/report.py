@@ -385,6 +385,16 @@ def markdown(runs, images, command):
             f"- **S6 RSS**: {fmt(idle['proxy_rss_kb'] / 1024, 1)} MiB idle; "
             f"{fmt(streams['proxy_rss_kb'] / 1024, 1)} MiB with {streams['idle_streams']} idle "
             f"streams on {streams['channels']} connections ({per:.1f} KiB per idle stream).")
+        floor_idle = runs.get("s6f_floor_rss_idle")
+        floor_streams = runs.get("s6f_floor_rss_idle_streams")
+        if floor_idle and floor_streams and floor_streams.get("ok", True):
+            floor_per = ((floor_streams["proxy_rss_kb"] - floor_idle["proxy_rss_kb"])
+                         / max(floor_streams["idle_streams"], 1))
+            headline.append(
+                f"  The same idle streams held by a gRPC server of the same API that does nothing "
+                f"(S6f, `tbproxy-grpc-floor`): {fmt(floor_idle['proxy_rss_kb'] / 1024, 1)} MiB "
+                f"idle, {fmt(floor_streams['proxy_rss_kb'] / 1024, 1)} MiB with them "
+                f"({floor_per:.1f} KiB per idle stream): what gRPC itself keeps per stream.")
     s2_max = [r for n, r in runs.items() if n.startswith("s2_") and "proxy_rss_kb" in r]
     if s2_max:
         biggest = max(s2_max, key=lambda r: (r["callers"], r["events_per_call"]))
@@ -573,6 +583,10 @@ def markdown(runs, images, command):
         if streams:
             add(f"| {streams['idle_streams']} idle open streams on {streams['channels']} "
                 f"connections | {streams['proxy_rss_kb'] / 1024:.1f} |")
+        for name, words in (("s6f_floor_rss_idle", "floor server (S6f), idle"),
+                            ("s6f_floor_rss_idle_streams", "floor server (S6f), the same idle streams")):
+            if name in runs:
+                add(f"| {words} | {runs[name]['proxy_rss_kb'] / 1024:.1f} |")
         for r in sorted(s2_max, key=lambda r: (r["callers"], r["events_per_call"], r["path"])):
             if r["callers"] == max(x["callers"] for x in s2_max):
                 add(f"| under load: {r['label']} | {r['proxy_rss_kb'] / 1024:.1f} |")

@@ -24,6 +24,7 @@
 #   S5f the floor under S5: the same calls answered at once by a bare gRPC server of the same API
 #       (tbproxy-grpc-floor) and, for the native protocol, by the echo dev cluster itself
 #   S6  tbproxy RSS: idle, with many idle connected callers, and under S2's largest caller count
+#   S6f the floor under S6: the same idle streams held by the bare gRPC server
 #   S1d/S2d/S3d  S1, S2 (typed, stream, native) and S3 again against a dev cluster whose
 #       requests take 2 ms, like a replicated cluster that fsyncs: a pipeline of prepares of 2 ms each (--prepare-latency,
 #       --pipeline-max) when tb-devcluster has it, else every reply held 2 ms (--reply-delay).
@@ -170,6 +171,22 @@ if ! "$loadgen_bin" --target="$proxy_target" --idle-streams="$idle_streams" --ch
     >"$out/s6_rss_idle_streams.json" 2>"$work/s6.err"; then
   echo "run.sh: s6 idle streams FAILED" >&2; cat "$work/s6.err" >&2; failures=$((failures + 1))
 fi
+# S6f, the floor under S6: the same idle streams held by tbproxy-grpc-floor, a gRPC server of the
+# same API that does nothing: what gRPC itself keeps per stream.
+"$floor_bin" --listen=127.0.0.1:0 >"$work/floor.out" 2>"$work/floor.err" &
+floor_pid=$!
+pids+=("$floor_pid")
+wait_line "$work/floor.out" '^grpc floor listening on port' >/dev/null
+floor_port="$(sed -n 's/^grpc floor listening on port //p' "$work/floor.out")"
+sleep 1
+echo "{\"label\": \"s6f_floor_rss_idle\", \"proxy_rss_kb\": $(rss_kb "$floor_pid"), \"ok\": true}" \
+  >"$out/s6f_floor_rss_idle.json"
+if ! "$loadgen_bin" --target="127.0.0.1:$floor_port" --idle-streams="$idle_streams" --channels=16 \
+    --idle-hold=2s --proxy-pid="$floor_pid" --label=s6f_floor_rss_idle_streams \
+    >"$out/s6f_floor_rss_idle_streams.json" 2>"$work/s6f.err"; then
+  echo "run.sh: s6f idle streams FAILED" >&2; cat "$work/s6f.err" >&2; failures=$((failures + 1))
+fi
+stop_pid "$floor_pid"
 
 # ---- S1: one direct session, full requests -----------------------------------------------------
 fresh_direct
