@@ -148,6 +148,29 @@ run() {
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
+# start_floor: starts tbproxy-grpc-floor on a free port; sets floor_pid and floor_port.
+start_floor() {
+  "$floor_bin" --listen=127.0.0.1:0 >"$work/floor.out" 2>"$work/floor.err" &
+  floor_pid=$!
+  pids+=("$floor_pid")
+  floor_port="$(wait_line "$work/floor.out" '^grpc floor listening on port' | sed 's/.*port //')"
+}
+
+# idle_streams_rss LABEL TARGET PID: PID's RSS idle (LABEL_rss_idle.json), then with
+# $idle_streams idle Stream RPCs open on TARGET (LABEL_rss_idle_streams.json).
+idle_streams_rss() {
+  local label=$1 target=$2 pid=$3
+  sleep 1
+  echo "{\"label\": \"${label}_rss_idle\", \"proxy_rss_kb\": $(rss_kb "$pid"), \"ok\": true}" \
+    >"$out/${label}_rss_idle.json"
+  if ! "$loadgen_bin" --target="$target" --idle-streams="$idle_streams" --channels=16 \
+      --idle-hold=2s --proxy-pid="$pid" --label="${label}_rss_idle_streams" \
+      >"$out/${label}_rss_idle_streams.json" 2>"$work/$label.err"; then
+    echo "run.sh: $label idle streams FAILED" >&2; cat "$work/$label.err" >&2
+    failures=$((failures + 1))
+  fi
+}
+
 # ---- Machine ---------------------------------------------------------------------------------
 cpu_model="$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 cat >"$out/machine.json" <<JSON
@@ -163,29 +186,11 @@ JSON
 # ---- S6 (idle first, on a fresh proxy) ---------------------------------------------------------
 # Room for the idle streams above the default --stream-rpcs-max (10,000, exactly S6's count).
 fresh_proxy --stream-rpcs-max=$((idle_streams * 2))
-sleep 1
-echo "{\"label\": \"s6_rss_idle\", \"proxy_rss_kb\": $(rss_kb "$proxy_pid"), \"ok\": true}" \
-  >"$out/s6_rss_idle.json"
-if ! "$loadgen_bin" --target="$proxy_target" --idle-streams="$idle_streams" --channels=16 \
-    --idle-hold=2s --proxy-pid="$proxy_pid" --label=s6_rss_idle_streams \
-    >"$out/s6_rss_idle_streams.json" 2>"$work/s6.err"; then
-  echo "run.sh: s6 idle streams FAILED" >&2; cat "$work/s6.err" >&2; failures=$((failures + 1))
-fi
+idle_streams_rss s6 "$proxy_target" "$proxy_pid"
 # S6f, the floor under S6: the same idle streams held by tbproxy-grpc-floor, a gRPC server of the
 # same API that does nothing: what gRPC itself keeps per stream.
-"$floor_bin" --listen=127.0.0.1:0 >"$work/floor.out" 2>"$work/floor.err" &
-floor_pid=$!
-pids+=("$floor_pid")
-wait_line "$work/floor.out" '^grpc floor listening on port' >/dev/null
-floor_port="$(sed -n 's/^grpc floor listening on port //p' "$work/floor.out")"
-sleep 1
-echo "{\"label\": \"s6f_floor_rss_idle\", \"proxy_rss_kb\": $(rss_kb "$floor_pid"), \"ok\": true}" \
-  >"$out/s6f_floor_rss_idle.json"
-if ! "$loadgen_bin" --target="127.0.0.1:$floor_port" --idle-streams="$idle_streams" --channels=16 \
-    --idle-hold=2s --proxy-pid="$floor_pid" --label=s6f_floor_rss_idle_streams \
-    >"$out/s6f_floor_rss_idle_streams.json" 2>"$work/s6f.err"; then
-  echo "run.sh: s6f idle streams FAILED" >&2; cat "$work/s6f.err" >&2; failures=$((failures + 1))
-fi
+start_floor
+idle_streams_rss s6f_floor "127.0.0.1:$floor_port" "$floor_pid"
 stop_pid "$floor_pid"
 
 # ---- S1: one direct session, full requests -----------------------------------------------------
@@ -203,10 +208,7 @@ run s4_direct --target=direct --cluster-addresses="$direct_address" --callers=1 
   --duration="$latency_duration"
 # S4f, the floor under S4 typed: the same caller against a gRPC server of the same API that
 # answers at once, with no cluster behind it: one gRPC round trip and nothing else.
-"$floor_bin" --listen=127.0.0.1:0 >"$work/floor.out" 2>"$work/floor.err" &
-floor_pid=$!
-pids+=("$floor_pid")
-floor_port="$(wait_line "$work/floor.out" '^grpc floor listening on port' | sed 's/.*port //')"
+start_floor
 run s4f_floor_typed --target="127.0.0.1:$floor_port" --path=typed --callers=1 --events=1 \
   --duration="$latency_duration" --echo --proxy-pid="$floor_pid"
 stop_pid "$floor_pid"
@@ -301,10 +303,7 @@ done
 stop_pid "$proxy_pid"; proxy_pid=
 for events in "${s5_events[@]}"; do
   for path in typed raw stream; do
-    "$floor_bin" --listen=127.0.0.1:0 >"$work/floor.out" 2>"$work/floor.err" &
-    floor_pid=$!
-    pids+=("$floor_pid")
-    floor_port="$(wait_line "$work/floor.out" '^grpc floor listening on port' | sed 's/.*port //')"
+    start_floor
     run "s5f_floor_${path}_c${s5_callers}_e${events}" --target="127.0.0.1:$floor_port" \
       --path="$path" --callers="$s5_callers" --events="$events" --duration="$duration" --echo \
       --proxy-pid="$floor_pid"
