@@ -1,10 +1,8 @@
 #include "proxy/grpc/call_memory.h"
 
 #include <algorithm>
-#include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "client_core/assert.h"
 #include "client_core/constants.h"
 #include "client_core/operation.h"
 #include "client_core/outcome.h"
@@ -34,26 +32,11 @@ uint64_t CallMemoryBound(uint8_t operation, std::span<const uint8_t> events, Cal
   return fixed + kBytesPerNativeByte * (events.size() + results_bytes);
 }
 
-CallMemoryReservation::CallMemoryReservation(CallMemoryReservation&& other) noexcept
-    : budget_(std::exchange(other.budget_, nullptr)), bytes_(std::exchange(other.bytes_, 0)) {}
-
-CallMemoryReservation& CallMemoryReservation::operator=(CallMemoryReservation&& other) noexcept {
-  if (this == &other) return *this;
-  Release();
-  budget_ = std::exchange(other.budget_, nullptr);
-  bytes_ = std::exchange(other.bytes_, 0);
-  return *this;
-}
-
-void CallMemoryReservation::Release() {
-  if (budget_ == nullptr) return;
-  std::exchange(budget_, nullptr)->reserved_.Give(std::exchange(bytes_, 0));
-}
-
 CallMemoryBudget::CallMemoryBudget(uint64_t bytes_max) : reserved_(bytes_max) {}
 
 absl::StatusOr<CallMemoryReservation> CallMemoryBudget::TryReserve(uint64_t bytes) {
-  if (!reserved_.TryTake(bytes)) {
+  CallMemoryReservation reservation = reserved_.TryHold(bytes);
+  if (!reservation.held()) {
     return WithOutcome(
         absl::ResourceExhaustedError(absl::StrCat(
             "gRPC calls not yet done hold ", reserved_.taken(), " of ", reserved_.max(),
@@ -61,7 +44,7 @@ absl::StatusOr<CallMemoryReservation> CallMemoryBudget::TryReserve(uint64_t byte
             "; responses wait for clients that do not read them. Try again later")),
         Outcome::kNotApplied);
   }
-  return CallMemoryReservation(this, bytes);
+  return reservation;
 }
 
 }  // namespace tb::proxy

@@ -41,31 +41,10 @@ enum class CallKind : uint8_t {
 // the converters produce); an operation tbproxy does not know is bounded by one reply body.
 uint64_t CallMemoryBound(uint8_t operation, std::span<const uint8_t> events, CallKind kind);
 
-class CallMemoryBudget;
-
-// One call's reserved bytes. Move-only; an empty (default-constructed, moved-from or released)
-// reservation holds nothing.
-class CallMemoryReservation {
- public:
-  CallMemoryReservation() = default;
-  CallMemoryReservation(CallMemoryReservation&& other) noexcept;
-  CallMemoryReservation& operator=(CallMemoryReservation&& other) noexcept;
-  CallMemoryReservation(const CallMemoryReservation&) = delete;
-  CallMemoryReservation& operator=(const CallMemoryReservation&) = delete;
-  ~CallMemoryReservation() { Release(); }
-
-  // Gives the bytes back. Does nothing on an empty reservation.
-  void Release();
-  uint64_t bytes() const { return bytes_; }
-
- private:
-  friend class CallMemoryBudget;
-  CallMemoryReservation(CallMemoryBudget* budget, uint64_t bytes)
-      : budget_(budget), bytes_(bytes) {}
-
-  CallMemoryBudget* budget_ = nullptr;
-  uint64_t bytes_ = 0;
-};
+// One call's reserved bytes (units() of them). Move-only; gives them back once, when released,
+// moved from or destroyed; an empty (default-constructed, moved-from or released) reservation
+// holds nothing.
+using CallMemoryReservation = internal::BoundUnits;
 
 class CallMemoryBudget {
  public:
@@ -85,8 +64,6 @@ class CallMemoryBudget {
   uint64_t refused() const { return reserved_.refused(); }
 
  private:
-  friend class CallMemoryReservation;
-
   internal::AtomicBound reserved_;
 };
 

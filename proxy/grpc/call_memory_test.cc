@@ -75,7 +75,7 @@ TEST(CallMemoryBudget, AReservationGivesItsBytesBackOnceWhetherReleasedMovedOrDe
     absl::StatusOr<CallMemoryReservation> reserved = budget.TryReserve(300);
     ASSERT_TRUE(reserved.ok());
     CallMemoryReservation moved = *std::move(reserved);
-    EXPECT_EQ(moved.bytes(), 300u);
+    EXPECT_EQ(moved.units(), 300u);
     EXPECT_EQ(budget.reserved(), 300u);
     CallMemoryReservation assigned;
     assigned = std::move(moved);

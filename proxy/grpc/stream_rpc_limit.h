@@ -16,29 +16,9 @@
 
 namespace tb::proxy {
 
-class StreamRpcLimit;
-
-// One open stream's place under the bound. Move-only; an empty (default-constructed,
-// moved-from or released) slot holds nothing.
-class StreamRpcSlot {
- public:
-  StreamRpcSlot() = default;
-  StreamRpcSlot(StreamRpcSlot&& other) noexcept;
-  StreamRpcSlot& operator=(StreamRpcSlot&& other) noexcept;
-  StreamRpcSlot(const StreamRpcSlot&) = delete;
-  StreamRpcSlot& operator=(const StreamRpcSlot&) = delete;
-  ~StreamRpcSlot() { Release(); }
-
-  // Gives the place back. Does nothing on an empty slot.
-  void Release();
-  bool held() const { return limit_ != nullptr; }
-
- private:
-  friend class StreamRpcLimit;
-  explicit StreamRpcSlot(StreamRpcLimit* limit) : limit_(limit) {}
-
-  StreamRpcLimit* limit_ = nullptr;
-};
+// One open stream's place under the bound. Move-only; gives it back once, when released, moved
+// from or destroyed; an empty (default-constructed, moved-from or released) slot holds nothing.
+using StreamRpcSlot = internal::BoundUnits;
 
 class StreamRpcLimit {
  public:
@@ -56,9 +36,6 @@ class StreamRpcLimit {
   uint64_t refused() const { return open_.refused(); }
 
  private:
-  friend class StreamRpcSlot;
-  void ReleaseOne();
-
   internal::AtomicBound open_;  // One unit per open stream.
 };
 
